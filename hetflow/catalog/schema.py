@@ -1,0 +1,262 @@
+"""The catalog's entries: chips, models, offers, and the catalog that holds them.
+
+These pydantic classes are what every later stage reads: the optimizer asks a
+:class:`Catalog` for the offers that can run a step and prices each call with
+:meth:`Offer.call_cost_usd` / :meth:`Offer.call_latency_s`.  Numbers are
+validated strictly (a TOML string ``"5"`` is not a skill level) because a
+catalog is a user's file and a silent conversion hides a typo.
+
+>>> offer = Offer(model="m", chip="c", litellm="x/m", output_tps=100, prefill_tps=1000,
+...               ttft_ms=200, input_per_mtok=1.0, output_per_mtok=2.0)
+>>> offer.id, round(offer.call_latency_s(1000, 100), 3), offer.call_cost_usd(1000, 100)
+('m@c', 2.2, 0.0012)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo, model_validator
+
+from hetflow.errors import HetError, closest
+
+SKILLS = ("reasoning", "coding", "extraction", "vision")
+
+Level = Annotated[int, Strict(), Field(ge=0, le=5)]
+Tokens = Annotated[int, Strict(), Field(gt=0)]
+Speed = Annotated[float, Strict(), Field(gt=0)]
+Amount = Annotated[float, Strict(), Field(ge=0)]
+Text = Annotated[str, Strict()]
+
+# A self-hosted chip's hour is shared by the requests in flight on it; see
+# Offer.call_cost_usd.  Seconds per hour, named so the formula reads.
+SECONDS_PER_HOUR = 3600.0
+
+
+def check_skill(name: str) -> str:
+    """The skill's name if it is one of :data:`SKILLS`, else a one-line error."""
+    if name not in SKILLS:
+        hint = closest(name, SKILLS)
+        more = f"; did you mean '{hint}'?" if hint else f" (skills: {', '.join(SKILLS)})"
+        raise HetError(f"unknown skill '{name}'{more}")
+    return name
+
+
+class Chip(BaseModel):
+    """An accelerator family as a provider runs it (``cerebras-wse3``, ``cpu``)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: Text
+    vendor: Text
+    handoff_ms: Amount = 0.0  # moving a step's input/output in or out of this chip's provider
+    source: Text | None = None
+
+
+class Model(BaseModel):
+    """A model's skills (0..5) and context window, independent of who serves it."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: Text
+    reasoning: Level = 0
+    coding: Level = 0
+    extraction: Level = 0
+    vision: Level = 0
+    context: Tokens
+    source: Text | None = None
+
+    def skill(self, name: str) -> int:
+        """The model's level at one skill of :data:`SKILLS`.
+
+        >>> Model(name="m", reasoning=3, context=1000).skill("reasoning")
+        3
+        """
+        return getattr(self, check_skill(name))
+
+    def meets(self, needs: Mapping[str, int], context_tokens: int = 0) -> bool:
+        """True when every needed skill is at or above its level and the input fits."""
+        return self.context >= context_tokens and all(
+            self.skill(s) >= level for s, level in needs.items()
+        )
+
+
+class Offer(BaseModel):
+    """A model served on a chip by a provider, with its speed and its price."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    model: Text
+    chip: Text
+    litellm: Text  # the model string passed to litellm
+    output_tps: Speed  # output tokens per second, one request
+    prefill_tps: Speed  # input tokens per second, one request
+    ttft_ms: Amount  # time to first token
+    concurrency: Annotated[int, Strict(), Field(ge=1)] = 1  # requests in flight
+    input_per_mtok: Amount | None = None  # dollars per million input tokens
+    output_per_mtok: Amount | None = None
+    per_hour: Annotated[float, Strict(), Field(gt=0)] | None = None  # self-hosted: $ per hour
+    api_base: Text | None = None
+    api_key_env: Text | None = None
+    provider: Text | None = None
+    source: Text | None = None
+    # Where the per-token prices came from: "catalog", "litellm:<key>" or "per_hour".
+    prices_from: Text | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.model}@{self.chip}"
+
+    def call_latency_s(self, input_tokens: float, output_tokens: float) -> float:
+        """Seconds for one call: time to first token + prefill + decoding."""
+        return (
+            self.ttft_ms / 1000.0
+            + input_tokens / self.prefill_tps
+            + output_tokens / self.output_tps
+        )
+
+    def call_cost_usd(self, input_tokens: float, output_tokens: float) -> float:
+        """Dollars for one call.
+
+        Per-token offers: tokens × price.  Per-hour (self-hosted) offers pay for
+        the machine, not the tokens: a call holds one of ``concurrency`` slots
+        for its latency, so its share is ``latency_s / 3600 * per_hour / concurrency``.
+        """
+        if self.per_hour is not None:
+            seconds = self.call_latency_s(input_tokens, output_tokens)
+            return seconds / SECONDS_PER_HOUR * self.per_hour / self.concurrency
+        return (
+            input_tokens * (self.input_per_mtok or 0.0)
+            + output_tokens * (self.output_per_mtok or 0.0)
+        ) / 1e6
+
+
+CPU = Chip(name="cpu", vendor="local", handoff_ms=0.0, source="always present: the local machine")
+
+
+class Catalog(BaseModel):
+    """Chips, models and offers, checked against each other.
+
+    Built by :func:`hetflow.catalog.load_catalog` from a TOML file; building one
+    directly from Python also works (cross-references and prices are then
+    checked here and reported as a pydantic ``ValidationError``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Text = "catalog"
+    path: str | None = None
+    hash: str = ""
+    chips: dict[str, Chip] = Field(default_factory=dict)
+    models: dict[str, Model] = Field(default_factory=dict)
+    offers: list[Offer] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _names_from_keys(cls, data):
+        """``[chips.X]`` and ``[models.X]`` name their entry by the table key."""
+        if isinstance(data, dict):
+            data = dict(data)
+            for table in ("chips", "models"):
+                entries = data.get(table)
+                if isinstance(entries, dict):
+                    data[table] = {
+                        key: ({**value, "name": key} if isinstance(value, dict) else value)
+                        for key, value in entries.items()
+                    }
+        return data
+
+    @model_validator(mode="after")
+    def _resolve(self, info: ValidationInfo):
+        self.chips.setdefault("cpu", CPU)
+        if info.context and info.context.get("defer_checks"):
+            return self  # the loader checks, with line numbers
+        from hetflow.catalog.resolve import resolve
+
+        problems = resolve(self)
+        if problems:
+            raise ValueError("; ".join(message for _, message in problems))
+        if not self.hash:
+            self.hash = hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+        return self
+
+    # ---- look-ups -------------------------------------------------------
+
+    @cached_property
+    def _offers_by_id(self) -> dict[str, Offer]:
+        return {o.id: o for o in self.offers}
+
+    def offer(self, offer_id: str) -> Offer:
+        """The offer ``MODEL@CHIP``; a one-line error naming the closest one if unknown."""
+        found = self._offers_by_id.get(offer_id)
+        if found is None:
+            hint = closest(offer_id, self._offers_by_id)
+            more = f"; did you mean '{hint}'?" if hint else ""
+            raise HetError(f"catalog '{self.name}' has no offer '{offer_id}'{more}")
+        return found
+
+    def model_of(self, offer: Offer) -> Model:
+        return self.models[offer.model]
+
+    def chip_of(self, offer: Offer) -> Chip:
+        return self.chips[offer.chip]
+
+    def find_chip(self, name: str) -> Chip | None:
+        """The chip of that name (case-insensitive), or None."""
+        if name in self.chips:
+            return self.chips[name]
+        lowered = name.lower()
+        return next((c for key, c in self.chips.items() if key.lower() == lowered), None)
+
+    def find_model(self, name_or_litellm: str) -> list[Offer]:
+        """Offers a pin like ``using "gpt-5"`` or ``using "cerebras/llama3.1-8b"`` names.
+
+        Matches, case-insensitively, a model's catalog name, an offer id, or an
+        offer's litellm string with or without its provider prefix
+        (``openai/gpt-5`` finds ``gpt-5``; ``llama3.1-8b`` finds ``cerebras/llama3.1-8b``).
+        """
+        wanted = name_or_litellm.strip().lower()
+        bare = wanted.split("/", 1)[1] if "/" in wanted else None
+
+        def matches(o: Offer) -> bool:
+            litellm = o.litellm.lower()
+            litellm_bare = litellm.split("/", 1)[1] if "/" in litellm else litellm
+            names = {o.model.lower(), o.id.lower(), litellm, litellm_bare}
+            return wanted in names or (bare is not None and bare in names)
+
+        return [o for o in self.offers if matches(o)]
+
+    def candidates(self, needs: Mapping[str, int], context_tokens: int = 0) -> list[Offer]:
+        """Offers whose model has every needed skill at its level and a large enough window.
+
+        ``needs`` maps skills of :data:`SKILLS` to levels; a ``context`` entry is
+        read as a window size, like ``context_tokens``.
+        """
+        needs = dict(needs)
+        context = max(int(context_tokens), int(needs.pop("context", 0)))
+        for skill in needs:
+            check_skill(skill)
+        return [o for o in self.offers if self.models[o.model].meets(needs, context)]
+
+    def strongest_offer(self) -> Offer:
+        """The homogeneous baseline: the single strongest offer.
+
+        Rule: the highest sum of the four skill levels; ties go to the higher
+        lowest skill (a model without vision is weaker than a balanced one),
+        then the larger context window, then the faster output, then the lower
+        time to first token, then the earlier offer in the file.
+        """
+        if not self.offers:
+            raise HetError(f"catalog '{self.name}' has no offers")
+
+        def strength(item: tuple[int, Offer]):
+            index, o = item
+            m = self.models[o.model]
+            levels = [m.skill(s) for s in SKILLS]
+            return (sum(levels), min(levels), m.context, o.output_tps, -o.ttft_ms, -index)
+
+        return max(enumerate(self.offers), key=strength)[1]
+

@@ -1,0 +1,1 @@
+"""One module per `hetflow` subcommand; each has ``register(subparsers)``."""

@@ -1,0 +1,114 @@
+"""Reading `.het` files: text or path in, a Program with its `use` files merged.
+
+A file's `use "other.het"` lines bring in the other file's schemas and workflows.
+Unreadable, binary or empty files, a missing `use` target and a `use` cycle are
+one-line errors (:class:`~hetflow.errors.HetError`); syntax and build problems are
+diagnostics with positions.
+
+>>> prog, diags = load_text("schema S { a: text }\\nworkflow w { input x: S\\n output x }")
+>>> [s.name for s in prog.schemas], diags
+(['S'], [])
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from . import ast
+from .builder import build
+from .errors import Diagnostic, DiagnosticError, HetError
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+
+
+def read_source(path: str | os.PathLike) -> str:
+    """A `.het` file's text, or a one-line HetError saying why it cannot be read."""
+    p = Path(path)
+    if not p.exists():
+        raise HetError(f"{p}: no such file")
+    if p.is_dir():
+        raise HetError(f"{p}: is a directory, not a .het file")
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise HetError(f"{p}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise HetError(f"{p}: is {len(data) // 1_048_576} MiB; a .het file may be at most 16 MiB")
+    if b"\0" in data:
+        raise HetError(f"{p}: is a binary file, not .het text")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise HetError(f"{p}: is not UTF-8 text (byte {exc.start})") from None
+    if not text.strip():
+        raise HetError(f"{p}: is empty; a .het file holds at least one workflow")
+    return text
+
+
+def load_text(text: str, file: str = "<string>", base_dir: Path | None = None):
+    """Build a program from text; `use` paths resolve against base_dir (or the cwd)."""
+    return _Loader().load(text, file, base_dir or Path.cwd(), stack=())
+
+
+def load_path(path: str | os.PathLike):
+    p = Path(path)
+    return _Loader().load(read_source(p), str(path), p.resolve().parent,
+                          stack=(p.resolve(),))
+
+
+class _Loader:
+    def __init__(self):
+        self.sources: dict[str, str] = {}
+        self.done: dict[Path, ast.Program] = {}
+
+    def load(self, text: str, file: str, base_dir: Path, stack: tuple[Path, ...]):
+        self.sources[file] = text
+        program, diags = build(text, file, base_dir)
+        schemas = list(program.schemas)
+        workflows = list(program.workflows)
+        for use in program.uses:
+            target = (base_dir / use.path).resolve()
+            if target in stack:
+                chain = " -> ".join(p.name for p in stack + (target,))
+                raise HetError(f"{use.pos}: 'use' cycle: {chain}")
+            if target in self.done:
+                used = self.done[target]
+            else:
+                try:
+                    used_text = read_source(target)
+                except HetError as exc:
+                    raise HetError(f"{use.pos}: cannot use '{use.path}': "
+                                   f"{str(exc).split(': ', 1)[-1]}") from None
+                used, used_diags = self.load(used_text, str(target), target.parent,
+                                             stack + (target,))
+                self.done[target] = used
+                diags.extend(used_diags)
+            names = {s.name for s in schemas}
+            schemas.extend(s for s in used.schemas if s.name not in names)
+            wnames = {w.name for w in workflows}
+            workflows.extend(w for w in used.workflows if w.name not in wnames)
+        merged = ast.Program(file, program.uses, tuple(schemas), tuple(workflows), text)
+        return merged, diags
+
+
+def load(source: str | os.PathLike) -> tuple[ast.Program, list[Diagnostic], dict[str, str]]:
+    """A path or `.het` text → (program, build diagnostics, the sources read by file name).
+
+    Text is told from a path by containing a newline or a brace.
+    """
+    loader = _Loader()
+    if isinstance(source, str) and ("\n" in source or "{" in source):
+        program, diags = loader.load(source, "<string>", Path.cwd(), ())
+    else:
+        p = Path(source)
+        program, diags = loader.load(read_source(p), str(source), p.resolve().parent,
+                                     (p.resolve(),))
+    return program, diags, loader.sources
+
+
+def load_or_raise(source: str | os.PathLike) -> ast.Program:
+    program, diags, sources = load(source)
+    if any(d.is_error for d in diags):
+        raise DiagnosticError(diags, sources)
+    return program

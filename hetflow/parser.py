@@ -1,0 +1,193 @@
+"""Text → Lark syntax tree, with syntax errors a user can read.
+
+The grammar is the single file ``grammar/het.lark`` (inside the wheel it is
+``hetflow/grammar/het.lark``).  The parser is LALR, strict, and built once.
+
+>>> tree = parse_tree('workflow w { input x: text\\n output x }', "w.het")
+>>> tree.data
+'start'
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from .errors import Diagnostic, DiagnosticError, SourcePosition
+
+_HERE = Path(__file__).resolve().parent
+_GRAMMAR_PLACES = (_HERE / "grammar" / "het.lark", _HERE.parent / "grammar" / "het.lark")
+
+
+def grammar_path() -> Path:
+    for place in _GRAMMAR_PLACES:
+        if place.is_file():
+            return place
+    raise FileNotFoundError("hetflow's grammar file het.lark is missing from the installation")
+
+
+@functools.lru_cache(maxsize=1)
+def parser() -> Lark:
+    return Lark(
+        grammar_path().read_text(encoding="utf-8"),
+        parser="lalr",
+        strict=True,
+        propagate_positions=True,
+        maybe_placeholders=False,
+        cache=True,
+    )
+
+
+def parse_tree(text: str, file: str = "<string>") -> Tree:
+    """Parse text into Lark's tree, or raise :class:`DiagnosticError` saying what was expected."""
+    try:
+        return parser().parse(text)
+    except UnexpectedInput as exc:
+        raise DiagnosticError([syntax_diagnostic(exc, text, file)], {file: text}) from None
+
+
+# ------------------------------------------------------------------ error wording
+
+# What a terminal is, in a user's words.
+_WORDS = {
+    "NAME": "a name",
+    "STRING": "a string",
+    "LONG_STRING": "a string",
+    "NUMBER": "a number",
+    "SIZE_NUMBER": "a size",
+    "MONEY": "an amount like $0.50",
+    "DURATION": "a duration like 30s or 5m",
+    "UNIT": "'tokens' or 'items'",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "COLON": "':'",
+    "COMMA": "','",
+    "EQUAL": "'='",
+    "TILDE": "'~'",
+    "MORETHAN": "'>'",
+    "__ANON_0": "'>='",
+    "MINUS": "'-'",
+    "QMARK": "'?'",
+    "OPTIONAL": "'?'",
+    "$END": "the end of the file",
+}
+_STEP_WORDS = {"EXTRACT", "REASON", "ZOOM", "RECURSE", "MAP", "REDUCE"}
+_HEADER_WORDS = {"INPUT", "OBJECTIVE", "BUDGET", "DEADLINE"}
+_CLAUSE_WORDS = {"NEEDS", "USING", "ON", "WITH"}
+
+
+def _word(terminal: str) -> str:
+    if terminal in _WORDS:
+        return _WORDS[terminal]
+    try:
+        pattern = parser().get_terminal(terminal).pattern
+        if pattern.type == "str":
+            return f"'{pattern.value}'"
+    except (KeyError, AttributeError):
+        pass
+    return terminal.lower()
+
+
+def expected_phrase(expected: set[str]) -> str:
+    """Turn the set of terminals the parser could take into a phrase.
+
+    >>> expected_phrase({"EXTRACT", "REASON", "ZOOM", "RECURSE", "MAP", "REDUCE", "OUTPUT", "RBRACE"})
+    "a step or 'output'"
+    """
+    expected = set(expected)
+    parts: list[str] = []
+    if _STEP_WORDS <= expected:
+        expected -= _STEP_WORDS | _HEADER_WORDS | {"RBRACE"}
+        if "OUTPUT" in expected:
+            expected.discard("OUTPUT")
+            parts.append("a step or 'output'")
+        else:
+            parts.append("a step")
+    if {"SCHEMA", "WORKFLOW"} <= expected:
+        expected -= {"SCHEMA", "WORKFLOW", "USE", "$END"}
+        parts.append("'workflow' or 'schema'")
+    if {"NEEDS", "USING", "WITH"} <= expected:
+        expected -= _CLAUSE_WORDS | _STEP_WORDS | _HEADER_WORDS | {"OUTPUT", "RBRACE", "COMMA"}
+        parts.append("'needs', 'using', 'on', 'with' or the next step")
+    if {"NUMBER", "SIZE_NUMBER"} <= expected:
+        expected -= {"NUMBER", "SIZE_NUMBER", "MONEY", "DURATION", "STRING", "LONG_STRING",
+                     "LSQB", "NAME"} if "LSQB" in expected else {"NUMBER", "SIZE_NUMBER"}
+        parts.append("a value" if "LSQB" in expected or not parts and len(expected) > 3 else "a number")
+    if "STRING" in expected and "LONG_STRING" in expected:
+        expected.discard("LONG_STRING")
+    words = sorted({_word(t) for t in expected})
+    parts.extend(words)
+    if not parts:
+        return "something else"
+    if len(parts) == 1:
+        return parts[0]
+    return ", ".join(parts[:-1]) + " or " + parts[-1]
+
+
+def _found(token: Token) -> str:
+    if token.type == "$END":
+        return "the end of the file"
+    value = str(token)
+    if len(value) > 30:
+        value = value[:27] + "..."
+    return f"'{value}'"
+
+
+def syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
+    line = getattr(exc, "line", 0) or 0
+    column = getattr(exc, "column", 0) or 0
+    end_column = column + 1
+    if isinstance(exc, UnexpectedToken):
+        token = exc.token
+        if token.type == "$END":
+            lines = text.splitlines() or [""]
+            line, column = len(lines), len(lines[-1]) + 1
+            end_column = column + 1
+        else:
+            end_column = (token.end_column or column + 1) if token.end_line == token.line else column + 1
+        message = f"expected {expected_phrase(exc.expected)} here, found {_found(token)}"
+        message = _refine(token, exc.expected, message)
+    elif isinstance(exc, UnexpectedCharacters):
+        char = exc.char
+        if char == '"':
+            message = "this string is not closed before the end of the line"
+        elif char == "$":
+            message = "an amount of money needs digits after '$' (like $0.50)"
+        else:
+            message = f"unexpected character {char!r}"
+            if exc.allowed:
+                message += f"; expected {expected_phrase(set(exc.allowed))}"
+    elif isinstance(exc, UnexpectedEOF):
+        lines = text.splitlines() or [""]
+        line, column = len(lines), len(lines[-1]) + 1
+        end_column = column + 1
+        message = f"unexpected end of the file; expected {expected_phrase(set(exc.expected))}"
+    else:  # pragma: no cover - Lark has no other kinds
+        message = str(exc).splitlines()[0]
+    if line <= 0:
+        line, column = 1, 1
+    pos = SourcePosition(file, line, max(column, 1), line, max(end_column, column + 1))
+    return Diagnostic("error", message, pos)
+
+
+def _refine(token: Token, expected: set[str], message: str) -> str:
+    """Sharper wording for the mistakes people make most."""
+    value = str(token)
+    if token.type == "NAME" and value in {"step", "let", "def", "call"}:
+        return f"'{value}' is not a step kind; use extract, reason, zoom, recurse, map or reduce"
+    if "EQUAL" in expected and len(expected) <= 3 and token.type == "STRING":
+        return f"expected '=' before {_found(token)}"
+    if token.type == "$END" and "RBRACE" in expected:
+        return "a '{' is never closed: expected '}' before the end of the file"
+    return message
+
+
+def is_tree(x: object) -> bool:
+    return isinstance(x, Tree)
