@@ -1,0 +1,236 @@
+"""The compiled plan: a versioned, self-contained JSON artifact.
+
+A plan holds everything the runtime needs — every node's operation, template or
+builtin call, output schema, assignment (model + chip + litellm string), ranked
+alternatives, estimates — so running it needs no `.het` file.  It never holds a secret:
+an offer names the *variable* that holds its key (``api_key_env``), never the key.
+
+Its JSON is a contract (tools and outside tests read it); ``plan_version`` is bumped on
+any incompatible change and :func:`upgrade` brings older plans forward.
+
+>>> p = Plan(workflow="w", objective="cost", nodes=[], edges=[])
+>>> Plan.model_validate_json(p.model_dump_json()).plan_version == PLAN_VERSION
+True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import HetError
+
+PLAN_VERSION = 1
+
+NodeOp = Literal["extract", "reduce", "reason", "zoom", "recurse.root", "recurse.repl",
+                 "recurse.sub"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=False)
+
+
+class Assignment(_Model):
+    """An offer chosen for a node: a model served on a chip, and how to reach it.
+
+    The figures are copied from the catalog so that the runtime (budget, concurrency)
+    and ``hetflow simulate`` need only the plan.
+    """
+
+    model: str
+    chip: str
+    litellm: str
+    offer: str = ""  # "MODEL@CHIP"
+    provider: str | None = None
+    api_base: str | None = None
+    api_key_env: str | None = None
+    input_per_mtok: float = 0.0
+    output_per_mtok: float = 0.0
+    per_hour: float | None = None
+    output_tps: float = 0.0
+    prefill_tps: float = 0.0
+    ttft_ms: float = 0.0
+    concurrency: int = 1
+    handoff_ms: float = 0.0
+    context: int = 0
+    # What this node would cost and take on this offer (set on alternatives for explain).
+    cost_usd: float | None = None
+    latency_s: float | None = None
+
+
+class Estimate(_Model):
+    """A node's estimate; tokens are totals over all of the node's calls."""
+
+    calls: float = 0.0
+    input_tokens: float = 0.0
+    output_tokens: float = 0.0
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+
+
+class SourceRef(_Model):
+    file: str = ""
+    line: int = 0
+    column: int = 0
+
+
+class PlanNode(_Model):
+    id: str
+    op: NodeOp
+    step: str  # the .het step's name (a recurse part's step)
+    level: int | None = None  # recurse parts: 0 = root, 1.. = sub-call depth level
+    maps: list[str] = Field(default_factory=list)  # enclosing map items, outermost first
+    reads: list[str] = Field(default_factory=list)  # names it uses
+    type: str = "text"  # the output type as written
+    output_schema: dict[str, Any] | None = None  # JSON schema for typed output
+    prompt: str | None = None  # reason: prompt; zoom: goal; recurse.root: task
+    builtin: dict[str, Any] | None = None  # {"name", "args": [...], "kwargs": {...}}
+    input: str | None = None  # zoom: the image's name; recurse: the `over` name
+    depth: int | None = None
+    options: dict[str, Any] = Field(default_factory=dict)  # `with` options
+    needs: dict[str, float] = Field(default_factory=dict)
+    needs_source: Literal["given", "derived", "none"] = "none"
+    needs_why: str | None = None
+    pin: dict[str, str | None] | None = None
+    assignment: Assignment | None = None  # None: runs on the CPU, no model
+    alternatives: list[Assignment] = Field(default_factory=list)
+    estimate: Estimate = Field(default_factory=Estimate)
+    source: SourceRef = Field(default_factory=SourceRef)
+
+
+class PlanInput(_Model):
+    name: str
+    type: str
+    size_tokens: float | None = None
+    json_schema: dict[str, Any] | None = None
+
+
+class MapScope(_Model):
+    item: str
+    over: str
+    parent: str | None = None
+    body: list[str] = Field(default_factory=list)
+    cardinality: float = 1.0
+
+
+class PlanEstimate(_Model):
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    critical_path: list[str] = Field(default_factory=list)
+    calls: float = 0.0
+    input_tokens: float = 0.0
+    output_tokens: float = 0.0
+
+
+class Baseline(_Model):
+    """The same workflow with every model step on the single strongest offer."""
+
+    model: str = ""
+    chip: str = ""
+    litellm: str = ""
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    cheaper_x: float | None = None  # baseline cost / plan cost
+    faster_x: float | None = None  # baseline latency / plan latency
+
+
+class Plan(_Model):
+    plan_version: int = PLAN_VERSION
+    hetflow_version: str = ""
+    workflow: str
+    objective: Literal["cost", "latency", "balanced"] = "balanced"
+    budget_usd: float | None = None
+    deadline_s: float | None = None
+    source: dict[str, str] = Field(default_factory=dict)  # file, sha256
+    catalog: dict[str, str] = Field(default_factory=dict)  # name, sha256
+    optimizer: dict[str, Any] = Field(default_factory=dict)  # method, exact, gap, time_s
+    inputs: list[PlanInput] = Field(default_factory=list)
+    outputs: list[str] = Field(default_factory=list)
+    schemas: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    maps: list[MapScope] = Field(default_factory=list)
+    nodes: list[PlanNode]
+    edges: list[tuple[str, str]]
+    estimate: PlanEstimate = Field(default_factory=PlanEstimate)
+    baseline: Baseline = Field(default_factory=Baseline)
+    warnings: list[str] = Field(default_factory=list)
+
+    # ------------------------------------------------------------ access
+    def node(self, node_id: str) -> PlanNode:
+        for n in self.nodes:
+            if n.id == node_id:
+                return n
+        raise KeyError(node_id)
+
+    def map_scope(self, item: str) -> MapScope:
+        for m in self.maps:
+            if m.item == item:
+                return m
+        raise KeyError(item)
+
+    def comparison(self) -> str:
+        """``6.8x cheaper, 4.9x faster than all on gpt-5 @ nvidia-h100``."""
+        b = self.baseline
+        if not b.model:
+            return "no model steps: nothing to compare"
+
+        def ratio(x: float | None, word: str, inverse: str) -> str:
+            if x is None:
+                return f"as {word}"
+            if x >= 1:
+                return f"{x:.1f}x {word}"
+            return f"{1 / x:.1f}x {inverse}" if x > 0 else f"as {word}"
+
+        return (f"{ratio(b.cheaper_x, 'cheaper', 'costlier')}, "
+                f"{ratio(b.faster_x, 'faster', 'slower')} than all on {b.model} @ {b.chip}")
+
+    # ------------------------------------------------------------ disk
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2, exclude_none=False)
+
+    def save(self, path: str | os.PathLike) -> None:
+        Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Plan:
+        p = Path(path)
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise HetError(f"{p}: no such plan file") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise HetError(f"{p}: not a plan file ({exc})") from None
+        return cls.from_dict(data, str(p))
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "plan") -> Plan:
+        from pydantic import ValidationError
+
+        if not isinstance(data, dict) or "plan_version" not in data:
+            raise HetError(f"{where}: not a hetflow plan (no plan_version)")
+        data = upgrade(data, where)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(x) for x in first["loc"])
+            raise HetError(f"{where}: invalid plan at '{loc}': {first['msg']}") from None
+
+
+def upgrade(data: dict[str, Any], where: str = "plan") -> dict[str, Any]:
+    """Bring a plan written by an older hetflow to the current version."""
+    version = data.get("plan_version")
+    if not isinstance(version, int):
+        raise HetError(f"{where}: plan_version must be a whole number")
+    if version > PLAN_VERSION:
+        raise HetError(f"{where}: plan_version {version} is newer than this hetflow reads "
+                       f"({PLAN_VERSION}); upgrade hetflow")
+    return data
+
+
+def json_schema() -> dict[str, Any]:
+    """The plan's JSON schema (checked in under docs/plan.schema.json)."""
+    return Plan.model_json_schema()
