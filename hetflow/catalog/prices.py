@@ -65,7 +65,7 @@ def _variants(litellm: str, table: dict[str, dict]):
         prefix, rest = litellm.split("/", 1)
         for key in (rest, rest.lower()):
             provider = str(table.get(key, {}).get("litellm_provider", ""))
-            if provider == prefix or provider.startswith(prefix + "-"):
+            if provider.startswith(prefix):  # "vertex_ai-language-models", "bedrock_converse"
                 yield key
 
 

@@ -33,7 +33,10 @@ def resolve(catalog: Catalog) -> list[Problem]:
                 hint = closest(name, table)
                 more = f"; did you mean '{hint}'?" if hint else ""
                 problems.append(
-                    (where + (field,), f"offer '{offer.id}' names an unknown {field} '{name}'{more}")
+                    (
+                        where + (field,),
+                        f"offer '{offer.id}' names an unknown {field} '{name}'{more}",
+                    )
                 )
         if offer.id in first_seen:
             problems.append(

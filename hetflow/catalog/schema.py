@@ -15,11 +15,21 @@ catalog is a user's file and a silent conversion hides a typo.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from functools import cached_property
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    Strict,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from hetflow.errors import HetError, closest
 
@@ -34,6 +44,7 @@ Text = Annotated[str, Strict()]
 # A self-hosted chip's hour is shared by the requests in flight on it; see
 # Offer.call_cost_usd.  Seconds per hour, named so the formula reads.
 SECONDS_PER_HOUR = 3600.0
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def check_skill(name: str) -> str:
@@ -99,12 +110,24 @@ class Offer(BaseModel):
     input_per_mtok: Amount | None = None  # dollars per million input tokens
     output_per_mtok: Amount | None = None
     per_hour: Annotated[float, Strict(), Field(gt=0)] | None = None  # self-hosted: $ per hour
+    context: Tokens | None = None  # the provider's window, when smaller than the model's
     api_base: Text | None = None
     api_key_env: Text | None = None
     provider: Text | None = None
     source: Text | None = None
     # Where the per-token prices came from: "catalog", "litellm:<key>" or "per_hour".
     prices_from: Text | None = None
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _names_a_variable(cls, value: str | None) -> str | None:
+        # The value is never echoed: a user who pasted the key itself must not see it logged.
+        if value is not None and not _ENV_NAME.fullmatch(value):
+            raise ValueError(
+                "must name an environment variable such as OPENAI_API_KEY"
+                " (the value given is not shown: it may be a secret)"
+            )
+        return value
 
     @property
     def id(self) -> str:
@@ -153,6 +176,12 @@ class Catalog(BaseModel):
     chips: dict[str, Chip] = Field(default_factory=dict)
     models: dict[str, Model] = Field(default_factory=dict)
     offers: list[Offer] = Field(default_factory=list)
+    _warnings: list = PrivateAttr(default_factory=list)
+
+    @property
+    def warnings(self) -> list:
+        """Diagnostics about the file that did not stop it loading (likely typos)."""
+        return list(self._warnings)
 
     @model_validator(mode="before")
     @classmethod
@@ -239,7 +268,12 @@ class Catalog(BaseModel):
         context = max(int(context_tokens), int(needs.pop("context", 0)))
         for skill in needs:
             check_skill(skill)
-        return [o for o in self.offers if self.models[o.model].meets(needs, context)]
+        return [
+            o
+            for o in self.offers
+            if self.models[o.model].meets(needs, context)
+            and (o.context is None or o.context >= context)
+        ]
 
     def strongest_offer(self) -> Offer:
         """The homogeneous baseline: the single strongest offer.
@@ -259,4 +293,3 @@ class Catalog(BaseModel):
             return (sum(levels), min(levels), m.context, o.output_tps, -o.ttft_ms, -index)
 
         return max(enumerate(self.offers), key=strength)[1]
-
