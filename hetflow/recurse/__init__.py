@@ -1,0 +1,11 @@
+"""Recursion for `recurse` steps: a sandboxed REPL and the loop that drives a root model.
+
+The runtime plugs in one function, ``call_model(level, messages) -> reply text``; this
+package does the rest: it starts the sandbox over the context, runs the root model's
+code blocks, turns ``llm_query``/``rlm_query`` into calls at the next level, and stops
+at ``FINAL`` or after a forced final answer.
+"""
+
+from hetflow.recurse.sandbox import CellResult, Sandbox, SandboxError, SandboxLimits, SubCall
+
+__all__ = ["CellResult", "Sandbox", "SandboxError", "SandboxLimits", "SubCall"]
