@@ -6,6 +6,17 @@ code blocks, turns ``llm_query``/``rlm_query`` into calls at the next level, and
 at ``FINAL`` or after a forced final answer.
 """
 
+from hetflow.recurse.loop import Cell, RecursionFailed, RecursionResult, run_recursion
 from hetflow.recurse.sandbox import CellResult, Sandbox, SandboxError, SandboxLimits, SubCall
 
-__all__ = ["CellResult", "Sandbox", "SandboxError", "SandboxLimits", "SubCall"]
+__all__ = [
+    "Cell",
+    "CellResult",
+    "RecursionFailed",
+    "RecursionResult",
+    "Sandbox",
+    "SandboxError",
+    "SandboxLimits",
+    "SubCall",
+    "run_recursion",
+]
