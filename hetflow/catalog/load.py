@@ -216,7 +216,7 @@ def _field_error(error: dict, raw: dict, spots, label: str) -> Diagnostic:
         loc = ("catalog", "name")
     where = _describe(loc, raw)
     if error["type"] == "missing":
-        message = f"{where}: missing required key '{loc[-1]}'"
+        message = f"{_describe(loc[:-1], raw) or 'catalog'}: missing required key '{loc[-1]}'"
     else:
         message = f"{where}: {error['msg'].replace('Value error, ', '')}"
         secret = any(hint in str(loc[-1]).lower() for hint in _SECRET_HINTS)

@@ -1,0 +1,232 @@
+"""``hetflow catalog list|show|validate``: look at a hardware catalog before compiling.
+
+``list`` prints every offer (a table on a terminal, plain columns in a pipe),
+``show NAME`` prints everything known about a model, chip or offer with its
+sources, ``validate FILE`` checks a user's catalog and prints every error at
+its line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "catalog",
+        help="list, show or validate a hardware catalog",
+        description="Look at the hardware catalog: offers, models, chips, their figures and sources.",
+    )
+    actions = parser.add_subparsers(dest="catalog_action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="every offer: model, chip, speed and price")
+    listing.add_argument(
+        "--catalog", metavar="FILE", help="a catalog file (default: the shipped one)"
+    )
+    show = actions.add_parser(
+        "show", help="a model, chip or offer (MODEL@CHIP): figures and sources"
+    )
+    show.add_argument("name", metavar="NAME")
+    show.add_argument("--catalog", metavar="FILE", help="a catalog file (default: the shipped one)")
+    validate = actions.add_parser("validate", help="check a catalog file; exit 1 with its errors")
+    validate.add_argument("file", metavar="FILE")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hetflow.catalog import CatalogError, load_catalog
+
+    action = args.catalog_action
+    path = args.file if action == "validate" else args.catalog
+    try:
+        catalog = load_catalog(path)
+    except CatalogError as err:
+        print(err.render(), file=sys.stderr)
+        if action == "validate":
+            errors = sum(d.is_error for d in err.diagnostics) or 1
+            print(f"{path}: {errors} error{'s' if errors > 1 else ''}", file=sys.stderr)
+        return 1
+    if action == "validate":
+        return _validate(catalog, path)
+    if action == "show":
+        return _show(catalog, args.name)
+    return _list(catalog)
+
+
+# ---- validate -------------------------------------------------------------
+
+
+def _validate(catalog, path: str) -> int:
+    from hetflow.errors import render_all
+
+    if catalog.warnings:
+        print(render_all(catalog.warnings, {path: _read(path)}), file=sys.stderr)
+    print(
+        f"{path}: ok: catalog '{catalog.name}', {len(catalog.chips)} chips,"
+        f" {len(catalog.models)} models, {len(catalog.offers)} offers"
+        f" (sha256 {catalog.hash[:12]})"
+    )
+    return 0
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+# ---- list -------------------------------------------------------------------
+
+COLUMNS = (
+    "offer",
+    "model",
+    "chip",
+    "litellm",
+    "tok/s",
+    "ttft ms",
+    "conc",
+    "$/Mtok in",
+    "$/Mtok out",
+)
+
+
+def _money(value: float | None, per_hour: bool) -> str:
+    if value is None:
+        return "-"
+    text = f"{value:.4g}"
+    return text + "*" if per_hour else text
+
+
+def _rows(catalog) -> list[tuple[str, ...]]:
+    rows = []
+    for o in catalog.offers:
+        hourly = o.per_hour is not None
+        rows.append(
+            (
+                o.id,
+                o.model,
+                o.chip,
+                o.litellm,
+                f"{o.output_tps:g}",
+                f"{o.ttft_ms:g}",
+                str(o.concurrency),
+                _money(o.input_per_mtok, hourly),
+                _money(o.output_per_mtok, hourly),
+            )
+        )
+    return rows
+
+
+def _list(catalog) -> int:
+    rows = _rows(catalog)
+    title = f"catalog '{catalog.name}': {len(catalog.offers)} offers"
+    footnote = (
+        "* self-hosted: per-token equivalent of per_hour at full concurrency"
+        if any(o.per_hour is not None for o in catalog.offers)
+        else None
+    )
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title, caption=footnote)
+        numeric = {"tok/s", "ttft ms", "conc", "$/Mtok in", "$/Mtok out"}
+        for column in COLUMNS:
+            table.add_column(column, justify="right" if column in numeric else "left")
+        for row in rows:
+            table.add_row(*row)
+        Console().print(table)
+        return 0
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(COLUMNS)]
+    print(title)
+    for line in (COLUMNS, *rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+    if footnote:
+        print(footnote)
+    return 0
+
+
+# ---- show -------------------------------------------------------------------
+
+
+def _show(catalog, name: str) -> int:
+    from hetflow.errors import closest
+
+    lowered = name.lower()
+    offers = {o.id.lower(): o for o in catalog.offers}
+    models = {k.lower(): m for k, m in catalog.models.items()}
+    if lowered in offers:
+        print("\n".join(_offer_lines(catalog, offers[lowered])))
+    elif lowered in models:
+        print("\n".join(_model_lines(catalog, models[lowered])))
+    elif catalog.find_chip(name) is not None:
+        print("\n".join(_chip_lines(catalog, catalog.find_chip(name))))
+    elif catalog.find_model(name):
+        for offer in catalog.find_model(name):
+            print("\n".join(_offer_lines(catalog, offer)))
+    else:
+        known = [*catalog.models, *catalog.chips, *(o.id for o in catalog.offers)]
+        hint = closest(name, known)
+        more = f"; did you mean '{hint}'?" if hint else ""
+        print(
+            f"hetflow: error: catalog '{catalog.name}' has no model, chip or offer '{name}'{more}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _fields(entry, skip=("name",)) -> list[str]:
+    data = entry.model_dump(exclude_none=True)
+    width = max((len(k) for k in data), default=0)
+    return [f"  {k.ljust(width)}  {_value(k, v)}" for k, v in data.items() if k not in skip]
+
+
+def _value(key: str, value) -> str:
+    if key == "api_base":
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(str(value))
+        if parts.username or parts.password:  # never print credentials in a URL
+            host = parts.hostname or ""
+            host += f":{parts.port}" if parts.port else ""
+            value = urlunsplit(parts._replace(netloc=f"***@{host}"))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _offer_summary(o) -> str:
+    return (
+        f"    {o.id}  {o.litellm}  {o.output_tps:g} tok/s  ttft {o.ttft_ms:g} ms"
+        f"  ${o.input_per_mtok:.4g}/${o.output_per_mtok:.4g} per Mtok"
+    )
+
+
+def _model_lines(catalog, model) -> list[str]:
+    lines = [f"model {model.name}", *_fields(model), "  offers:"]
+    lines += [_offer_summary(o) for o in catalog.offers if o.model == model.name] or ["    (none)"]
+    return lines
+
+
+def _chip_lines(catalog, chip) -> list[str]:
+    lines = [f"chip {chip.name}", *_fields(chip), "  offers:"]
+    lines += [_offer_summary(o) for o in catalog.offers if o.chip == chip.name] or ["    (none)"]
+    return lines
+
+
+def _offer_lines(catalog, offer) -> list[str]:
+    model, chip = catalog.model_of(offer), catalog.chip_of(offer)
+    skills = ", ".join(
+        f"{s} {model.skill(s)}" for s in ("reasoning", "coding", "extraction", "vision")
+    )
+    example_in, example_out = 10_000, 500
+    return [
+        f"offer {offer.id}",
+        *_fields(offer, skip=()),
+        f"  model: {skills}; context {model.context}",
+        f"  chip: {chip.vendor}, handoff {chip.handoff_ms:g} ms",
+        f"  a call of {example_in} input / {example_out} output tokens:"
+        f" {offer.call_latency_s(example_in, example_out):.2f} s,"
+        f" ${offer.call_cost_usd(example_in, example_out):.5f}",
+    ]
