@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from functools import cached_property
 from typing import Annotated
 
 from pydantic import (
@@ -214,15 +213,12 @@ class Catalog(BaseModel):
 
     # ---- look-ups -------------------------------------------------------
 
-    @cached_property
-    def _offers_by_id(self) -> dict[str, Offer]:
-        return {o.id: o for o in self.offers}
-
     def offer(self, offer_id: str) -> Offer:
         """The offer ``MODEL@CHIP``; a one-line error naming the closest one if unknown."""
-        found = self._offers_by_id.get(offer_id)
+        # A scan, not a cached index: a catalog copied with other offers must not see stale ones.
+        found = next((o for o in self.offers if o.id == offer_id), None)
         if found is None:
-            hint = closest(offer_id, self._offers_by_id)
+            hint = closest(offer_id, [o.id for o in self.offers])
             more = f"; did you mean '{hint}'?" if hint else ""
             raise HetError(f"catalog '{self.name}' has no offer '{offer_id}'{more}")
         return found
