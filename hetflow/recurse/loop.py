@@ -112,7 +112,7 @@ async def run_recursion(
     cells: list[Cell] = []
     async with Sandbox(context, on_call=on_call, limits=limits) as box:
         for iteration in range(1, max_iterations + 1):
-            reply = await call_model(level, messages)
+            reply = await call_model(level, list(messages))
             messages.append({"role": "assistant", "content": reply})
             blocks = code_blocks(reply)
             if not blocks:
@@ -144,7 +144,7 @@ async def run_recursion(
     messages.append(
         {"role": "user", "content": FORCE_FINAL_PROMPT.format(iterations=max_iterations)}
     )
-    value = parse_answer(await call_model(level, messages))
+    value = parse_answer(await call_model(level, list(messages)))
     if validate is not None:
         try:
             value = validate(value)

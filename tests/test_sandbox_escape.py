@@ -1,0 +1,325 @@
+"""The escape suite: model-written code that tries to get out, and must not.
+
+Each attack runs in a fresh sandbox; it must end with a clean ``CellResult.error``
+(or a harmless output), leave no effect outside the scratch directory, and leave
+the sandbox able to run the next cell.  The test process itself is the parent: that
+it is still running and answering is the "parent still healthy" check.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import hetflow
+from hetflow.recurse import Sandbox, SandboxLimits, SubCall
+
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
+FAST = SandboxLimits(
+    cpu_seconds=1, wall_seconds_per_cell=1.5, memory_mb=256, max_file_bytes=1 << 20
+)
+
+
+async def no_calls(call: SubCall) -> str:
+    return ""
+
+
+async def attack(code: str, limits: SandboxLimits = FAST, context: str = "ctx"):
+    """Run `code`; then check the sandbox still answers.  Returns the attack's result."""
+    async with Sandbox(context, on_call=no_calls, limits=limits) as box:
+        result = await box.run_cell(code)
+        after = await box.run_cell("print(6 * 7)")
+        assert after.output == "42\n" and after.error is None, after
+    return result
+
+
+def blocked(result, *needles: str) -> None:
+    text = f"{result.error}\n{result.output}"
+    assert result.error is not None, result
+    assert any(n in text for n in needles), text
+
+
+@pytest.fixture
+def listener():
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    server.setblocking(False)
+    yield server
+    with pytest.raises(BlockingIOError):
+        server.accept()  # nobody got through
+    server.close()
+
+
+@pytest.fixture
+def bystander():
+    proc = subprocess.Popen(["sleep", "60"])
+    yield proc
+    assert proc.poll() is None, "the sandbox killed a process outside it"
+    proc.kill()
+    proc.wait()
+
+
+# -- files -------------------------------------------------------------------------
+
+
+async def test_read_etc_passwd():
+    blocked(await attack("print(open('/etc/passwd').read())"), "PermissionError")
+
+
+async def test_read_home_files():
+    home = Path.home()
+    blocked(
+        await attack(f"print(os.listdir({str(home)!r}))".replace("print", "import os; print", 1)),
+        "PermissionError",
+    )
+
+
+async def test_read_a_secret_next_to_the_parent(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("s3cr3t")
+    r = await attack(f"print(open({str(secret)!r}).read())")
+    blocked(r, "PermissionError")
+    assert "s3cr3t" not in r.output
+
+
+async def test_write_outside_scratch(tmp_path):
+    target = tmp_path / "pwned"
+    blocked(await attack(f"open({str(target)!r}, 'w').write('x')"), "PermissionError")
+    assert not target.exists()
+
+
+async def test_list_the_root_directory():
+    blocked(await attack("import os; print(os.listdir('/'))"), "PermissionError")
+
+
+async def test_symlink_out_of_scratch():
+    code = "import os; os.symlink('/etc/passwd', 'link'); print(open('link').read())"
+    blocked(await attack(code), "PermissionError")
+
+
+async def test_hard_link_out_of_scratch():
+    blocked(await attack("import os; os.link('/etc/passwd', 'hard')"), "PermissionError", "Error")
+
+
+async def test_import_the_parents_modules_to_tamper():
+    src = str(Path(hetflow.__file__).parent.parent)
+    code = f"import sys; sys.path.insert(0, {src!r}); import hetflow.recurse.sandbox as s; print(s)"
+    blocked(await attack(code), "ModuleNotFoundError", "PermissionError")
+    assert hetflow.recurse.sandbox.Sandbox is Sandbox
+
+
+async def test_write_a_huge_file_in_scratch():
+    code = "f = open('big', 'wb')\nfor _ in range(100):\n    f.write(b'x' * (1 << 20))\nf.flush()"
+    blocked(await attack(code), "File too large", "OSError")
+
+
+# -- network -----------------------------------------------------------------------
+
+
+async def test_tcp_connect_to_a_local_listener(listener):
+    port = listener.getsockname()[1]
+    code = f"import socket; s = socket.create_connection(('127.0.0.1', {port}), timeout=1)"
+    blocked(await attack(code), "PermissionError", "OSError")
+
+
+async def test_urllib_http(listener):
+    port = listener.getsockname()[1]
+    code = f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}/', timeout=1)"
+    blocked(await attack(code), "PermissionError", "URLError")
+
+
+async def test_udp_send():
+    code = "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', ('127.0.0.1', 9))"
+    blocked(await attack(code), "PermissionError")
+
+
+async def test_abstract_unix_socket():
+    code = "import socket; s = socket.socket(socket.AF_UNIX); s.connect('\\0hetflow-test')"
+    blocked(await attack(code), "PermissionError")
+
+
+# -- processes ---------------------------------------------------------------------
+
+
+async def test_subprocess_run(tmp_path):
+    marker = tmp_path / "ran"
+    code = f"import subprocess; subprocess.run(['touch', {str(marker)!r}])"
+    blocked(await attack(code), "PermissionError")
+    assert not marker.exists()
+
+
+async def test_os_system(tmp_path):
+    marker = tmp_path / "ran"
+    r = await attack(f"import os; status = os.system('touch {marker}'); assert status == 0, status")
+    blocked(r, "AssertionError")
+    assert not marker.exists()
+
+
+async def test_os_exec():
+    blocked(await attack("import os; os.execv('/bin/sh', ['sh', '-c', 'id'])"), "PermissionError")
+
+
+async def test_pty_spawn():
+    blocked(await attack("import pty; pty.spawn('/bin/sh')"), "PermissionError", "OSError")
+
+
+async def test_fork_bomb():
+    blocked(await attack("import os\nwhile True:\n    os.fork()"), "PermissionError")
+
+
+async def test_multiprocessing():
+    code = "import multiprocessing as mp\np = mp.Process(target=print)\np.start()"
+    blocked(await attack(code), "PermissionError", "OSError")
+
+
+async def test_ctypes_libc_system(tmp_path):
+    marker = tmp_path / "ran"
+    code = f"import ctypes; rc = ctypes.CDLL(None).system(b'touch {marker}'); assert rc == 0, rc"
+    blocked(await attack(code), "AssertionError")
+    assert not marker.exists()
+
+
+async def test_ctypes_raw_fork_syscall():
+    code = "import ctypes; pid = ctypes.CDLL(None).syscall(57); assert pid > 0, pid"
+    blocked(await attack(code), "AssertionError")
+
+
+async def test_ctypes_ptrace_the_parent():
+    code = "import ctypes, os; rc = ctypes.CDLL(None).ptrace(16, os.getppid(), 0, 0); assert rc == 0, rc"
+    blocked(await attack(code), "AssertionError")
+
+
+async def test_ctypes_crash_is_contained():
+    r = await attack("import ctypes; ctypes.string_at(0)")
+    blocked(r, "SandboxCrash")
+
+
+async def test_kill_a_process_outside(bystander):
+    blocked(
+        await attack(f"import os, signal; os.kill({bystander.pid}, signal.SIGKILL)"),
+        "PermissionError",
+    )
+
+
+async def test_signal_the_parent():
+    code = "import os; os.kill(os.getppid(), 0)"  # signal 0 probes without harm
+    blocked(await attack(code), "PermissionError")
+    os.kill(os.getpid(), 0)
+
+
+async def test_raise_own_limits():
+    code = "import resource; resource.setrlimit(resource.RLIMIT_CPU, (10**6, 10**6))"
+    blocked(await attack(code), "ValueError", "PermissionError", "not allowed")
+
+
+async def test_unshare_and_mount_via_ctypes():
+    code = "import ctypes; libc = ctypes.CDLL(None); assert libc.unshare(0x00020000) == 0"
+    blocked(await attack(code), "AssertionError")
+
+
+# -- secrets -----------------------------------------------------------------------
+
+
+async def test_api_keys_do_not_reach_the_child(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-do-not-leak-123")
+    r = await attack("import os; print(dict(os.environ))")
+    assert "sk-test-do-not-leak-123" not in r.output and "OPENAI_API_KEY" not in r.output
+
+
+async def test_parent_environ_through_proc(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-do-not-leak-456")
+    r = await attack(
+        "print(open(f'/proc/{os.getppid()}/environ').read())".replace(
+            "print", "import os; print", 1
+        )
+    )
+    blocked(r, "PermissionError")
+    assert "sk-test-do-not-leak-456" not in r.output
+
+
+# -- resources ---------------------------------------------------------------------
+
+
+async def test_memory_bomb():
+    blocked(await attack("x = bytearray(2 * 1024 ** 3)"), "MemoryError")
+
+
+async def test_growing_memory_bomb():
+    blocked(await attack("xs = []\nwhile True:\n    xs.append(' ' * 10 ** 7)"), "MemoryError")
+
+
+async def test_infinite_loop_hits_the_cpu_limit_and_keeps_state():
+    async with Sandbox("ctx", on_call=no_calls, limits=FAST) as box:
+        await box.run_cell("kept = 'yes'")
+        r = await box.run_cell("while True:\n    pass")
+        blocked(r, "CPU", "wall-clock")
+        assert (await box.run_cell("print(kept)")).output == "yes\n"
+
+
+async def test_ignoring_sigxcpu_is_refused():
+    code = "import signal; signal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True:\n    pass"
+    blocked(await attack(code), "PermissionError", "CPU", "wall-clock")
+
+
+async def test_sleep_forever_hits_the_wall_limit():
+    blocked(await attack("import time; time.sleep(10 ** 6)"), "wall-clock")
+
+
+async def test_sleep_that_swallows_the_interrupt_is_killed():
+    code = "import time\nwhile True:\n    try:\n        time.sleep(100)\n    except KeyboardInterrupt:\n        pass"
+    blocked(await attack(code), "wall-clock")
+
+
+async def test_huge_output_is_truncated():
+    r = await attack(
+        "print('x' * 50_000_000)", limits=SandboxLimits(output_chars=5_000, memory_mb=512)
+    )
+    assert len(r.output) < 6_000 and "truncated" in r.output
+
+
+async def test_deep_recursion():
+    blocked(await attack("def f(n):\n    return f(n + 1)\nf(0)"), "RecursionError")
+
+
+async def test_deep_recursion_past_the_c_stack_is_contained():
+    code = "import sys; sys.setrecursionlimit(10 ** 8)\ndef f(n):\n    return f(n + 1)\nf(0)"
+    blocked(await attack(code), "SandboxCrash", "RecursionError", "MemoryError")
+
+
+async def test_forged_protocol_message():
+    # The protocol pipe is the only way out; garbage on it ends the REPL, not hetflow.
+    code = "import os\nfor fd in range(3, 10):\n    try:\n        os.write(fd, b'not json\\n')\n    except OSError:\n        pass\nprint('wrote')"
+    r = await attack(code)
+    assert r.error is None or "protocol" in r.error or "SandboxCrash" in r.error
+
+
+async def test_protocol_line_past_the_size_limit():
+    code = "import os\nos.write(4, b'{' + b' ' * (70 << 20))"
+    r = await attack(code, limits=SandboxLimits(memory_mb=512))
+    assert r.error is None or "SandboxCrash" in r.error
+
+
+async def test_thread_bomb():
+    code = "import threading, time\nwhile True:\n    threading.Thread(target=time.sleep, args=(5,), daemon=True).start()"
+    blocked(
+        await attack(code),
+        "RuntimeError",
+        "MemoryError",
+        "can't start",
+        "CPU",
+        "wall-clock",
+        "SandboxCrash",
+    )
+
+
+def test_no_sandbox_process_is_left_behind():
+    out = subprocess.run(
+        ["pgrep", "-f", "hetflow/recurse/child.py"], capture_output=True, text=True
+    )
+    assert out.stdout.strip() == "", out.stdout
