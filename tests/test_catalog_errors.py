@@ -148,3 +148,29 @@ def test_locate_finds_tables_keys_and_numbered_offers():
     assert ("not",) not in spots  # inside a multi-line string
     assert spots[("offers", 0, "model")][0] == 10
     assert spots[("offers", 1, "chip")] == (12, 3, 7)
+
+
+def test_any_corrupted_value_is_a_catalog_error_never_a_traceback():
+    """Seeded fuzz: replace one value of the default catalog with a wrong one, many times."""
+    import random
+    import re
+
+    text = (Path(__file__).parents[1] / "hetflow" / "catalog" / "default.toml").read_text()
+    lines = text.splitlines()
+    values = [i for i, line in enumerate(lines) if re.match(r"^[a-z_]+ = ", line)]
+    bad = ['"x"', "-3", "0", "9", "1.5", "true", "[1, 2]", "{ a = 1 }", '""', "nan", "1e400"]
+    rng = random.Random(1234)
+    for _ in range(150):
+        mutated = list(lines)
+        index = rng.choice(values)
+        key = mutated[index].split(" = ", 1)[0]
+        mutated[index] = f"{key} = {rng.choice(bad)}"
+        try:
+            parse_catalog("\n".join(mutated), label="fuzz.toml")
+        except CatalogError as err:
+            for d in err.diagnostics:
+                assert 1 <= d.pos.line <= len(mutated), (mutated[index], d)
+            assert any(d.pos.line == index + 1 for d in err.diagnostics if d.is_error), (
+                mutated[index],
+                [d.render() for d in err.diagnostics],
+            )
