@@ -155,3 +155,15 @@ def test_through_the_hetflow_command():
     assert bad.returncode == 1 and "listed twice" in bad.stderr and "Traceback" not in bad.stderr
     usage = run("catalog")
     assert usage.returncode == 2
+
+
+def test_list_as_json_for_tools(capsys):
+    import json
+
+    code, out, _ = hetflow(capsys, "catalog", "list", "--format", "json")
+    data = json.loads(out)
+    default = load_catalog(None)
+    assert code == 0 and data["name"] == "default" and data["hash"] == default.hash
+    assert [o["id"] for o in data["offers"]] == [o.id for o in default.offers]
+    assert data["chips"]["cpu"]["vendor"] == "local"
+    assert data["models"]["gpt-5"]["reasoning"] == 5

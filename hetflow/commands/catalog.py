@@ -23,6 +23,12 @@ def register(subparsers) -> None:
     listing.add_argument(
         "--catalog", metavar="FILE", help="a catalog file (default: the shipped one)"
     )
+    listing.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="json: the whole catalog, for tools",
+    )
     show = actions.add_parser(
         "show", help="a model, chip or offer (MODEL@CHIP): figures and sources"
     )
@@ -50,7 +56,19 @@ def run(args: argparse.Namespace) -> int:
         return _validate(catalog, path)
     if action == "show":
         return _show(catalog, args.name)
+    if getattr(args, "format", "text") == "json":
+        return _json(catalog)
     return _list(catalog)
+
+
+def _json(catalog) -> int:
+    import json
+
+    data = catalog.model_dump(mode="json")
+    for offer, dumped in zip(catalog.offers, data["offers"], strict=True):
+        dumped["id"] = offer.id
+    print(json.dumps(data, indent=2))
+    return 0
 
 
 # ---- validate -------------------------------------------------------------
