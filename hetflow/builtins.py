@@ -1,0 +1,428 @@
+"""The builtins of `extract` and `reduce`: one table for the checker, estimator and runtime.
+
+Each :class:`Builtin` knows three things about itself: how to type-check a call
+(``check``), how to compute its value (``run``, plain Python, no model) and how big
+its result is likely to be before any input is seen (``estimate``).  Keeping the three
+side by side is what keeps them from drifting apart.
+
+Sizes are counted in tokens of about four characters (:func:`count_tokens`); the
+estimates use these rules of thumb, chosen to be simple and stated here once:
+
+======================  =====================================================
+``split(tokens=N)``     ``ceil(T/N)`` pieces, the whole ``T`` tokens kept
+``split(lines=N)``      a line is ~12 tokens: ``ceil(T/12/N)`` pieces
+``split(sep=S)``        pieces (paragraphs) of ~150 tokens
+``grep``                ~10% of the lines (or list items) kept
+``slice(s, e)``         ``(e-s)/4`` tokens of a text, ``e-s`` items of a list
+``window(kws, lines)``  1 hit per keyword per 100 lines (at least 1), each
+                        hit ``2N+1`` lines of ~12 tokens
+``field``               ~30% of the value's tokens, the same number of items
+``count/sum/vote/...``  a few tokens (``vote``: one item's size)
+``concat/merge``        the sum of the parts (``merge``: ~4 items per inner list)
+``tally``               at most ~160 tokens (about 20 values)
+======================  =====================================================
+
+>>> BUILTINS["split"].run("a\\n\\nb", sep="\\n\\n")
+['a', 'b']
+>>> BUILTINS["split"].estimate([Est(1000)], {"tokens": 100})
+Est(tokens=1000.0, items=10)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from . import ast
+from .builtins_check import CHECKS, Problems
+from .errors import HetError
+
+CHARS_PER_TOKEN = 4
+TOKENS_PER_LINE = 12
+TOKENS_PER_PARAGRAPH = 150
+
+
+def count_tokens(value: Any) -> int:
+    """About how many tokens a value takes in a prompt: one per four characters.
+
+    >>> count_tokens("abcdefgh"), count_tokens("")
+    (2, 0)
+    """
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return math.ceil(len(text) / CHARS_PER_TOKEN)
+
+
+@dataclass(frozen=True)
+class Est:
+    """A size estimate: ``tokens`` the whole value's size, ``items`` its length if a list."""
+
+    tokens: float
+    items: float | None = None
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """One builtin: its kind and its check, run and estimate functions."""
+
+    name: str
+    kind: Literal["extract", "reduce"]
+    summary: str
+    _check: Callable = None  # type: ignore[assignment]
+    _run: Callable = None  # type: ignore[assignment]
+    _estimate: Callable = None  # type: ignore[assignment]
+
+    def check(
+        self,
+        call: ast.Call,
+        arg_types: list[ast.TypeRef | None],
+        kwarg_types: dict[str, ast.TypeRef | None],
+        schemas: Mapping[str, ast.Schema],
+    ) -> tuple[ast.TypeRef | None, list[tuple[str, Any]]]:
+        """The call's result type (None if unknown) and its problems as (message, position)."""
+        problems = Problems(call, arg_types, kwarg_types, schemas)
+        result = self._check(problems)
+        return result, problems.found
+
+    def run(self, *args, **kwargs) -> Any:
+        return self._run(*args, **kwargs)
+
+    def estimate(self, args: list[Any], kwargs: dict[str, Any]) -> Est:
+        """Estimate the result from the arguments' estimates.
+
+        ``args`` holds an :class:`Est` for a named argument and the plain value for a
+        literal; ``kwargs`` holds plain values.
+        """
+        return self._estimate(args, kwargs)
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _path(value: Any, path: str, what: str) -> Any:
+    """Follow a dotted field path into a record; a missing field is the user's error."""
+    for part in path.split("."):
+        if isinstance(value, Mapping) and part in value:
+            value = value[part]
+        elif isinstance(value, Mapping):
+            raise HetError(
+                f"{what}: the value has no field '{part}' (it has: "
+                f"{', '.join(map(str, value)) or 'no fields'})"
+            )
+        else:
+            raise HetError(
+                f"{what}: cannot take field '{part}' of {type(value).__name__} {_short(value)}"
+            )
+    return value
+
+
+def _short(value: Any) -> str:
+    s = repr(value)
+    return s if len(s) <= 40 else s[:37] + "..."
+
+
+def _regex(pattern: str, what: str) -> re.Pattern:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise HetError(f"{what}: bad regular expression {pattern!r}: {exc}") from None
+
+
+def _as_list(value: Any, what: str) -> list:
+    if not isinstance(value, (list, tuple)):
+        raise HetError(f"{what}: expected a list, got {type(value).__name__} {_short(value)}")
+    return list(value)
+
+
+def _as_text(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise HetError(f"{what}: expected text, got {type(value).__name__} {_short(value)}")
+    return value
+
+
+def _key(value: Any) -> str:
+    """A hashable stand-in for any value, so dicts and lists can be counted."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+
+
+def _where(item: Any, where: str) -> bool:
+    """`where="risky"` keeps truthy fields; `where="label=numeric"` compares."""
+    if "=" in where:
+        path, wanted = where.split("=", 1)
+        got = _path(item, path.strip(), "count")
+        return str(got).lower() == wanted.strip().lower()
+    return bool(_path(item, where, "count"))
+
+
+def _tokens(e: Any) -> float:
+    return float(e.tokens) if isinstance(e, Est) else float(count_tokens(e))
+
+
+def _items(e: Any) -> float | None:
+    if isinstance(e, Est):
+        return e.items
+    return float(len(e)) if isinstance(e, (list, tuple)) else None
+
+
+# ------------------------------------------------------------------ extract: run
+
+
+def run_split(x, *, lines=None, tokens=None, sep=None) -> list[str]:
+    """Pieces of a text: N lines each, about N tokens each, or between separators."""
+    x = _as_text(x, "split")
+    if sum(v is not None for v in (lines, tokens, sep)) != 1:
+        raise HetError("split: give exactly one of lines=N, tokens=N or sep=STRING")
+    if sep is not None:
+        return [p.strip() for p in x.split(sep) if p.strip()]
+    if lines is not None:
+        rows = x.splitlines()
+        n = max(1, int(lines))
+        return ["\n".join(rows[i : i + n]) for i in range(0, len(rows), n)]
+    limit = max(1, int(tokens)) * CHARS_PER_TOKEN
+    pieces: list[str] = []
+    current = ""
+    for line in x.splitlines(keepends=True):
+        while len(line) > limit:  # one line longer than a piece: cut it
+            if current:
+                pieces.append(current)
+                current = ""
+            pieces.append(line[:limit])
+            line = line[limit:]
+        if len(current) + len(line) > limit and current:
+            pieces.append(current)
+            current = ""
+        current += line
+    if current:
+        pieces.append(current)
+    return [p.rstrip("\n") for p in pieces]
+
+
+def run_grep(x, pattern):
+    """The lines of a text (or the items of a list) that match a regular expression."""
+    rx = _regex(_as_text(pattern, "grep"), "grep")
+    if isinstance(x, (list, tuple)):
+        return [item for item in x if rx.search(item if isinstance(item, str) else _key(item))]
+    return "\n".join(line for line in _as_text(x, "grep").splitlines() if rx.search(line))
+
+
+def run_slice(x, start, end=None):
+    """Characters ``start:end`` of a text, items ``start:end`` of a list."""
+    if not isinstance(x, (str, list, tuple)):
+        raise HetError(f"slice: expected text or a list, got {type(x).__name__}")
+    return x[int(start) : None if end is None else int(end)]
+
+
+def run_window(x, keywords, *, lines=2) -> list[str]:
+    """Lines around each keyword hit (case-insensitive), overlapping windows merged."""
+    rows = _as_text(x, "window").splitlines()
+    if isinstance(keywords, str):
+        keywords = [keywords]
+    words = [str(k).lower() for k in keywords]
+    n = max(0, int(lines))
+    spans: list[list[int]] = []
+    for i, row in enumerate(rows):
+        low = row.lower()
+        if any(w in low for w in words):
+            lo, hi = max(0, i - n), min(len(rows), i + n + 1)
+            if spans and lo <= spans[-1][1]:
+                spans[-1][1] = max(spans[-1][1], hi)
+            else:
+                spans.append([lo, hi])
+    return ["\n".join(rows[lo:hi]) for lo, hi in spans]
+
+
+def run_field(x, path):
+    """A field of a record (``"a.b"`` goes deeper); of each item, for a list of records."""
+    if isinstance(x, (list, tuple)):
+        return [_path(item, path, f"field({path!r})") for item in x]
+    return _path(x, path, f"field({path!r})")
+
+
+# ------------------------------------------------------------------ reduce: run
+
+
+def run_count(xs, *, where=None) -> int:
+    xs = _as_list(xs, "count")
+    return len(xs) if where is None else sum(_where(x, where) for x in xs)
+
+
+def run_sum(xs, *, field=None):
+    total = 0
+    for x in _as_list(xs, "sum"):
+        v = x if field is None else _path(x, field, "sum")
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise HetError(f"sum: {_short(v)} is not a number")
+        total += v
+    return total
+
+
+def run_concat(xs, *, sep="\n") -> str:
+    return str(sep).join(x if isinstance(x, str) else _key(x) for x in _as_list(xs, "concat"))
+
+
+def run_vote(xs):
+    """The most common value; a tie goes to the value seen first."""
+    xs = _as_list(xs, "vote")
+    if not xs:
+        raise HetError("vote: the list is empty")
+    counts = Counter(_key(x) for x in xs)
+    best = max(counts.values())
+    return next(x for x in xs if counts[_key(x)] == best)
+
+
+def run_merge(xs) -> list:
+    out: list = []
+    for x in _as_list(xs, "merge"):
+        out.extend(_as_list(x, "merge (each item)"))
+    return out
+
+
+def run_tally(xs, *, by=None) -> dict:
+    counts: Counter = Counter()
+    for x in _as_list(xs, "tally"):
+        counts[_key(x if by is None else _path(x, by, "tally"))] += 1
+    return dict(counts.most_common())
+
+
+def run_dedupe(xs) -> list:
+    seen: set[str] = set()
+    out = []
+    for x in _as_list(xs, "dedupe"):
+        if _key(x) not in seen:
+            seen.add(_key(x))
+            out.append(x)
+    return out
+
+
+def run_top(xs, n, *, by=None) -> list:
+    """The ``n`` largest items (by a numeric field, or by value)."""
+    xs = _as_list(xs, "top")
+    return sorted(xs, key=lambda x: x if by is None else _path(x, by, "top"), reverse=True)[
+        : int(n)
+    ]
+
+
+# ------------------------------------------------------------------ estimates
+
+
+def est_split(args, kw):
+    t = _tokens(args[0])
+    if kw.get("tokens"):
+        return Est(t, max(1, math.ceil(t / float(kw["tokens"]))))
+    if kw.get("lines"):
+        return Est(t, max(1, math.ceil(t / TOKENS_PER_LINE / float(kw["lines"]))))
+    return Est(t, max(1, math.ceil(t / TOKENS_PER_PARAGRAPH)))
+
+
+def est_grep(args, kw):
+    n = _items(args[0])
+    return Est(0.1 * _tokens(args[0]), None if n is None else max(1.0, 0.1 * n))
+
+
+def est_slice(args, kw):
+    t, n = _tokens(args[0]), _items(args[0])
+    start = args[1] if len(args) > 1 and not isinstance(args[1], Est) else 0
+    end = args[2] if len(args) > 2 and not isinstance(args[2], Est) else None
+    if n is None:
+        width = t * CHARS_PER_TOKEN if end is None else float(end) - float(start)
+        return Est(min(t, max(0.0, width) / CHARS_PER_TOKEN))
+    width = n - float(start) if end is None else float(end) - float(start)
+    keep = min(n, max(0.0, width))
+    return Est(t * keep / n if n else 0.0, keep)
+
+
+def est_window(args, kw):
+    t = _tokens(args[0])
+    kws = args[1] if len(args) > 1 and isinstance(args[1], (list, tuple)) else [None]
+    n = float(kw.get("lines", 2))
+    hits = max(float(len(kws)), len(kws) * t / TOKENS_PER_LINE / 100)
+    return Est(min(t, hits * (2 * n + 1) * TOKENS_PER_LINE), hits)
+
+
+def est_field(args, kw):
+    return Est(max(1.0, 0.3 * _tokens(args[0])), _items(args[0]))
+
+
+def _few(args, kw):
+    return Est(4)
+
+
+def est_vote(args, kw):
+    n = _items(args[0]) or 1
+    return Est(_tokens(args[0]) / max(1.0, n))
+
+
+def est_concat(args, kw):
+    return Est(_tokens(args[0]) + (_items(args[0]) or 0))
+
+
+def est_merge(args, kw):
+    return Est(_tokens(args[0]), (_items(args[0]) or 1) * 4)
+
+
+def est_tally(args, kw):
+    return Est(min(_tokens(args[0]), 160.0))
+
+
+def est_dedupe(args, kw):
+    n = _items(args[0])
+    return Est(0.8 * _tokens(args[0]), None if n is None else 0.8 * n)
+
+
+def est_top(args, kw):
+    t, n = _tokens(args[0]), _items(args[0]) or 1
+    k = float(args[1]) if len(args) > 1 and not isinstance(args[1], Est) else 10.0
+    k = min(k, n)
+    return Est(t * k / n, k)
+
+
+def _b(name, kind, summary, run, estimate) -> Builtin:
+    return Builtin(name, kind, summary, CHECKS[name], run, estimate)
+
+
+BUILTINS: dict[str, Builtin] = {
+    b.name: b
+    for b in (
+        _b(
+            "split",
+            "extract",
+            "split(x, lines=N | tokens=N | sep=S): pieces of a text",
+            run_split,
+            est_split,
+        ),
+        _b("grep", "extract", "grep(x, REGEX): the matching lines", run_grep, est_grep),
+        _b(
+            "slice",
+            "extract",
+            "slice(x, start, end): characters of a text, items of a list",
+            run_slice,
+            est_slice,
+        ),
+        _b(
+            "window",
+            "extract",
+            'window(x, ["kw", ...], lines=N): lines around keyword hits',
+            run_window,
+            est_window,
+        ),
+        _b("field", "extract", 'field(x, "a.b"): a field of a typed value', run_field, est_field),
+        _b("count", "reduce", "count(xs[, where=FIELD]): how many items", run_count, _few),
+        _b("sum", "reduce", "sum(xs[, field=F]): the total", run_sum, _few),
+        _b(
+            "concat",
+            "reduce",
+            "concat(xs[, sep=S]): the items joined into one text",
+            run_concat,
+            est_concat,
+        ),
+        _b("vote", "reduce", "vote(xs): the most common value", run_vote, est_vote),
+        _b("merge", "reduce", "merge(xs): a list of lists into one list", run_merge, est_merge),
+        _b("tally", "reduce", "tally(xs, by=FIELD): counts per value", run_tally, est_tally),
+        _b("dedupe", "reduce", "dedupe(xs): the items without repeats", run_dedupe, est_dedupe),
+        _b("top", "reduce", "top(xs, N[, by=FIELD]): the N largest items", run_top, est_top),
+    )
+}
