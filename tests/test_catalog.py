@@ -183,6 +183,12 @@ def test_find_model_by_name_litellm_string_or_bare_model(default):
     assert ids(default.find_model("gpt-5")) == {"gpt-5@nvidia-h100"}
     assert ids(default.find_model("openai/gpt-5")) == {"gpt-5@nvidia-h100"}
     assert len(default.find_model("gpt-oss-120b")) >= 4
+    assert ids(default.find_model("cerebras/llama-3.3-70b")) == {"llama-3.3-70b@cerebras-wse3"}
+    assert ids(default.find_model("Llama-3.3-70B")) == {
+        o.id for o in default.offers if o.model == "llama-3.3-70b"
+    }
+    assert ids(default.find_model("llama3.1-8b")) == {"llama-3.1-8b@cerebras-wse3"}
+    assert ids(default.find_model("gpt-oss-120b@groq-lpu")) == {"gpt-oss-120b@groq-lpu"}
     assert default.find_model("no-such-model") == []
 
 

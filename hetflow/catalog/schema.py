@@ -239,20 +239,29 @@ class Catalog(BaseModel):
     def find_model(self, name_or_litellm: str) -> list[Offer]:
         """Offers a pin like ``using "gpt-5"`` or ``using "cerebras/llama3.1-8b"`` names.
 
-        Matches, case-insensitively, a model's catalog name, an offer id, or an
-        offer's litellm string with or without its provider prefix
-        (``openai/gpt-5`` finds ``gpt-5``; ``llama3.1-8b`` finds ``cerebras/llama3.1-8b``).
+        Case-insensitive, most precise first: an offer's litellm string or id
+        (``cerebras/llama-3.3-70b`` is the Cerebras offer only); else a model's
+        catalog name (every chip serving it); else a litellm string without its
+        provider prefix (``llama3.1-8b``; ``openai/gpt-5`` finds ``gpt-5``).
         """
         wanted = name_or_litellm.strip().lower()
-        bare = wanted.split("/", 1)[1] if "/" in wanted else None
+        bare = wanted.split("/", 1)[1] if "/" in wanted else wanted
 
-        def matches(o: Offer) -> bool:
-            litellm = o.litellm.lower()
-            litellm_bare = litellm.split("/", 1)[1] if "/" in litellm else litellm
-            names = {o.model.lower(), o.id.lower(), litellm, litellm_bare}
-            return wanted in names or (bare is not None and bare in names)
+        def without_prefix(litellm: str) -> str:
+            return litellm.split("/", 1)[1] if "/" in litellm else litellm
 
-        return [o for o in self.offers if matches(o)]
+        tiers = (
+            lambda o: wanted in (o.litellm.lower(), o.id.lower()),
+            lambda o: wanted == o.model.lower(),
+            lambda o: (
+                without_prefix(o.litellm.lower()) in (wanted, bare) or bare == o.litellm.lower()
+            ),
+        )
+        for matches in tiers:
+            found = [o for o in self.offers if matches(o)]
+            if found:
+                return found
+        return []
 
     def candidates(self, needs: Mapping[str, int], context_tokens: int = 0) -> list[Offer]:
         """Offers whose model has every needed skill at its level and a large enough window.
