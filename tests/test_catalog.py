@@ -355,3 +355,11 @@ prefill_tps = 100
 ttft_ms = 10
 {extra}
 """
+
+
+def test_a_loaded_catalog_survives_dump_and_validate():
+    cat = load_catalog(FULL)
+    again = Catalog.model_validate(cat.model_dump())
+    assert again.offers == cat.offers and again.chips == cat.chips and again.models == cat.models
+    assert again.hash == cat.hash
+    assert Catalog.model_validate_json(cat.model_dump_json()).offers == cat.offers

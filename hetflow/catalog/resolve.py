@@ -60,7 +60,8 @@ def _priced(offer: Offer) -> tuple[Offer, tuple[str, str] | None]:
     """The offer with both per-token prices set, or the field and why it cannot be."""
     given_in, given_out = offer.input_per_mtok, offer.output_per_mtok
     if offer.per_hour is not None:
-        if given_in is not None or given_out is not None:
+        derived = offer.prices_from == "per_hour"  # a dumped catalog validated again
+        if (given_in is not None or given_out is not None) and not derived:
             return offer, (
                 "per_hour",
                 f"offer '{offer.id}' has both per_hour and per-token prices; give one or the other",
