@@ -172,3 +172,25 @@ async def test_wall_time_excludes_sub_calls():
     async with Sandbox("x", on_call=slow, limits=limits) as box:
         r = await box.run_cell("print([llm_query('a') for _ in range(3)])")
     assert r.error is None and r.output == "['done', 'done', 'done']\n"
+
+
+async def test_a_missing_layer_is_reported_loudly(monkeypatch):
+    from hetflow.recurse import SandboxError
+    from hetflow.recurse import sandbox as sandbox_module
+
+    monkeypatch.setattr(sandbox_module, "_seccomp_module", lambda: None)
+    monkeypatch.setattr(sandbox_module, "_warned", set())
+    with pytest.warns(RuntimeWarning, match="seccomp is off: pyseccomp missing"):
+        async with Sandbox("x", on_call=echo) as box:
+            assert box.isolation["seccomp"] == "off: pyseccomp missing"
+            assert box.isolation["landlock"].startswith("abi") or "off" in box.isolation["landlock"]
+    box = Sandbox("x", on_call=echo, limits=SandboxLimits(required=("seccomp",)))
+    with pytest.raises(SandboxError, match="seccomp: off: pyseccomp missing"):
+        await box.start()
+    await box.close()
+
+
+async def test_cells_on_one_sandbox_run_one_at_a_time():
+    async with Sandbox("x", on_call=echo) as box:
+        results = await asyncio.gather(*(box.run_cell(f"n = {i}\nprint(n)") for i in range(5)))
+    assert [r.output for r in results] == [f"{i}\n" for i in range(5)]

@@ -8,6 +8,7 @@ it is still running and answering is the "parent still healthy" check.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import subprocess
@@ -20,9 +21,13 @@ from hetflow.recurse import Sandbox, SandboxLimits, SubCall
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
+# Attacks that would really fork if seccomp were missing: refuse to run them unconfined.
 FAST = SandboxLimits(
     cpu_seconds=1, wall_seconds_per_cell=1.5, memory_mb=256, max_file_bytes=1 << 20
 )
+
+
+NO_FORK = dataclasses.replace(FAST, required=("seccomp",))
 
 
 async def no_calls(call: SubCall) -> str:
@@ -150,44 +155,56 @@ async def test_abstract_unix_socket():
 async def test_subprocess_run(tmp_path):
     marker = tmp_path / "ran"
     code = f"import subprocess; subprocess.run(['touch', {str(marker)!r}])"
-    blocked(await attack(code), "PermissionError")
+    blocked(await attack(code, limits=NO_FORK), "PermissionError")
     assert not marker.exists()
 
 
 async def test_os_system(tmp_path):
     marker = tmp_path / "ran"
-    r = await attack(f"import os; status = os.system('touch {marker}'); assert status == 0, status")
+    r = await attack(
+        f"import os; status = os.system('touch {marker}'); assert status == 0, status",
+        limits=NO_FORK,
+    )
     blocked(r, "AssertionError")
     assert not marker.exists()
 
 
 async def test_os_exec():
-    blocked(await attack("import os; os.execv('/bin/sh', ['sh', '-c', 'id'])"), "PermissionError")
+    blocked(
+        await attack("import os; os.execv('/bin/sh', ['sh', '-c', 'id'])", limits=NO_FORK),
+        "PermissionError",
+    )
 
 
 async def test_pty_spawn():
-    blocked(await attack("import pty; pty.spawn('/bin/sh')"), "PermissionError", "OSError")
+    blocked(
+        await attack("import pty; pty.spawn('/bin/sh')", limits=NO_FORK),
+        "PermissionError",
+        "OSError",
+    )
 
 
 async def test_fork_bomb():
-    blocked(await attack("import os\nwhile True:\n    os.fork()"), "PermissionError")
+    blocked(
+        await attack("import os\nwhile True:\n    os.fork()", limits=NO_FORK), "PermissionError"
+    )
 
 
 async def test_multiprocessing():
     code = "import multiprocessing as mp\np = mp.Process(target=print)\np.start()"
-    blocked(await attack(code), "PermissionError", "OSError")
+    blocked(await attack(code, limits=NO_FORK), "PermissionError", "OSError")
 
 
 async def test_ctypes_libc_system(tmp_path):
     marker = tmp_path / "ran"
     code = f"import ctypes; rc = ctypes.CDLL(None).system(b'touch {marker}'); assert rc == 0, rc"
-    blocked(await attack(code), "AssertionError")
+    blocked(await attack(code, limits=NO_FORK), "AssertionError")
     assert not marker.exists()
 
 
 async def test_ctypes_raw_fork_syscall():
     code = "import ctypes; pid = ctypes.CDLL(None).syscall(57); assert pid > 0, pid"
-    blocked(await attack(code), "AssertionError")
+    blocked(await attack(code, limits=NO_FORK), "AssertionError")
 
 
 async def test_ctypes_ptrace_the_parent():

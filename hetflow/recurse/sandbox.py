@@ -146,6 +146,7 @@ class Sandbox:
         self._stderr_tail: collections.deque[bytes] = collections.deque(maxlen=16)
         self._stderr_task: asyncio.Task | None = None
         self._line_limit = max(64 << 20, 4 * len(self._init))
+        self._lock = asyncio.Lock()  # one cell at a time: the REPL is sequential
 
     async def __aenter__(self) -> Sandbox:
         await self.start()
@@ -290,6 +291,10 @@ class Sandbox:
 
     async def run_cell(self, code: str) -> CellResult:
         """Run one code block; its printed output, error or FINAL come back."""
+        async with self._lock:
+            return await self._run_cell(code)
+
+    async def _run_cell(self, code: str) -> CellResult:
         if self._proc is None or self._proc.returncode is not None:
             if self._proc is not None:
                 await self._kill()
