@@ -1,0 +1,376 @@
+"""Sizes, token counts and call counts for every node, before any model is called.
+
+Sizes flow from the inputs (``input x: text ~ 128k tokens``, real values, or the
+command line's ``--input-size``) through the builtins' own ``estimate`` rules and the
+prompt templates to every node's *work*: how many calls it makes, how many of them can
+run side by side, and how many tokens go in and come out of each.  The optimizer prices
+that work on every offer.  Every constant below is a rule of thumb, stated once and
+documented in ``docs/optimizer.md``; none is hidden in the code.
+
+>>> from hetflow.loader import load_or_raise
+>>> from hetflow.graph import build_graph
+>>> prog = load_or_raise('workflow w {\\n input x: text ~ 8k tokens\\n'
+...                      ' reason y = prompt "Sum up {{ x }}"\\n output y\\n}')
+>>> wf = prog.workflows[0]
+>>> est = estimate(wf, build_graph(wf), {}, prog.schemas)
+>>> w = est.work["y"]
+>>> (w.calls, w.input_tokens, w.output_tokens)
+(1.0, 8002.0, 300.0)
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from . import ast
+from .builtins import BUILTINS, Est, count_tokens
+
+# -------------------------------------------------------------- the table (docs/optimizer.md)
+DEFAULT_TEXT_TOKENS = 2_000  # an input text without a size hint
+DEFAULT_LIST_ITEMS = 20  # an input list without a size hint
+DEFAULT_ITEM_TOKENS = 150  # one text item of a list
+IMAGE_TOKENS = 1_500  # an image in a vision prompt (and a zoom's crop)
+SMALL_TOKENS = 5  # a number, a bool, an enum value
+JSON_TOKENS = 200  # an untyped json value
+FIELD_TEXT_TOKENS = 50  # a text field of a schema
+RECORD_OVERHEAD_TOKENS = 10  # braces, keys and quotes of a JSON record
+OUTPUT_TEXT_TOKENS = 300  # a reason step's text answer
+OUTPUT_LIST_ITEMS = 10  # a model's list answer
+ZOOM_OUTPUT_TOKENS = 40  # the box a zoom's model answers
+RECURSE_ITERATIONS = 6  # root turns of a recursion (capped by `with max_iterations=`)
+RECURSE_SYSTEM_TOKENS = 1_200  # the REPL instructions the root model reads each turn
+RECURSE_PREVIEW_TOKENS = 1_000  # the context preview shown to a root model
+RECURSE_CODE_TOKENS = 400  # code a root model writes per turn
+RECURSE_REPL_TOKENS = 500  # REPL output fed back per turn
+SUB_CHUNK_TOKENS = 8_000  # the piece of context one leaf sub-call reads
+SUB_SPLIT = 4  # an inner level's piece is SUB_SPLIT x its children's
+SUB_TURNS = 3  # turns of an inner level's own small recursion
+SUB_PROMPT_TOKENS = 200  # the instruction around a sub-call's piece
+SUB_OUTPUT_TOKENS = 200  # a sub-call's answer
+CPU_STEP_S = 0.002  # a builtin's fixed time on the CPU
+CPU_S_PER_TOKEN = 1e-7  # ... plus this per token it reads (10M tokens/s)
+REPL_S_PER_TURN = 0.2  # running one cell of the REPL sandbox
+
+_TEMPLATE_CODE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+
+
+@dataclass(frozen=True)
+class Work:
+    """What a node does: ``rounds`` one after another, each of ``parallel`` calls at once.
+
+    Token counts are per call.  A CPU node has no calls and takes ``cpu_s`` seconds.
+    """
+
+    rounds: float = 0.0
+    parallel: float = 0.0
+    input_tokens: float = 0.0
+    output_tokens: float = 0.0
+    cpu_s: float = 0.0
+
+    @property
+    def calls(self) -> float:
+        return self.rounds * self.parallel
+
+
+@dataclass
+class Estimates:
+    """Every node's work, every name's size, every map's cardinality."""
+
+    work: dict[str, Work] = field(default_factory=dict)
+    values: dict[str, Est] = field(default_factory=dict)  # as seen after every map
+    cardinality: dict[str, float] = field(default_factory=dict)  # items per parent item
+    input_sizes: dict[str, Est] = field(default_factory=dict)
+
+
+# -------------------------------------------------------------- sizes of types
+
+
+def type_tokens(
+    t: ast.TypeRef | None,
+    schemas: Mapping[str, ast.Schema],
+    items: float = OUTPUT_LIST_ITEMS,
+    _seen: frozenset = frozenset(),
+) -> float:
+    """The usual size of a value of a type, in tokens (a list: ``items`` items).
+
+    >>> type_tokens(ast.TypeRef("list", item=ast.NUMBER), {}, items=4)
+    20.0
+    """
+    if t is None or t.name == "text":
+        return float(FIELD_TEXT_TOKENS if _seen else OUTPUT_TEXT_TOKENS)
+    if t.name in ("number", "bool", "enum"):
+        return float(SMALL_TOKENS)
+    if t.name == "image":
+        return float(IMAGE_TOKENS)
+    if t.name == "list":
+        return items * type_tokens(t.item, schemas, items, _seen | {"list"})
+    schema = schemas.get(t.name)
+    if schema is None or t.name in _seen:
+        return float(JSON_TOKENS)
+    inner = _seen | {t.name}
+    return RECORD_OVERHEAD_TOKENS + sum(
+        float(len(f.name)) / 4 + type_tokens(f.type, schemas, items, inner) for f in schema.fields
+    )
+
+
+def output_tokens(
+    t: ast.TypeRef | None, clauses: ast.Clauses, schemas: Mapping[str, ast.Schema]
+) -> float:
+    """A model call's answer: ``with max_tokens=`` when given, else the type's usual size."""
+    cap = clauses.option("max_tokens")
+    if isinstance(cap, (int, float)) and not isinstance(cap, bool) and cap > 0:
+        return float(cap)
+    return type_tokens(t, schemas)
+
+
+def default_size(t: ast.TypeRef, schemas: Mapping[str, ast.Schema]) -> Est:
+    """The size of an input that says nothing about its size."""
+    if t.name == "list":
+        per = (
+            DEFAULT_ITEM_TOKENS
+            if t.item is None or t.item.name == "text"
+            else type_tokens(t.item, schemas)
+        )
+        return Est(DEFAULT_LIST_ITEMS * per, DEFAULT_LIST_ITEMS)
+    if t.name == "text":
+        return Est(DEFAULT_TEXT_TOKENS)
+    if t.name == "json":
+        return Est(JSON_TOKENS)
+    return Est(type_tokens(t, schemas, _seen=frozenset({"input"})))
+
+
+def hinted_size(
+    t: ast.TypeRef, amount: float, unit: str | None, schemas: Mapping[str, ast.Schema]
+) -> Est:
+    """An input's size from a hint: ``~ 128k tokens`` or ``~ 40 items``."""
+    if t.name != "list":
+        return Est(float(amount))
+    per = default_size(t, schemas)
+    per_item = per.tokens / (per.items or 1)
+    if unit == "items":
+        return Est(amount * per_item, float(amount))
+    return Est(float(amount), max(1.0, amount / per_item))
+
+
+def measured_size(value: Any) -> Est:
+    """The size of a real input value (a list counts its items)."""
+    if isinstance(value, (bytes, bytearray)):
+        return Est(IMAGE_TOKENS)
+    if isinstance(value, (list, tuple)):
+        return Est(float(count_tokens(list(value))), float(len(value)))
+    return Est(float(count_tokens(value)))
+
+
+def template_tokens(text: ast.Text | None, read: Any) -> float:
+    """A prompt's size: its own words plus the size of every name it renders."""
+    if text is None:
+        return 0.0
+    own = count_tokens(_TEMPLATE_CODE.sub("", text.template))
+    total = float(own)
+    for ref in text.refs:
+        est = read(ref.name)
+        total += est.tokens * (0.3 if ref.attrs else 1.0)
+    return total
+
+
+def cpu_seconds(tokens: float) -> float:
+    return CPU_STEP_S + CPU_S_PER_TOKEN * tokens
+
+
+# -------------------------------------------------------------- the walk
+
+
+class _Walk:
+    """Visits the graph's nodes in dataflow order, keeping each name's per-item size."""
+
+    def __init__(
+        self,
+        wf: ast.Workflow,
+        g: nx.DiGraph,
+        sizes: Mapping[str, Est],
+        schemas: Mapping[str, ast.Schema],
+        types: Mapping[str, ast.TypeRef],
+    ):
+        self.g, self.schemas, self.types = g, schemas, types
+        self.maps = g.graph.get("maps", {})
+        self.out = Estimates()
+        self.scope_of: dict[str, tuple[str, ...]] = {}  # name -> map items it is per
+        self.per_item: dict[str, Est] = {}  # name -> size of one value
+        for inp in wf.inputs:
+            self.per_item[inp.name] = sizes.get(inp.name) or default_size(inp.type, schemas)
+            self.scope_of[inp.name] = ()
+            self.out.input_sizes[inp.name] = self.per_item[inp.name]
+
+    # a name's size as seen from a scope: per item inside its map, a list outside
+    def read(self, name: str, scope: tuple[str, ...]) -> Est:
+        if name in self.maps and name not in self.per_item:
+            self.card(name)
+        if name not in self.per_item:
+            return Est(float(DEFAULT_TEXT_TOKENS))
+        est, own = self.per_item[name], self.scope_of[name]
+        extra = own[_common(own, scope) :]
+        for item in reversed(extra):
+            n = self.cardinality(item)
+            est = Est(est.tokens * n, n)
+        return est
+
+    def cardinality(self, item: str) -> float:
+        if item not in self.out.cardinality:
+            self.card(item)
+        return self.out.cardinality[item]
+
+    def card(self, item: str) -> None:
+        """A map's items per parent item, and the size of one item."""
+        info = self.maps[item]
+        scope = self._map_scope(item)
+        over = self.read(info.over, scope)
+        n = over.items if over.items is not None else float(DEFAULT_LIST_ITEMS)
+        n = max(1.0, n)
+        self.out.cardinality[item] = n
+        self.per_item[item] = Est(over.tokens / n)
+        self.scope_of[item] = scope + (item,)
+
+    def _map_scope(self, item: str) -> tuple[str, ...]:
+        chain = []
+        parent = self.maps[item].parent
+        while parent is not None:
+            chain.append(parent)
+            parent = self.maps[parent].parent
+        return tuple(reversed(chain))
+
+    def fan_out(self, scope: tuple[str, ...]) -> float:
+        return math.prod(self.cardinality(item) for item in scope)
+
+    def define(self, name: str, scope: tuple[str, ...], est: Est) -> None:
+        self.per_item[name] = est
+        self.scope_of[name] = scope
+
+    def value_of(self, v: ast.Value, scope: tuple[str, ...]) -> Any:
+        if isinstance(v, ast.Ref):
+            return self.read(v.name, scope)
+        if isinstance(v, ast.ListValue):
+            return [self.value_of(x, scope) for x in v.items]
+        if isinstance(v, ast.Size):
+            return v.value
+        return v.value
+
+    # ---- one node
+    def visit(self, node_id: str) -> None:
+        data = self.g.nodes[node_id]
+        op, step, scope = data["op"], data["step"], tuple(data["maps"])
+        if op == "input":
+            return
+        read = lambda name: self.read(name, scope)  # noqa: E731
+        n = self.fan_out(scope)
+        if op in ("extract", "reduce"):
+            b = BUILTINS.get(step.call.name)
+            args = [self.value_of(a, scope) for a in step.call.args]
+            kwargs = {k: self.value_of(v, scope) for k, v in step.call.kwargs}
+            try:
+                est = b.estimate(args, kwargs) if b else Est(float(DEFAULT_TEXT_TOKENS))
+            except (TypeError, ValueError, ZeroDivisionError, IndexError):
+                est = Est(float(DEFAULT_TEXT_TOKENS))
+            read_tokens = sum(a.tokens for a in args if isinstance(a, Est))
+            self.define(step.name, scope, est)
+            self.out.work[node_id] = Work(cpu_s=cpu_seconds(read_tokens * n))
+        elif op in ("reason", "zoom"):
+            text = step.prompt if op == "reason" else step.goal
+            tokens_in = template_tokens(text, read)
+            if op == "zoom":
+                tokens_in += read(step.image.name).tokens
+                out, value = float(ZOOM_OUTPUT_TOKENS), Est(float(IMAGE_TOKENS))
+            else:
+                t = self.types.get(step.name, step.type)
+                out = output_tokens(t, step.clauses, self.schemas)
+                value = Est(out, OUTPUT_LIST_ITEMS if t is not None and t.is_list else None)
+            self.define(step.name, scope, value)
+            self.out.work[node_id] = Work(1.0, n, tokens_in, out)
+        elif op.startswith("recurse."):
+            self.recurse_part(node_id, data, scope, n, read)
+
+    def recurse_part(self, node_id, data, scope, n, read) -> None:
+        step: ast.Recurse = data["step"]
+        context = read(step.over.name).tokens
+        iterations = float(RECURSE_ITERATIONS)
+        cap = step.clauses.option("max_iterations")
+        if isinstance(cap, (int, float)) and not isinstance(cap, bool) and cap >= 1:
+            iterations = min(iterations, float(cap))
+        history = (iterations - 1) / 2 * (RECURSE_CODE_TOKENS + RECURSE_REPL_TOKENS)
+        if data["op"] == "recurse.root":
+            tokens_in = (
+                RECURSE_SYSTEM_TOKENS
+                + template_tokens(step.task, read)
+                + min(context, RECURSE_PREVIEW_TOKENS)
+                + history
+            )
+            self.out.work[node_id] = Work(iterations, n, tokens_in, RECURSE_CODE_TOKENS)
+            return
+        if data["op"] == "recurse.repl":
+            turns = iterations + SUB_TURNS * max(0, step.depth - 1)
+            self.out.work[node_id] = Work(cpu_s=REPL_S_PER_TURN * turns)
+            return
+        level, depth = data["level"], step.depth
+        chunk = SUB_CHUNK_TOKENS * SUB_SPLIT ** (depth - level)
+        pieces = max(1.0, math.ceil(context / chunk))
+        if level == depth:  # a leaf: reads its piece, answers
+            piece = min(context, float(chunk))
+            work = Work(1.0, pieces * n, SUB_PROMPT_TOKENS + piece, SUB_OUTPUT_TOKENS)
+        else:  # an inner level runs its own short recursion over its piece
+            inner_history = (SUB_TURNS - 1) / 2 * (RECURSE_CODE_TOKENS + RECURSE_REPL_TOKENS)
+            tokens_in = (
+                RECURSE_SYSTEM_TOKENS
+                + SUB_PROMPT_TOKENS
+                + min(float(chunk), context, RECURSE_PREVIEW_TOKENS)
+                + inner_history
+            )
+            work = Work(float(SUB_TURNS), pieces * n, tokens_in, RECURSE_CODE_TOKENS)
+        self.out.work[node_id] = work
+        if level == depth:
+            t = self.types.get(step.name, step.type)
+            out = type_tokens(t, self.schemas)
+            self.define(
+                step.name,
+                scope,
+                Est(out, OUTPUT_LIST_ITEMS if t is not None and t.is_list else None),
+            )
+
+
+def _common(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+    i = 0
+    while i < len(a) and i < len(b) and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def estimate(
+    wf: ast.Workflow,
+    g: nx.DiGraph,
+    sizes: Mapping[str, Est],
+    schemas: Mapping[str, ast.Schema] | tuple,
+    types: Mapping[str, ast.TypeRef] | None = None,
+) -> Estimates:
+    """Every node's :class:`Work`, every name's size and every map's cardinality.
+
+    ``sizes`` maps input names to their size (from hints, real values or the command
+    line); inputs missing there take their ``~ SIZE`` hint or the type's default.
+    """
+    if not isinstance(schemas, Mapping):
+        schemas = {s.name: s for s in schemas}
+    hinted = dict(sizes)
+    for inp in wf.inputs:
+        if inp.name not in hinted and inp.size is not None:
+            hinted[inp.name] = hinted_size(inp.type, inp.size.value, inp.size.unit, schemas)
+    walk = _Walk(wf, g, hinted, schemas, types or {})
+    for node_id in nx.topological_sort(g):
+        walk.visit(node_id)
+    for name in list(walk.per_item):
+        walk.out.values[name] = walk.read(name, ())
+    for item in walk.maps:
+        walk.cardinality(item)
+    return walk.out

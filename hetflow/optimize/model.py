@@ -1,0 +1,124 @@
+"""The cost and latency model the optimizer minimizes, and its exact evaluation.
+
+A :class:`Problem` is the plan reduced to numbers: per node the options it may take
+(an offer's cost and time for that node, and the chip it runs on), the edges, and each
+chip's handoff time.  :func:`evaluate` prices one choice exactly — the sum of the
+options' costs and the longest path through the graph, where an edge whose two ends
+sit on different chips adds both chips' handoff — and is what the MILP is checked
+against (``tests/test_bruteforce.py``).
+
+>>> p = Problem(options=[[Option(1.0, 2.0, "a"), Option(0.5, 4.0, "b")],
+...                      [Option(0.2, 1.0, "a")]],
+...             edges=[(0, 1)], handoff_s={"a": 0.1, "b": 0.2})
+>>> evaluate(p, [0, 0]), evaluate(p, [1, 0])
+((1.2, 3.0), (0.7, 5.3))
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..estimate import Work
+
+
+@dataclass(frozen=True)
+class Option:
+    """One way to run a node: its dollars, its seconds, the chip it runs on."""
+
+    cost: float
+    latency: float
+    chip: str
+    offer: str | None = None  # "MODEL@CHIP"; None on the CPU
+
+
+@dataclass
+class Problem:
+    """Nodes 0..n-1, each with its options; edges between node indexes."""
+
+    options: list[list[Option]]
+    edges: list[tuple[int, int]]
+    handoff_s: dict[str, float] = field(default_factory=dict)
+    ids: list[str] = field(default_factory=list)
+
+    def handoff(self, a: str, b: str) -> float:
+        """Seconds to move data across an edge from chip a to chip b (0 on one chip)."""
+        if a == b:
+            return 0.0
+        return self.handoff_s.get(a, 0.0) + self.handoff_s.get(b, 0.0)
+
+
+def node_cost(offer, work: Work) -> float:
+    """Dollars: every call priced on the offer (per-hour offers by their share)."""
+    if work.calls <= 0:
+        return 0.0
+    return work.calls * offer.call_cost_usd(work.input_tokens, work.output_tokens)
+
+
+def waves(work: Work, concurrency: int) -> float:
+    """Rounds of calls one after another: each round's fan-out in waves of ``concurrency``."""
+    if work.calls <= 0:
+        return 0.0
+    return work.rounds * math.ceil(work.parallel / max(1, concurrency) - 1e-9)
+
+
+def node_latency(offer, work: Work) -> float:
+    """Seconds: waves x one call's latency (a CPU node: its CPU time)."""
+    if offer is None or work.calls <= 0:
+        return work.cpu_s
+    return waves(work, offer.concurrency) * offer.call_latency_s(
+        work.input_tokens, work.output_tokens
+    )
+
+
+def schedule(p: Problem, choice: list[int]) -> tuple[list[float], list[int | None]]:
+    """Earliest start of every node and the predecessor that sets it (None: a source)."""
+    n = len(p.options)
+    preds: list[list[int]] = [[] for _ in range(n)]
+    for u, v in p.edges:
+        preds[v].append(u)
+    start = [0.0] * n
+    via: list[int | None] = [None] * n
+    for v in _topological(n, p.edges):
+        chip_v = p.options[v][choice[v]].chip
+        for u in preds[v]:
+            o = p.options[u][choice[u]]
+            t = start[u] + o.latency + p.handoff(o.chip, chip_v)
+            if t > start[v] or via[v] is None and t >= start[v]:
+                start[v], via[v] = t, u
+    return start, via
+
+
+def evaluate(p: Problem, choice: list[int]) -> tuple[float, float]:
+    """The exact (cost, latency) of one choice of option per node."""
+    start, _ = schedule(p, choice)
+    cost = sum(p.options[i][c].cost for i, c in enumerate(choice))
+    latency = max((start[i] + p.options[i][c].latency for i, c in enumerate(choice)), default=0.0)
+    return cost, latency
+
+
+def critical_path(p: Problem, choice: list[int]) -> list[int]:
+    """The nodes on the longest path, source first."""
+    if not p.options:
+        return []
+    start, via = schedule(p, choice)
+    last = max(range(len(choice)), key=lambda i: start[i] + p.options[i][choice[i]].latency)
+    path = [last]
+    while via[path[-1]] is not None:
+        path.append(via[path[-1]])
+    return path[::-1]
+
+
+def _topological(n: int, edges: list[tuple[int, int]]) -> list[int]:
+    succ: list[list[int]] = [[] for _ in range(n)]
+    indeg = [0] * n
+    for u, v in edges:
+        succ[u].append(v)
+        indeg[v] += 1
+    order = [i for i in range(n) if indeg[i] == 0]
+    for u in order:  # the list grows as we go
+        for v in succ[u]:
+            indeg[v] -= 1
+            if indeg[v] == 0:
+                order.append(v)
+    return order

@@ -1,0 +1,309 @@
+"""The exact solver: one mixed-integer program over the whole graph (scipy's HiGHS).
+
+Variables: ``x[n,o]`` binary (node n runs option o), ``s[n]`` the start time of node n,
+``z[e,k]`` in [0, 1] (both ends of edge e on chip k), and the makespan ``M``.
+
+* every node takes exactly one option: ``sum_o x[n,o] = 1``;
+* an edge u→v waits for u and, across chips, both chips' handoff::
+
+      s[v] >= s[u] + sum_o d[u,o] x[u,o]
+                  + sum_k H[k] (y[u,k] + y[v,k]) - 2 sum_k H[k] z[e,k]
+      z[e,k] <= y[u,k],  z[e,k] <= y[v,k]      with y[n,k] = sum of x[n,o] on chip k
+
+  (on one chip k the handoff terms cancel; on chips a != b they add H[a] + H[b]);
+* ``M >= s[n] + sum_o d[n,o] x[n,o]`` for every sink n;
+* budget ``sum c x <= B`` and deadline ``M <= D`` whenever they are given.
+
+The objective is cost, M, or cost/baseline_cost + M/baseline_latency; a second solve
+breaks ties (the fastest of the cheapest plans, the cheapest of the fastest).  Before
+solving, an option is dropped when another on the same chip is no dearer and no
+slower for that node — an exact reduction, since only the chip enters the handoffs.
+
+>>> from hetflow.optimize.model import Option, Problem
+>>> p = Problem([[Option(1.0, 1.0, "a"), Option(0.1, 9.0, "b")]], [], {})
+>>> solve(p, Goal("cost", deadline=5.0)).choice
+[0]
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .model import Problem, evaluate
+
+EXACT_GAP = 1e-9  # HiGHS's relative gap when asked for the optimum
+LARGE_NODES = 5_000  # beyond this, the solver runs under a time limit (the fallback)
+LARGE_TIME_LIMIT_S = 20.0
+LARGE_GAP = 1e-4
+SCALE = 1_000.0  # objectives are scaled to ~1,000 so HiGHS's absolute tolerances vanish
+
+
+@dataclass(frozen=True)
+class Goal:
+    objective: str = "cost"
+    budget: float | None = None
+    deadline: float | None = None
+    cost_scale: float = 1.0  # balanced: the baseline's cost
+    latency_scale: float = 1.0  # balanced: the baseline's latency
+
+
+@dataclass
+class Solution:
+    choice: list[int] | None
+    cost: float = math.inf
+    latency: float = math.inf
+    status: str = "optimal"  # optimal | feasible | infeasible
+    method: str = "milp"
+    exact: bool = True
+    gap: float | None = 0.0
+    time_s: float = 0.0
+
+
+def objective_value(goal: Goal, cost: float, latency: float) -> float:
+    if goal.objective == "cost":
+        return cost
+    if goal.objective == "latency":
+        return latency
+    return cost / goal.cost_scale + latency / goal.latency_scale
+
+
+def prune(p: Problem) -> list[list[int]]:
+    """Per node, the options no other option on the same chip beats on both counts."""
+    kept = []
+    for opts in p.options:
+        keep = []
+        for j, o in enumerate(opts):
+            beaten = any(
+                q.chip == o.chip
+                and q.cost <= o.cost
+                and q.latency <= o.latency
+                and (q.cost < o.cost or q.latency < o.latency or i < j)
+                for i, q in enumerate(opts)
+                if i != j
+            )
+            if not beaten:
+                keep.append(j)
+        kept.append(keep)
+    return kept
+
+
+def solve(p: Problem, goal: Goal, *, time_limit: float | None = None) -> Solution:
+    """The optimal choice of option per node for the goal (or ``status="infeasible"``)."""
+    t0 = time.perf_counter()
+    n = len(p.options)
+    if n == 0:
+        return Solution([], 0.0, 0.0, time_s=0.0)
+    if goal.objective == "cost" and goal.deadline is None:
+        sol = _separable(p, goal)
+    else:
+        large = n > LARGE_NODES
+        if time_limit is None and large:
+            time_limit = LARGE_TIME_LIMIT_S
+        sol = _milp(p, goal, prune(p), time_limit, LARGE_GAP if large else EXACT_GAP)
+    sol.time_s = time.perf_counter() - t0
+    return sol
+
+
+def _separable(p: Problem, goal: Goal) -> Solution:
+    """Minimum cost with no deadline: each node's cheapest option (ties: the faster)."""
+    choice = [
+        min(range(len(opts)), key=lambda j, o=opts: (o[j].cost, o[j].latency)) for opts in p.options
+    ]
+    cost, latency = evaluate(p, choice)
+    if goal.budget is not None and cost > goal.budget * (1 + 1e-9) + 1e-12:
+        return Solution(None, status="infeasible", method="separable")
+    return Solution(choice, cost, latency, method="separable")
+
+
+class _Program:
+    """The MILP's matrices, built once; solved for one objective or another."""
+
+    def __init__(self, p: Problem, kept: list[list[int]]):
+        self.p, self.kept = p, kept
+        n = len(p.options)
+        self.x0 = []
+        count = 0
+        for opts in kept:
+            self.x0.append(count)
+            count += len(opts)
+        self.nx = count
+        self.s0 = count
+        self.m = count + n
+        rows, cols, vals, lo, hi = [], [], [], [], []
+        r = 0
+
+        def row(entries, low, high):
+            nonlocal r
+            for c, v in entries:
+                rows.append(r)
+                cols.append(c)
+                vals.append(v)
+            lo.append(low)
+            hi.append(high)
+            r += 1
+
+        for i in range(n):
+            row([(self.x0[i] + j, 1.0) for j in range(len(kept[i]))], 1.0, 1.0)
+        z_count = self.m + 1
+        out_deg = [0] * n
+        for u, v in p.edges:
+            out_deg[u] += 1
+            entries = [(self.s0 + v, 1.0), (self.s0 + u, -1.0)]
+            chips_u = self._chips(u)
+            chips_v = self._chips(v)
+            for j, oj in enumerate(kept[u]):
+                o = p.options[u][oj]
+                entries.append((self.x0[u] + j, -(o.latency + p.handoff_s.get(o.chip, 0.0))))
+            for j, oj in enumerate(kept[v]):
+                o = p.options[v][oj]
+                if p.handoff_s.get(o.chip, 0.0):
+                    entries.append((self.x0[v] + j, -p.handoff_s[o.chip]))
+            for k in sorted(set(chips_u) & set(chips_v)):
+                h = p.handoff_s.get(k, 0.0)
+                if h <= 0:
+                    continue
+                z = z_count
+                z_count += 1
+                entries.append((z, 2 * h))
+                for side in (chips_u[k], chips_v[k]):
+                    row([(z, 1.0)] + [(x, -1.0) for x in side], -np.inf, 0.0)
+            row(entries, 0.0, np.inf)
+        for i in range(n):
+            if out_deg[i] == 0:
+                entries = [(self.m, 1.0), (self.s0 + i, -1.0)]
+                entries += [
+                    (self.x0[i] + j, -p.options[i][oj].latency) for j, oj in enumerate(kept[i])
+                ]
+                row(entries, 0.0, np.inf)
+        self.nvar = z_count
+        self.rows, self.cols, self.vals, self.lo, self.hi = rows, cols, vals, lo, hi
+        self.cost = np.zeros(self.nvar)
+        for i, opts in enumerate(kept):
+            for j, oj in enumerate(opts):
+                self.cost[self.x0[i] + j] = p.options[i][oj].cost
+
+    def _chips(self, i: int) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for j, oj in enumerate(self.kept[i]):
+            out.setdefault(self.p.options[i][oj].chip, []).append(self.x0[i] + j)
+        return out
+
+    def run(
+        self,
+        objective: np.ndarray,
+        budget: float | None,
+        deadline: float | None,
+        time_limit: float | None,
+        gap: float,
+        cost_ref: float = 1.0,
+    ):
+        from scipy.optimize import Bounds, LinearConstraint, milp
+        from scipy.sparse import csr_array
+
+        rows, cols, vals = list(self.rows), list(self.cols), list(self.vals)
+        lo, hi = list(self.lo), list(self.hi)
+        if budget is not None:
+            r = len(lo)
+            nz = np.nonzero(self.cost)[0]
+            rows += [r] * len(nz)
+            cols += nz.tolist()
+            # In units of the cheapest plan, so HiGHS's absolute tolerance is relative.
+            vals += (self.cost[nz] * (SCALE / cost_ref)).tolist()
+            lo.append(-np.inf)
+            hi.append((budget * (1 + 1e-9) + 1e-12) * SCALE / cost_ref)
+        A = csr_array((vals, (rows, cols)), shape=(len(lo), self.nvar))
+        ub = np.full(self.nvar, np.inf)
+        ub[: self.nx] = 1.0
+        ub[self.m + 1 :] = 1.0
+        if deadline is not None:
+            ub[self.m] = deadline * (1 + 1e-9) + 1e-9
+        integrality = np.zeros(self.nvar)
+        integrality[: self.nx] = 1
+        options = {"mip_rel_gap": gap, "presolve": True}
+        if time_limit is not None:
+            options["time_limit"] = float(time_limit)
+        return milp(
+            objective,
+            integrality=integrality,
+            bounds=Bounds(np.zeros(self.nvar), ub),
+            constraints=LinearConstraint(A, np.array(lo), np.array(hi)),
+            options=options,
+        )
+
+    def choice(self, x: np.ndarray) -> list[int]:
+        return [
+            self.kept[i][int(np.argmax(x[self.x0[i] : self.x0[i] + len(opts)]))]
+            for i, opts in enumerate(self.kept)
+        ]
+
+
+def _vector(
+    prog: _Program, goal: Goal, cost_ref: float, latency_ref: float, which: str
+) -> np.ndarray:
+    c = np.zeros(prog.nvar)
+    if which in ("cost", "balanced"):
+        c += prog.cost * (SCALE / (goal.cost_scale if which == "balanced" else cost_ref))
+    if which in ("latency", "balanced"):
+        c[prog.m] += SCALE / (goal.latency_scale if which == "balanced" else latency_ref)
+    return c
+
+
+def _milp(p: Problem, goal: Goal, kept, time_limit, gap) -> Solution:
+    prog = _Program(p, kept)
+    fastest = [min(range(len(o)), key=lambda j, o=o: o[j].latency) for o in p.options]
+    cheapest = [min(range(len(o)), key=lambda j, o=o: o[j].cost) for o in p.options]
+    cost_ref = evaluate(p, cheapest)[0] or 1.0
+    latency_ref = evaluate(p, fastest)[1] or 1.0
+    res = prog.run(
+        _vector(prog, goal, cost_ref, latency_ref, goal.objective),
+        goal.budget,
+        goal.deadline,
+        time_limit,
+        gap,
+        cost_ref,
+    )
+    if res.x is None:
+        status = "infeasible" if res.status == 2 else "timeout"
+        return Solution(None, status=status, exact=res.status == 2, gap=None)
+    choice = prog.choice(res.x)
+    exact = res.status == 0 and gap <= EXACT_GAP
+    result_gap = float(getattr(res, "mip_gap", 0.0) or 0.0)
+    if res.status == 0 and goal.objective in ("cost", "latency"):
+        # Break ties: the fastest of the cheapest plans, the cheapest of the fastest.
+        cost, latency = evaluate(p, choice)
+        budget, deadline = goal.budget, goal.deadline
+        if goal.objective == "cost":
+            budget = min(cost, budget if budget is not None else math.inf)
+            second = "latency"
+        else:
+            deadline = min(latency, deadline if deadline is not None else math.inf)
+            second = "cost"
+        again = prog.run(
+            _vector(prog, goal, cost_ref, latency_ref, second),
+            budget,
+            deadline,
+            time_limit,
+            gap,
+            cost_ref,
+        )
+        if again.x is not None:
+            better = prog.choice(again.x)
+            c2, l2 = evaluate(p, better)
+            if (
+                objective_value(goal, c2, l2)
+                <= objective_value(goal, cost, latency) * (1 + 1e-7) + 1e-12
+            ):
+                choice = better
+    cost, latency = evaluate(p, choice)
+    return Solution(
+        choice,
+        cost,
+        latency,
+        status="optimal" if exact else "feasible",
+        exact=exact,
+        gap=0.0 if exact else result_gap,
+    )
