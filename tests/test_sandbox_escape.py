@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import socket
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -340,3 +343,51 @@ def test_no_sandbox_process_is_left_behind():
         ["pgrep", "-f", "hetflow/recurse/child.py"], capture_output=True, text=True
     )
     assert out.stdout.strip() == "", out.stdout
+
+
+async def test_sys_exit_is_an_error_not_an_exit():
+    blocked(await attack("import sys; sys.exit(3)"), "SystemExit")
+
+
+async def test_os_exit_ends_only_the_repl():
+    blocked(await attack("import os; os._exit(0)"), "SandboxCrash")
+
+
+async def test_closing_the_protocol_pipe_ends_only_the_repl():
+    blocked(
+        await attack(
+            "import os\nfor fd in range(3, 10):\n    try:\n        os.close(fd)\n    except OSError:\n        pass"
+        ),
+        "SandboxCrash",
+    )
+
+
+def test_the_child_dies_with_its_parent(tmp_path):
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import asyncio, sys\n"
+        "from hetflow.recurse import Sandbox\n"
+        "async def main():\n"
+        "    async def on_call(c): return ''\n"
+        "    box = Sandbox('x', on_call=on_call)\n"
+        "    await box.start()\n"
+        "    print(box.pid, flush=True)\n"
+        "    await asyncio.sleep(60)\n"
+        "asyncio.run(main())\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-W", "ignore", str(script)], stdout=subprocess.PIPE, text=True
+    )
+    child_pid = int(parent.stdout.readline())
+    os.kill(child_pid, 0)  # alive while its parent is
+    parent.kill()
+    parent.wait()
+    for _ in range(100):
+        try:
+            os.kill(child_pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(child_pid, signal.SIGKILL)
+        pytest.fail("the sandbox process outlived its parent")

@@ -131,15 +131,18 @@ class Sandbox:
         self.isolation: dict[str, str] = {}
         self.restarts = 0
         self._on_call = on_call
-        self._init = json.dumps(
-            {
-                "op": "init",
-                "context": context,
-                "limits": dataclasses.asdict(limits),
-                "seccomp_module": _seccomp_module(),
-            },
-            default=_to_json,
-        )
+        try:
+            self._init = json.dumps(
+                {
+                    "op": "init",
+                    "context": context,
+                    "limits": dataclasses.asdict(limits),
+                    "seccomp_module": _seccomp_module(),
+                },
+                default=_to_json,
+            )
+        except (TypeError, ValueError) as e:
+            raise SandboxError(f"the context cannot be handed to the sandbox: {e}") from None
         self._given_scratch = scratch_dir
         self._scratch: Path | None = None
         self._proc: asyncio.subprocess.Process | None = None
