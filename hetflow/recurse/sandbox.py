@@ -338,7 +338,9 @@ class Sandbox:
                 op = msg.get("op")
                 if op == "done":
                     return self._done(msg, interrupted)
-                if op != "call" or interrupted:
+                if op == "call" and interrupted:  # it asked for more after the deadline
+                    return await self._died(f"it ran past its wall-clock limit ({self._wall_s()})")
+                if op != "call":
                     return await self._died(f"it broke the protocol ({op!r} message)")
                 # Time spent on sub-calls is the models', not the cell's.
                 await self._send(await self._serve(msg.get("calls")))
