@@ -1,0 +1,238 @@
+"""``hetflow simulate PLAN.json|FILE``: run a plan on the catalog's performance model.
+
+No model call, no key: see :mod:`hetflow.simulate` for what is modelled.  Prints a
+time line (a text Gantt), makespan and cost beside the plan's estimate, per-chip use
+and the critical path observed; ``--format json`` prints the same as one object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+
+_SIZE_ARG = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.+)$")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "simulate",
+        help="simulate a plan on the catalog's speed figures: time line, cost, chip use",
+        description="Execute a plan against the catalog's performance model (no model "
+        "calls, no keys) and report the time line, cost, makespan and per-chip use. "
+        "A .het FILE is compiled first.",
+    )
+    parser.add_argument("file", metavar="PLAN.json|FILE")
+    parser.add_argument(
+        "--catalog",
+        metavar="FILE",
+        help="catalog for compiling FILE, or whose figures replace a plan's",
+    )
+    parser.add_argument(
+        "--input-size",
+        metavar="NAME=SIZE",
+        action="append",
+        default=[],
+        help="an input's size when compiling FILE, e.g. context=128k",
+    )
+    parser.add_argument("--workflow", metavar="NAME", help="which workflow of FILE")
+    parser.add_argument("--seed", type=int, default=None, help="seed for --jitter")
+    parser.add_argument(
+        "--jitter",
+        type=float,
+        default=0.0,
+        metavar="SIGMA",
+        help="lognormal noise on each call's time (sigma, e.g. 0.3)",
+    )
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --jitter: simulate N times and report the spread",
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hetflow.simulate import simulate
+
+    if args.jitter < 0 or args.runs < 1:
+        print("hetflow simulate: error: --jitter must be >= 0 and --runs >= 1", file=sys.stderr)
+        return 2
+    sizes = {}
+    for text in args.input_size:
+        m = _SIZE_ARG.match(text)
+        if not m:
+            print(
+                f"hetflow simulate: error: --input-size takes NAME=SIZE (e.g. context=128k), "
+                f"not '{text}'",
+                file=sys.stderr,
+            )
+            return 2
+        sizes[m.group(1)] = m.group(2)
+    plan, catalog = _plan(args, sizes)
+    sim = simulate(plan, seed=args.seed, jitter=args.jitter, catalog=catalog)
+    spread = None
+    if args.runs > 1:
+        base = args.seed or 0
+        spans = sorted(
+            [sim.makespan_s]
+            + [
+                simulate(plan, seed=base + i, jitter=args.jitter, catalog=catalog).makespan_s
+                for i in range(1, args.runs)
+            ]
+        )
+        spread = {
+            "runs": args.runs,
+            "min_s": spans[0],
+            "p50_s": _pct(spans, 50),
+            "p90_s": _pct(spans, 90),
+            "max_s": spans[-1],
+        }
+    if args.format == "json":
+        out = {"workflow": plan.workflow, "source": args.file, **sim.to_dict()}
+        if spread:
+            out["spread"] = spread
+        print(json.dumps(out, indent=2))
+    else:
+        report(plan, sim, args.file, spread)
+    return 0
+
+
+def _pct(sorted_values: list[float], pct: float) -> float:
+    import statistics
+
+    if len(sorted_values) == 1:
+        return sorted_values[0]
+    return statistics.quantiles(sorted_values, n=100, method="inclusive")[int(pct) - 1]
+
+
+def _plan(args: argparse.Namespace, sizes: dict[str, str]):
+    """The plan to simulate and, for a plan file with --catalog, the catalog to use."""
+    from hetflow.commands.graph import is_plan_file
+    from hetflow.errors import HetError
+
+    if is_plan_file(args.file):
+        from hetflow.plan import Plan
+
+        if sizes:
+            raise HetError(
+                "--input-size needs a .het FILE: a plan's sizes were fixed when it was compiled"
+            )
+        plan = Plan.load(args.file)
+        if args.workflow is not None and args.workflow != plan.workflow:
+            raise HetError(
+                f"{args.file}: is a plan of workflow '{plan.workflow}', not '{args.workflow}'"
+            )
+        catalog = None
+        if args.catalog:
+            from hetflow.catalog import load_catalog
+
+            catalog = load_catalog(args.catalog)
+        return plan, catalog
+    from hetflow.compiler import compile as compile_plan
+
+    options = {"catalog": args.catalog}
+    if sizes:
+        options["input_sizes"] = sizes
+    if args.workflow:
+        options["workflow"] = args.workflow
+    return compile_plan(args.file, **options), None
+
+
+# ---------------------------------------------------------------- the text report
+
+GANTT_WIDTH = 40
+_CHIP_STYLES = ("cyan", "magenta", "green", "yellow", "blue", "red")
+
+
+def report(plan, sim, source: str, spread: dict | None, file=None) -> None:
+    """The terminal report: time line with a Gantt bar per node, totals, chips, path."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    out = file or sys.stdout
+    console = Console(file=out, width=None if out.isatty() else 120, highlight=False)
+    jitter = f", jitter {sim.jitter:g} (seed {sim.seed})" if sim.jitter else ""
+    console.print(
+        f"simulated {plan.workflow} ({source}){jitter}: {len(sim.calls)} calls, no model called"
+    )
+
+    chips = sorted(sim.chips)
+    style = {
+        c: ("dim" if c == "cpu" else _CHIP_STYLES[i % len(_CHIP_STYLES)])
+        for i, c in enumerate(chips)
+    }
+    crit = set(sim.critical_path)
+    order = {n.id: i for i, n in enumerate(plan.nodes)}
+    timeline = Table(title="time line", title_justify="left", box=None, pad_edge=False)
+    for col, just in (
+        ("node", "left"),
+        ("offer", "left"),
+        ("start s", "right"),
+        ("end s", "right"),
+        ("calls", "right"),
+    ):
+        timeline.add_column(col, justify=just, no_wrap=True)
+    timeline.add_column(f"0 .. {sim.makespan_s:.2f} s", no_wrap=True)
+    for nid, r in sorted(sim.nodes.items(), key=lambda kv: (kv[1].start, order[kv[0]])):
+        chip = sim.node_chip[nid]
+        bar = Text(_bar(r.start, r.end, sim.makespan_s), style=style.get(chip, ""))
+        name = f"{nid} *" if nid in crit else nid
+        timeline.add_row(
+            name, sim.placement[nid], f"{r.start:.3f}", f"{r.end:.3f}", str(r.calls), bar
+        )
+    console.print(timeline)
+    console.print("(* on the critical path observed)")
+
+    console.print(
+        f"makespan  {sim.makespan_s:.3f} s   plan estimate "
+        f"{sim.estimate_latency_s:.3f} s{_delta(sim.makespan_s, sim.estimate_latency_s)}"
+    )
+    console.print(
+        f"cost      ${sim.cost_usd:.4f}   plan estimate "
+        f"${sim.estimate_cost_usd:.4f}{_delta(sim.cost_usd, sim.estimate_cost_usd)}"
+    )
+    if spread:
+        console.print(
+            f"makespan over {spread['runs']} runs: min {spread['min_s']:.3f} s, "
+            f"p50 {spread['p50_s']:.3f} s, p90 {spread['p90_s']:.3f} s, "
+            f"max {spread['max_s']:.3f} s"
+        )
+
+    use = Table(title="chips", title_justify="left", box=None, pad_edge=False)
+    for col in ("chip", "calls", "busy s", "peak in flight", "slots", "utilization", "cost"):
+        use.add_column(col, justify="left" if col == "chip" else "right", no_wrap=True)
+    for c in chips:
+        u = sim.chips[c]
+        use.add_row(
+            Text(c, style=style[c]),
+            str(u.calls),
+            f"{u.busy_s:.3f}",
+            str(u.peak_in_flight),
+            str(u.slots) if u.slots else "-",
+            f"{u.utilization:.0%}" if u.utilization is not None else "-",
+            f"${u.cost_usd:.4f}",
+        )
+    console.print(use)
+    console.print("critical path observed: " + (" -> ".join(sim.critical_path) or "-"))
+    if sim.plan_critical_path and sim.plan_critical_path != sim.critical_path:
+        console.print("critical path planned:  " + " -> ".join(sim.plan_critical_path))
+
+
+def _bar(start: float, end: float, total: float) -> str:
+    if total <= 0:
+        return "|"
+    left = int(start / total * GANTT_WIDTH)
+    right = max(left + 1, round(end / total * GANTT_WIDTH))
+    return " " * left + "\u2588" * (right - left)
+
+
+def _delta(actual: float, planned: float) -> str:
+    if planned <= 0:
+        return ""
+    return f" ({(actual - planned) / planned:+.1%})"

@@ -1,0 +1,463 @@
+"""Run a plan against the catalog's performance model: a discrete-event simulation.
+
+No model is called and no key is needed.  Every node's calls (``estimate.calls``, each
+with ``1/calls`` of the node's estimated tokens) are tasks on the node's offer; an
+offer runs at most ``concurrency`` calls at once, shared by every node placed on it;
+a call takes ``ttft + input / prefill_tps + output / output_tps`` seconds (times a
+lognormal factor with mean 1 when ``jitter`` is set).  A node may start when its
+producers are done, plus both chips' ``handoff_ms`` on an edge that crosses chips.
+
+It is finer than the optimizer's estimate in two ways, so the two may differ:
+
+* ``map`` items flow one by one: a body node's item *i* starts as soon as its
+  producer's item *i* is done, where the optimizer counts whole waves of
+  ``ceil(calls / concurrency)``;
+* offers are shared: two nodes on one offer queue for the same slots.
+
+The iterations of a ``recurse`` root run one after another (each reads the last one's
+REPL output); the calls of any other node run side by side.  CPU steps (``extract``,
+``reduce``, the REPL) take :data:`CPU_STEP_S` per item and never queue.
+
+>>> from hetflow.plan import Plan
+>>> p = Plan(workflow="w", nodes=[{"id": "a", "op": "extract", "step": "a"}], edges=[])
+>>> simulate(p).makespan_s == CPU_STEP_S
+True
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
+
+from .plan import Assignment, Plan, PlanNode
+
+CPU_STEP_S = 0.002  # one CPU step (split, grep, count, a REPL turn) on one item
+CPU_CHIP = "cpu"
+SEQUENTIAL_OPS = ("recurse.root",)  # each iteration waits for the previous one
+
+
+class NodeRun(NamedTuple):
+    """When a node ran: its first call's start, its last call's end, how many calls."""
+
+    start: float
+    end: float
+    calls: int
+
+
+@dataclass(frozen=True)
+class CallSpan:
+    """One simulated call (or CPU step) and where it ran."""
+
+    node: str
+    item: int
+    offer: str  # "MODEL@CHIP", or "cpu"
+    chip: str
+    start: float
+    end: float
+    cost_usd: float
+
+
+@dataclass(frozen=True)
+class ChipUse:
+    """How hard a chip worked: busy call-seconds over the slots it offered for the run."""
+
+    chip: str
+    calls: int
+    busy_s: float  # sum of call durations
+    peak_in_flight: int
+    slots: int  # concurrency summed over the offers used on this chip (0: the CPU)
+    utilization: float | None  # busy_s / (slots × makespan); None for the CPU
+    cost_usd: float
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """What a simulated run did, beside what the plan predicted."""
+
+    makespan_s: float
+    cost_usd: float
+    nodes: dict[str, NodeRun]
+    chips: dict[str, ChipUse]
+    critical_path: list[str]
+    estimate_latency_s: float = 0.0
+    estimate_cost_usd: float = 0.0
+    plan_critical_path: list[str] = field(default_factory=list)
+    calls: list[CallSpan] = field(default_factory=list, repr=False)
+    placement: dict[str, str] = field(default_factory=dict)  # node → offer ("cpu" for CPU)
+    node_chip: dict[str, str] = field(default_factory=dict)  # node → chip
+    seed: int | None = None
+    jitter: float = 0.0
+
+    def to_dict(self, *, with_calls: bool = False) -> dict:
+        """A JSON-ready form (``hetflow simulate --format json``)."""
+        out = {
+            "makespan_s": self.makespan_s,
+            "cost_usd": self.cost_usd,
+            "estimate": {
+                "latency_s": self.estimate_latency_s,
+                "cost_usd": self.estimate_cost_usd,
+                "critical_path": self.plan_critical_path,
+            },
+            "nodes": {
+                nid: {
+                    **run._asdict(),
+                    "offer": self.placement.get(nid, CPU_CHIP),
+                    "chip": self.node_chip.get(nid, CPU_CHIP),
+                }
+                for nid, run in self.nodes.items()
+            },
+            "chips": {name: asdict(use) for name, use in self.chips.items()},
+            "critical_path": self.critical_path,
+            "seed": self.seed,
+            "jitter": self.jitter,
+        }
+        if with_calls:
+            out["calls"] = [asdict(c) for c in self.calls]
+        return out
+
+
+@dataclass
+class _Node:
+    """The simulator's view of one plan node."""
+
+    plan: PlanNode
+    items: int  # instances: the product of its maps' cardinalities
+    radix: list[int]  # cardinality of each enclosing map, outermost first
+    calls_per_item: list[int]
+    call_s: float  # one call's duration before jitter
+    call_in: float
+    call_out: float
+    offer: str
+    chip: str
+    concurrency: int
+    handoff_s: float
+    assignment: Assignment | None
+
+
+def simulate(
+    plan: Plan,
+    *,
+    seed: int | None = None,
+    jitter: float = 0.0,
+    catalog=None,
+) -> Simulation:
+    """Simulate ``plan``; ``catalog`` (a Catalog) replaces the plan's offer figures.
+
+    ``jitter`` is the sigma of a lognormal factor (mean 1) on every call's duration,
+    drawn from ``random.Random(seed)``: the same seed gives the same run.
+    """
+    if jitter < 0:
+        raise ValueError("jitter must be >= 0")
+    nodes = {n.id: _prepare(plan, n, catalog) for n in plan.nodes}
+    return _Engine(plan, nodes, random.Random(seed), jitter).run(seed)
+
+
+# ---------------------------------------------------------------- preparation
+
+
+def _cardinality(plan: Plan, item: str) -> int:
+    try:
+        card = plan.map_scope(item).cardinality
+    except KeyError:
+        return 1
+    return max(1, int(round(card)))
+
+
+def _prepare(plan: Plan, n: PlanNode, catalog) -> _Node:
+    radix = [_cardinality(plan, item) for item in n.maps]
+    items = math.prod(radix)
+    a = _refresh(n.assignment, catalog)
+    est = n.estimate
+    if a is None:
+        total = items
+    else:
+        total = int(round(est.calls))
+        if total <= 0:
+            total = items  # a model step makes at least one call per item
+    base, extra = divmod(total, items)
+    per_item = [base + (1 if i < extra else 0) for i in range(items)]
+    call_in = est.input_tokens / total if total else 0.0
+    call_out = est.output_tokens / total if total else 0.0
+    if a is None:
+        cpu_handoff = _cpu_handoff(catalog)
+        return _Node(
+            n,
+            items,
+            radix,
+            per_item,
+            CPU_STEP_S,
+            call_in,
+            call_out,
+            CPU_CHIP,
+            CPU_CHIP,
+            0,
+            cpu_handoff,
+            None,
+        )
+    seconds = a.ttft_ms / 1000.0
+    if a.prefill_tps > 0:
+        seconds += call_in / a.prefill_tps
+    if a.output_tps > 0:
+        seconds += call_out / a.output_tps
+    return _Node(
+        n,
+        items,
+        radix,
+        per_item,
+        seconds,
+        call_in,
+        call_out,
+        a.offer or f"{a.model}@{a.chip}",
+        a.chip,
+        max(1, a.concurrency),
+        a.handoff_ms / 1000.0,
+        a,
+    )
+
+
+def _refresh(a: Assignment | None, catalog) -> Assignment | None:
+    """The assignment with the catalog's current figures for its offer (if given)."""
+    if a is None or catalog is None:
+        return a
+    offer = catalog.offer(a.offer or f"{a.model}@{a.chip}")
+    chip = catalog.chips.get(offer.chip)
+    return a.model_copy(
+        update={
+            "output_tps": offer.output_tps,
+            "prefill_tps": offer.prefill_tps,
+            "ttft_ms": offer.ttft_ms,
+            "concurrency": offer.concurrency,
+            "input_per_mtok": offer.input_per_mtok or 0.0,
+            "output_per_mtok": offer.output_per_mtok or 0.0,
+            "per_hour": offer.per_hour,
+            "handoff_ms": chip.handoff_ms if chip is not None else a.handoff_ms,
+        }
+    )
+
+
+def _cpu_handoff(catalog) -> float:
+    chip = catalog.chips.get(CPU_CHIP) if catalog is not None else None
+    return (chip.handoff_ms if chip is not None else 0.0) / 1000.0
+
+
+def _call_cost(node: _Node, seconds: float) -> float:
+    a = node.assignment
+    if a is None:
+        return 0.0
+    if a.per_hour is not None:
+        # Self-hosted: a call holds one of `concurrency` slots for as long as it runs.
+        return seconds / 3600.0 * a.per_hour / max(1, a.concurrency)
+    return (node.call_in * a.input_per_mtok + node.call_out * a.output_per_mtok) / 1e6
+
+
+# ---------------------------------------------------------------- the engine
+
+
+class _Link(NamedTuple):
+    """A producer → consumer edge, seen from the producer."""
+
+    consumer: str
+    shared: int  # how many enclosing maps the two ends share (outermost first)
+    delay_s: float  # handoff on a chip-crossing edge
+
+
+class _Engine:
+    def __init__(self, plan: Plan, nodes: dict[str, _Node], rng: random.Random, jitter: float):
+        self.plan, self.nodes, self.rng, self.jitter = plan, nodes, rng, jitter
+        self.order = {nid: i for i, nid in enumerate(nodes)}
+        self.links: dict[str, list[_Link]] = {nid: [] for nid in nodes}
+        preds: dict[str, set[str]] = {nid: set() for nid in nodes}
+        for src, dst in plan.edges:
+            if src in nodes and dst in nodes and src != dst and src not in preds[dst]:
+                preds[dst].add(src)
+                a, b = nodes[src], nodes[dst]
+                shared = 0
+                for x, y in zip(a.plan.maps, b.plan.maps, strict=False):
+                    if x != y:
+                        break
+                    shared += 1
+                delay = a.handoff_s + b.handoff_s if a.chip != b.chip else 0.0
+                self.links[src].append(_Link(dst, shared, delay))
+        # Per consumer item: producers still running, and when its data is all there.
+        self.waiting = {nid: [len(preds[nid])] * n.items for nid, n in nodes.items()}
+        self.ready_at = {nid: [0.0] * n.items for nid, n in nodes.items()}
+        self.why = {nid: [None] * n.items for nid, n in nodes.items()}  # binding producer
+        self.group_done: dict[tuple[str, int], dict[int, int]] = {}
+        self.items_done = {nid: [None] * n.items for nid, n in nodes.items()}
+        self.calls_left = {nid: list(n.calls_per_item) for nid, n in nodes.items()}
+        self.next_call = {nid: [0] * n.items for nid, n in nodes.items()}
+        self.first_start: dict[str, float] = {}
+        self.queues: dict[str, deque] = {}
+        self.in_flight: dict[str, int] = {}
+        self.chip_in_flight: dict[str, int] = {}
+        self.chip_peak: dict[str, int] = {}
+        self.events: list = []
+        self.seq = 0
+        self.spans: list[CallSpan] = []
+
+    # -- scheduling helpers
+    def push(self, t: float, kind: str, *payload) -> None:
+        self.seq += 1
+        heapq.heappush(self.events, (t, self.seq, kind, payload))
+
+    def run(self, seed: int | None) -> Simulation:
+        for nid, n in self.nodes.items():
+            for item in range(n.items):
+                if self.waiting[nid][item] == 0:
+                    self.push(0.0, "ready", nid, item)
+        now = 0.0
+        while self.events:
+            now, _, kind, payload = heapq.heappop(self.events)
+            if kind == "ready":
+                self.on_ready(now, *payload)
+            else:
+                self.on_done(now, *payload)
+        return self.result(seed)
+
+    def on_ready(self, now: float, nid: str, item: int) -> None:
+        n = self.nodes[nid]
+        if n.assignment is None:
+            self.start_call(now, nid, item)
+        elif self.calls_left[nid][item] == 0:
+            self.finish_item(now, nid, item)
+        elif n.plan.op in SEQUENTIAL_OPS:
+            self.submit(now, nid, item)
+        else:
+            for _ in range(self.calls_left[nid][item]):
+                self.submit(now, nid, item)
+
+    def submit(self, now: float, nid: str, item: int) -> None:
+        n = self.nodes[nid]
+        if self.in_flight.get(n.offer, 0) < n.concurrency:
+            self.start_call(now, nid, item)
+        else:
+            self.queues.setdefault(n.offer, deque()).append((nid, item))
+
+    def start_call(self, now: float, nid: str, item: int) -> None:
+        n = self.nodes[nid]
+        seconds = n.call_s
+        if self.jitter and n.assignment is not None:
+            sigma = self.jitter
+            seconds *= self.rng.lognormvariate(-sigma * sigma / 2.0, sigma)
+        self.first_start.setdefault(nid, now)
+        self.in_flight[n.offer] = self.in_flight.get(n.offer, 0) + 1
+        busy = self.chip_in_flight.get(n.chip, 0) + 1
+        self.chip_in_flight[n.chip] = busy
+        self.chip_peak[n.chip] = max(self.chip_peak.get(n.chip, 0), busy)
+        self.spans.append(
+            CallSpan(nid, item, n.offer, n.chip, now, now + seconds, _call_cost(n, seconds))
+        )
+        self.push(now + seconds, "done", nid, item)
+
+    def on_done(self, now: float, nid: str, item: int) -> None:
+        n = self.nodes[nid]
+        self.in_flight[n.offer] -= 1
+        self.chip_in_flight[n.chip] -= 1
+        queue = self.queues.get(n.offer)
+        if queue:
+            self.start_call(now, *queue.popleft())
+        if n.assignment is None:
+            self.finish_item(now, nid, item)
+            return
+        self.calls_left[nid][item] -= 1
+        if self.calls_left[nid][item] == 0:
+            self.finish_item(now, nid, item)
+        elif n.plan.op in SEQUENTIAL_OPS:
+            self.submit(now, nid, item)
+
+    def finish_item(self, now: float, nid: str, item: int) -> None:
+        n = self.nodes[nid]
+        self.items_done[nid][item] = now
+        complete: dict[int, int | None] = {}  # shared depth → the group it completed
+        for shared in {link.shared for link in self.links[nid]}:
+            # The consumer's items that share this item's enclosing maps wait for all
+            # of the producer's items in the group (one item when nested alike).
+            group_size = math.prod(n.radix[shared:])
+            group = item // group_size
+            done = self.group_done.setdefault((nid, shared), {})
+            done[group] = done.get(group, 0) + 1
+            complete[shared] = group if done[group] == group_size else None
+        for link in self.links[nid]:
+            group = complete[link.shared]
+            if group is None:
+                continue
+            c = self.nodes[link.consumer]
+            span = math.prod(c.radix[link.shared :])
+            at = now + link.delay_s
+            for c_item in range(group * span, (group + 1) * span):
+                if at >= self.ready_at[link.consumer][c_item]:
+                    self.ready_at[link.consumer][c_item] = at
+                    self.why[link.consumer][c_item] = (nid, item)
+                self.waiting[link.consumer][c_item] -= 1
+                if self.waiting[link.consumer][c_item] == 0:
+                    self.push(self.ready_at[link.consumer][c_item], "ready", link.consumer, c_item)
+
+    # -- the report
+    def result(self, seed: int | None) -> Simulation:
+        runs: dict[str, NodeRun] = {}
+        for nid, n in self.nodes.items():
+            ends = [t for t in self.items_done[nid] if t is not None]
+            end = max(ends) if ends else 0.0
+            start = self.first_start.get(nid, min(ends) if ends else 0.0)
+            calls = sum(n.calls_per_item)
+            runs[nid] = NodeRun(start, end, calls)
+        makespan = max((r.end for r in runs.values()), default=0.0)
+        cost = sum(s.cost_usd for s in self.spans)
+        return Simulation(
+            makespan_s=makespan,
+            cost_usd=cost,
+            nodes=runs,
+            chips=self.chip_use(makespan),
+            critical_path=self.critical_path(runs),
+            estimate_latency_s=self.plan.estimate.latency_s,
+            estimate_cost_usd=self.plan.estimate.cost_usd,
+            plan_critical_path=list(self.plan.estimate.critical_path),
+            calls=sorted(self.spans, key=lambda s: (s.start, s.end, self.order[s.node])),
+            placement={nid: n.offer for nid, n in self.nodes.items()},
+            node_chip={nid: n.chip for nid, n in self.nodes.items()},
+            seed=seed,
+            jitter=self.jitter,
+        )
+
+    def chip_use(self, makespan: float) -> dict[str, ChipUse]:
+        slots: dict[str, dict[str, int]] = {}
+        for n in self.nodes.values():
+            slots.setdefault(n.chip, {})[n.offer] = n.concurrency
+        out = {}
+        for chip in slots:
+            spans = [s for s in self.spans if s.chip == chip]
+            busy = sum(s.end - s.start for s in spans)
+            width = sum(slots[chip].values())
+            util = busy / (width * makespan) if chip != CPU_CHIP and makespan > 0 else None
+            out[chip] = ChipUse(
+                chip,
+                len(spans),
+                busy,
+                self.chip_peak.get(chip, 0),
+                width if chip != CPU_CHIP else 0,
+                util,
+                sum(s.cost_usd for s in spans),
+            )
+        return out
+
+    def critical_path(self, runs: dict[str, NodeRun]) -> list[str]:
+        """Back from the last item to finish, through the producer each item waited for."""
+        if not runs:
+            return []
+        nid = max(runs, key=lambda k: (runs[k].end, -self.order[k]))
+        done = self.items_done[nid]
+        item = max(range(len(done)), key=lambda i: done[i] or 0.0)
+        path = [nid]
+        while True:
+            why = self.why[nid][item]
+            if why is None:
+                break
+            nid, item = why
+            if nid in path:  # a malformed plan with a cycle: stop rather than loop
+                break
+            path.append(nid)
+        return path[::-1]
