@@ -77,12 +77,13 @@ def run(args: argparse.Namespace) -> int:
     sim = simulate(plan, seed=args.seed, jitter=args.jitter, catalog=catalog)
     spread = None
     if args.runs > 1:
-        base = args.seed or 0
+        # Each further run draws its own noise: seed + i when a seed was given.
+        seeds = [None if args.seed is None else args.seed + i for i in range(1, args.runs)]
         spans = sorted(
             [sim.makespan_s]
             + [
-                simulate(plan, seed=base + i, jitter=args.jitter, catalog=catalog).makespan_s
-                for i in range(1, args.runs)
+                simulate(plan, seed=s, jitter=args.jitter, catalog=catalog).makespan_s
+                for s in seeds
             ]
         )
         spread = {
