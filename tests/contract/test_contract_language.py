@@ -1,0 +1,622 @@
+"""LANGUAGE.md §2–§4 as an outside tester reads it: every example and construct checks clean.
+
+A construct "parses" here when `hetflow check` reports no error for it: the check runs
+the parser, the builder and every static rule, so a construct the language promises
+must come through all of them.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from contract_support import EXAMPLES, FIXTURES, cli, diagnostics, strings_in, wf, write
+
+import hetflow
+
+LANGUAGE_MD = Path(__file__).resolve().parents[3] / "shared" / "LANGUAGE.md"
+
+
+def _clean(text: str, tmp_path: Path, name: str = "flow.het") -> list[dict]:
+    found = diagnostics(text, tmp_path, name)
+    assert [d for d in found if d["severity"] == "error"] == [], text
+    return found
+
+
+# ---------------------------------------------------------------- §2 examples
+
+
+def test_fixture_examples_are_the_contract_text_verbatim():
+    if not LANGUAGE_MD.exists():
+        pytest.skip("shared/LANGUAGE.md is not beside the repository")
+    blocks = re.findall(r"```het\n(.*?)```", LANGUAGE_MD.read_text(encoding="utf-8"), re.S)
+    assert [(FIXTURES / n).read_text(encoding="utf-8") for n in EXAMPLES] == blocks
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_example_checks_clean(name):
+    ran = cli("check", FIXTURES / name)
+    assert ran.code == 0, ran.text
+    assert "error" not in ran.text and "warning" not in ran.text, ran.text
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_example_checks_clean_as_json(name):
+    ran = cli("check", "--format", "json", FIXTURES / name)
+    assert ran.code == 0, ran.text
+    import json
+
+    assert json.loads(ran.out) == []
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_python_api_parse_and_check_examples(name):
+    path = FIXTURES / name
+    assert hetflow.check(path) == []
+    program = hetflow.parse(path)
+    workflow = name.removeprefix("example_").removesuffix(".het")
+    assert workflow in strings_in(program)
+
+
+def test_check_accepts_several_files_at_once():
+    ran = cli("check", *(FIXTURES / n for n in EXAMPLES))
+    assert ran.code == 0, ran.text
+
+
+# ---------------------------------------------------------------- §3 lexical
+
+SIZE_HINTS = ["128k tokens", "2M tokens", "4000 tokens", "64k", "1 token"]
+
+
+@pytest.mark.parametrize("size", ["128k tokens", "2M tokens", "4000 tokens"])
+def test_input_size_hints(size, tmp_path):
+    _clean(
+        wf('reason a = prompt "{{ doc }}"\noutput a', inputs=f"input doc: text ~ {size}"), tmp_path
+    )
+
+
+def test_items_size_hint_on_a_list(tmp_path):
+    text = wf(
+        """
+        map d in docs {
+          reason s = prompt "Summarize {{ d }}"
+        }
+        reduce all = concat(s)
+        output all
+    """,
+        inputs="input docs: list[text] ~ 40 items",
+    )
+    _clean(text, tmp_path)
+
+
+@pytest.mark.parametrize("money", ["$0.50", "$2", "$0.0001", "$100"])
+def test_money(money, tmp_path):
+    _clean(wf(f'budget {money}\nreason a = prompt "{{{{ doc }}}}"\noutput a'), tmp_path)
+
+
+@pytest.mark.parametrize("duration", ["500ms", "30s", "5m", "1h"])
+def test_durations(duration, tmp_path):
+    _clean(wf(f'deadline {duration}\nreason a = prompt "{{{{ doc }}}}"\noutput a'), tmp_path)
+
+
+@pytest.mark.parametrize(
+    "req", ["context >= 64k", "context >= 64k tokens", "context >= 200000", "context >= 1M"]
+)
+def test_context_size_with_or_without_unit(req, tmp_path):
+    _clean(wf(f'reason a = prompt "{{{{ doc }}}}" needs {req}\noutput a'), tmp_path)
+
+
+def test_comments_everywhere(tmp_path):
+    text = """# leading comment
+schema S { # after a brace
+  a: text # after a field
+}
+# between declarations
+workflow w { # here
+  input doc: text # an input
+  # a whole line
+  reason a = prompt "has a # inside the string: {{ doc }}" # after a step
+  output a # last
+} # after the workflow
+"""
+    _clean(text, tmp_path)
+    assert "has a # inside the string: {{ doc }}" in strings_in(hetflow.parse(text))
+
+
+def test_triple_quoted_prompt_is_dedented_and_stripped(tmp_path):
+    text = wf('''
+        reason a = prompt """
+            First line {{ doc }}
+              indented two more
+            Last line
+        """
+        output a
+    ''')
+    _clean(text, tmp_path)
+    expected = "First line {{ doc }}\n  indented two more\nLast line"
+    assert expected in strings_in(hetflow.parse(text))
+
+
+def test_triple_quoted_task_is_dedented_and_stripped(tmp_path):
+    text = wf('''
+        recurse r over doc {
+          task """
+              Count the records.
+                Then answer.
+          """
+        }
+        output r
+    ''')
+    _clean(text, tmp_path)
+    assert "Count the records.\n  Then answer." in strings_in(hetflow.parse(text))
+
+
+def test_string_escapes(tmp_path):
+    text = wf(r"""
+        reason a = prompt "tab\there \"quoted\" back\\slash nl\n{{ doc }}"
+        output a
+    """)
+    _clean(text, tmp_path)
+    assert 'tab\there "quoted" back\\slash nl\n{{ doc }}' in strings_in(hetflow.parse(text))
+
+
+def test_escape_in_builtin_argument(tmp_path):
+    text = wf(r"""
+        extract parts = split(doc, sep="\n\n")
+        reduce all = concat(parts, sep="\t")
+        output all
+    """)
+    _clean(text, tmp_path)
+    found = strings_in(hetflow.parse(text))
+    assert "\n\n" in found and "\t" in found
+
+
+def test_numbers_integer_and_decimal(tmp_path):
+    text = wf('reason a = prompt "{{ doc }}" with temperature=0.5, max_tokens=12\noutput a')
+    _clean(text, tmp_path)
+
+
+# ---------------------------------------------------------------- §4 structure
+
+
+def test_schema_and_workflow_in_any_order_and_many_workflows(tmp_path):
+    text = """
+workflow first { input x: S
+  reason a = prompt "{{ x }}"
+  output a }
+schema S { a: text }
+workflow second { input y: text
+  reason b: S = prompt "{{ y }}"
+  output b }
+"""
+    _clean(text, tmp_path)
+
+
+@pytest.mark.parametrize("objective", ["cost", "latency", "balanced", None])
+def test_objectives(objective, tmp_path):
+    line = f"objective {objective}\n" if objective else ""
+    _clean(wf(line + 'reason a = prompt "{{ doc }}"\noutput a'), tmp_path)
+
+
+@pytest.mark.parametrize(
+    "type_",
+    ["text", "number", "bool", "image", "json", "list[text]", "list[list[number]]", "S", "list[S]"],
+)
+def test_input_types(type_, tmp_path):
+    text = wf(
+        'reason a = prompt "{{ x }}"\noutput a',
+        inputs=f"input x: {type_}",
+        head="schema S { a: text }",
+    )
+    _clean(text, tmp_path)
+
+
+def test_schema_field_types_enum_optional_list(tmp_path):
+    head = """
+        schema Inner { n: number }
+        schema S {
+          label: enum(a, b, c)
+          quoted: enum("x y", "z")
+          note: text?
+          tags: list[text]
+          maybe_tags: list[text]?
+          inner: Inner
+          inners: list[Inner]
+          flag: bool
+          blob: json
+          picture: image
+          picked: enum(p, q)?
+        }
+    """
+    text = wf('reason a: S = prompt "{{ doc }}"\noutput a', head=head)
+    _clean(text, tmp_path)
+
+
+def test_schema_fields_separated_by_commas(tmp_path):
+    text = wf('reason a: S = prompt "{{ doc }}"\noutput a', head="schema S { a: text, b: number }")
+    _clean(text, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "ann", ["", ": text", ": number", ": bool", ": json", ": list[text]", ": S", ": list[S]"]
+)
+def test_reason_type_annotations(ann, tmp_path):
+    text = wf(f'reason a{ann} = prompt "{{{{ doc }}}}"\noutput a', head="schema S { a: text }")
+    _clean(text, tmp_path)
+
+
+def test_prompt_file_and_task_file(tmp_path):
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "ask.txt").write_text("Answer about {{ doc }}\n")
+    (tmp_path / "task.txt").write_text("Count the lines of the context.\n")
+    text = wf("""
+        reason a = prompt file "prompts/ask.txt"
+        recurse r over doc {
+          task file "task.txt"
+        }
+        reason both = prompt "{{ a }} {{ r }}"
+        output both
+    """)
+    _clean(text, tmp_path)
+
+
+def test_prompt_file_reference_counts_as_an_edge(tmp_path):
+    (tmp_path / "ask.txt").write_text("Answer about {{ missing_name }}\n")
+    text = wf('reason a = prompt file "ask.txt"\noutput a')
+    found = diagnostics(text, tmp_path)
+    assert any("missing_name" in d["message"] and d["severity"] == "error" for d in found)
+
+
+def test_use_brings_schemas_and_workflows(tmp_path):
+    write(
+        tmp_path,
+        "schema Verdict { risky: bool\n why: text }\n"
+        'workflow helper { input x: text\n reason y = prompt "{{ x }}"\n output y }\n',
+        "lib.het",
+    )
+    text = 'use "lib.het"\n' + wf(
+        """
+        map d in docs {
+          reason v: Verdict = prompt "{{ d }}"
+        }
+        reduce n = count(v, where="risky")
+        output n
+    """,
+        inputs="input docs: list[text]",
+    )
+    _clean(text, tmp_path)
+    program = hetflow.parse(tmp_path / "flow.het")
+    assert "helper" in strings_in(program) and "Verdict" in strings_in(program)
+
+
+def test_use_of_a_subdirectory_file(tmp_path):
+    (tmp_path / "lib").mkdir()
+    write(tmp_path / "lib", "schema T { a: text }\n", "types.het")
+    text = 'use "lib/types.het"\n' + wf('reason a: T = prompt "{{ doc }}"\noutput a')
+    _clean(text, tmp_path)
+
+
+EXTRACT_FORMS = [
+    ("split(doc, lines=10)", "input doc: text"),
+    ("split(doc, tokens=1000)", "input doc: text"),
+    ("split(doc, tokens=4k)", "input doc: text"),
+    ('split(doc, sep="\\n\\n")', "input doc: text"),
+    ('grep(doc, "(?i)error|warn")', "input doc: text"),
+    ("slice(doc, 0, 1000)", "input doc: text"),
+    ("slice(docs, 0, 10)", "input docs: list[text]"),
+    ('window(doc, ["indemnify", "liability"], lines=3)', "input doc: text"),
+    ('window(doc, ["x"], lines=1)', "input doc: text"),
+    ('field(v, "inner.n")', "input v: S"),
+    ('field(v, "label")', "input v: S"),
+]
+SCHEMAS = """
+    schema Inner { n: number }
+    schema S { label: enum(a, b)  inner: Inner  risky: bool  count: number }
+"""
+
+
+@pytest.mark.parametrize(("call", "inputs"), EXTRACT_FORMS)
+def test_every_extract_builtin_form(call, inputs, tmp_path):
+    text = wf(
+        f'extract e = {call}\nreason a = prompt "{{{{ e }}}}"\noutput a',
+        inputs=inputs,
+        head=SCHEMAS,
+    )
+    _clean(text, tmp_path)
+
+
+REDUCE_FORMS = [
+    "count(xs)",
+    'count(xs, where="risky")',
+    "sum(ns)",
+    'sum(xs, field="count")',
+    "concat(ts)",
+    'concat(ts, sep="\\n---\\n")',
+    "vote(ts)",
+    "vote(ls)",
+    "merge(tss)",
+    'tally(xs, by="label")',
+]
+
+
+@pytest.mark.parametrize("call", REDUCE_FORMS)
+def test_every_reduce_builtin_form(call, tmp_path):
+    inputs = """
+        input xs: list[S]
+        input ns: list[number]
+        input ts: list[text]
+        input ls: list[S]
+        input tss: list[list[text]]
+    """
+    text = wf(
+        f'reduce r = {call}\nreason a = prompt "{{{{ r }}}}"\noutput a', inputs=inputs, head=SCHEMAS
+    )
+    found = _clean(text, tmp_path)
+    # Unused inputs are not steps: no warning may name them.
+    assert not [d for d in found if d["severity"] == "warning"], found
+
+
+def test_typed_extract_and_reduce(tmp_path):
+    text = wf("""
+        extract parts: list[text] = split(doc, lines=20)
+        map p in parts {
+          reason n: number = prompt "How many errors in {{ p }}?"
+        }
+        reduce total: number = sum(n)
+        output total
+    """)
+    _clean(text, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "pin",
+    [
+        'using "cerebras/llama3.1-8b"',
+        'using "gpt-oss-120b"',
+        'using "gpt-oss-120b" on cerebras-wse3',
+        'using "gpt-oss-120b" on "cerebras-wse3"',
+        "on cerebras-wse3",
+        "on nvidia-h100",
+        "on aws-trainium2",
+        'on "nvidia-h100"',
+        "on cpu",
+        "on my_chip-2",
+    ],
+)
+def test_pins_check_without_a_catalog(pin, tmp_path):
+    _clean(wf(f'reason a = prompt "{{{{ doc }}}}" {pin}\noutput a'), tmp_path)
+
+
+def test_needs_pin_with_together_in_order(tmp_path):
+    text = wf("""
+        reason a = prompt "{{ doc }}" needs reasoning >= 3, coding >= 2, extraction >= 1, vision >= 0, context >= 64k using "gpt-oss-120b" on cerebras-wse3 with temperature=0, max_tokens=200, retries=3, timeout=30
+        output a
+    """)
+    _clean(text, tmp_path)
+
+
+def test_clauses_may_span_lines(tmp_path):
+    text = wf('''
+        reason a = prompt """
+          Read {{ doc }}
+        """
+          needs reasoning >= 2
+          on groq-lpu
+          with temperature=0
+        reason b = prompt "{{ a }}"
+        output b
+    ''')
+    _clean(text, tmp_path)
+
+
+@pytest.mark.parametrize("skill", ["reasoning", "coding", "extraction", "vision"])
+@pytest.mark.parametrize("level", [0, 5])
+def test_every_skill_and_level_bound(skill, level, tmp_path):
+    _clean(wf(f'reason a = prompt "{{{{ doc }}}}" needs {skill} >= {level}\noutput a'), tmp_path)
+
+
+def test_zoom_with_needs_pin_with(tmp_path):
+    text = wf(
+        """
+        zoom z = shot at "the login button" needs vision >= 2 on groq-lpu with max_tokens=50
+        zoom y = shot at "the part that matters for {{ goal }}"
+        reason a = prompt "{{ z }} {{ y }}" needs vision >= 1
+        output a
+    """,
+        inputs="input shot: image\ninput goal: text",
+    )
+    _clean(text, tmp_path)
+
+
+def test_recurse_forms(tmp_path):
+    text = wf(
+        '''
+        recurse plain over doc {
+          task "Count the lines."
+        }
+        recurse deep: list[Tally] over doc depth 3 {
+          task """
+            Tally the labels of {{ question }}.
+          """
+          root needs coding >= 4, reasoning >= 4
+          sub needs reasoning >= 2
+        } with max_iterations=10, temperature=0
+        recurse pinned: number over doc depth 1 {
+          sub using "cerebras/llama3.1-8b"
+          task "How many?"
+          root on cerebras-wse3
+        }
+        reason a = prompt "{{ plain }} {{ deep }} {{ pinned }}"
+        output a
+    ''',
+        inputs="input doc: text ~ 2M tokens\ninput question: text",
+        head="schema Tally { label: text\n count: number }",
+    )
+    _clean(text, tmp_path)
+
+
+def test_nested_map_and_body_names_as_lists_after(tmp_path):
+    text = wf(
+        """
+        map d in docs {
+          extract parts = split(d, lines=50)
+          map p in parts {
+            reason s: Tally = prompt "Label {{ p }} of {{ d }} for {{ q }}"
+          }
+          reduce per_doc = count(s)
+        }
+        reduce flat = merge(s)
+        reduce totals = sum(per_doc)
+        reduce by_label = tally(flat, by="label")
+        reason answer = prompt "{{ by_label }} {{ totals }} {{ per_doc }} {{ parts }}"
+        output answer
+    """,
+        inputs="input docs: list[text]\ninput q: text",
+        head="schema Tally { label: text\n count: number }",
+    )
+    _clean(text, tmp_path)
+
+
+def test_map_item_field_in_template(tmp_path):
+    text = wf(
+        """
+        map r in rows {
+          reason s = prompt "{{ r.label }} and {{ r.inner.n }}"
+        }
+        output s
+    """,
+        inputs="input rows: list[S]",
+        head=SCHEMAS,
+    )
+    _clean(text, tmp_path)
+
+
+def test_several_outputs(tmp_path):
+    text = wf("""
+        reason a = prompt "{{ doc }}"
+        reason b = prompt "{{ doc }}"
+        output a, b
+    """)
+    _clean(text, tmp_path)
+
+
+def test_an_input_may_be_an_output(tmp_path):
+    _clean(wf('reason a = prompt "{{ doc }}"\noutput a, doc'), tmp_path)
+
+
+def test_steps_may_come_in_any_order(tmp_path):
+    text = wf("""
+        reason b = prompt "{{ a }}"
+        reason a = prompt "{{ doc }}"
+        output b
+    """)
+    _clean(text, tmp_path)
+
+
+# ---------------------------------------------------------------- §3 names
+
+RESERVED = (
+    "workflow schema use input output objective budget deadline "
+    "extract reason zoom recurse map reduce"
+).split()
+SOFT_KEYWORDS = ("prompt file task root sub needs using on with over in at depth enum list").split()
+NOT_RESERVED = SOFT_KEYWORDS + [
+    "text",
+    "number",
+    "bool",
+    "image",
+    "json",
+    "reasoning",
+    "coding",
+    "vision",
+    "extraction",
+    "context",
+    "split",
+    "count",
+    "grep",
+    "cost",
+    "latency",
+    "balanced",
+    "tokens",
+    "items",
+]
+
+
+@pytest.mark.parametrize("word", RESERVED)
+def test_reserved_word_refused_as_an_input_name(word, tmp_path):
+    text = wf('reason a = prompt "x"\noutput a', inputs=f"input doc: text\ninput {word}: text")
+    found = diagnostics(text, tmp_path)
+    assert [d for d in found if d["severity"] == "error"], (word, found)
+
+
+@pytest.mark.parametrize("word", RESERVED)
+def test_reserved_word_refused_as_a_step_name(word, tmp_path):
+    text = wf(f'reason {word} = prompt "{{{{ doc }}}}"\noutput {word}')
+    found = diagnostics(text, tmp_path)
+    assert [d for d in found if d["severity"] == "error"], (word, found)
+
+
+@pytest.mark.parametrize("word", NOT_RESERVED)
+def test_soft_keyword_usable_as_input_and_step_name(word, tmp_path):
+    text = wf(
+        f"""
+        reason {word}_x = prompt "{{{{ {word} }}}}"
+        extract {word}2 = split({word}, lines=2)
+        reason {word}_y = prompt "{{{{ {word}2 }}}} {{{{ {word}_x }}}}"
+        output {word}_y, {word}
+    """,
+        inputs=f"input {word}: text",
+    )
+    _clean(text, tmp_path)
+
+
+@pytest.mark.parametrize("word", NOT_RESERVED)
+def test_soft_keyword_usable_as_a_step_name(word, tmp_path):
+    text = wf(f"""
+        reason {word} = prompt "{{{{ doc }}}}" needs reasoning >= 1
+        reason after = prompt "{{{{ {word} }}}}"
+        output after
+    """)
+    _clean(text, tmp_path)
+
+
+@pytest.mark.parametrize("word", NOT_RESERVED)
+def test_soft_keyword_usable_as_a_schema_field(word, tmp_path):
+    text = wf(
+        f'reason a: S = prompt "{{{{ doc }}}}"\nreduce b = count(xs, where="{word}")\noutput a, b',
+        inputs="input doc: text\ninput xs: list[S]",
+        head=f"schema S {{\n  {word}: bool\n  other: text\n}}",
+    )
+    _clean(text, tmp_path)
+
+
+def test_field_called_text_of_type_text(tmp_path):
+    text = wf(
+        'reason a: S = prompt "{{ doc }}"\nextract t = field(a, "text")\noutput t',
+        head="schema S { text: text\n list: list[text] }",
+    )
+    _clean(text, tmp_path)
+
+
+@pytest.mark.parametrize("word", ["in", "at", "over", "on", "with", "sub", "root", "task"])
+def test_soft_keyword_as_map_item_and_over_target(word, tmp_path):
+    text = wf(
+        f"""
+        map {word} in xs {{
+          reason s = prompt "{{{{ {word} }}}}"
+        }}
+        recurse r over {word}_doc {{
+          task "Count."
+        }}
+        reason a = prompt "{{{{ s }}}} {{{{ r }}}}"
+        output a
+    """,
+        inputs=f"input xs: list[text]\ninput {word}_doc: text",
+    )
+    _clean(text, tmp_path)
+
+
+def test_names_with_underscores_and_digits(tmp_path):
+    text = wf('reason _a1 = prompt "{{ Doc_2 }}"\noutput _a1', inputs="input Doc_2: text")
+    _clean(text, tmp_path)
