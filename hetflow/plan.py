@@ -70,6 +70,14 @@ class Estimate(_Model):
     output_tokens: float = 0.0
     cost_usd: float = 0.0
     latency_s: float = 0.0
+    # How the calls run (the optimizer's model): `rounds` one after another, each of
+    # `parallel` calls at once (in waves of the offer's concurrency); tokens per call.
+    rounds: float = 0.0
+    parallel: float = 0.0
+    input_tokens_per_call: float = 0.0
+    output_tokens_per_call: float = 0.0
+    cpu_s: float = 0.0  # a CPU node's time
+    start_s: float = 0.0  # when the node starts in the optimizer's schedule
 
 
 class SourceRef(_Model):
@@ -100,6 +108,7 @@ class PlanNode(_Model):
     alternatives: list[Assignment] = Field(default_factory=list)
     estimate: Estimate = Field(default_factory=Estimate)
     source: SourceRef = Field(default_factory=SourceRef)
+    why: str | None = None  # why the optimizer chose this assignment (hetflow explain)
 
 
 class PlanInput(_Model):

@@ -1,0 +1,210 @@
+"""``compile``: a `.het` workflow and a catalog in, a :class:`~hetflow.plan.Plan` out.
+
+The pipeline runs one way — load → check → infer types → graph → estimate → plan
+nodes → the optimizer's passes — and each stage is a function of the one before.
+Options given here override what the file says; a bad option is a one-line
+:class:`~hetflow.errors.HetError`, a bad program a :class:`~hetflow.errors.DiagnosticError`
+holding every diagnostic with its source.
+
+>>> plan = compile("workflow w {\\n input q: text\\n reason a = prompt \\"{{ q }}\\"\\n"
+...                " output a\\n}", objective="cost")
+>>> plan.nodes[0].id, plan.nodes[0].assignment is not None, plan.optimizer["exact"]
+('a', True, True)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from . import ast
+from .errors import DiagnosticError, HetError, closest
+
+_SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([kKmM]?)\s*(tokens?|items?)?\s*$")
+_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+# ---------------------------------------------------------------- option values
+
+
+def parse_size(value: Any, what: str = "size") -> tuple[float, str | None]:
+    """``128k`` → (128000, None); ``40 items`` → (40, "items"); a number is tokens.
+
+    >>> parse_size("128k"), parse_size("2M tokens"), parse_size(40)
+    ((128000.0, None), (2000000.0, 'tokens'), (40.0, None))
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return float(value), None
+    m = _SIZE.match(str(value))
+    if not m:
+        raise HetError(f"{what}: '{value}' is not a size (write e.g. 128k, 4000 tokens, 40 items)")
+    scale = {"": 1, "k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6}[m.group(2)]
+    unit = m.group(3)
+    return float(m.group(1)) * scale, (None if unit is None else unit.rstrip("s") + "s")
+
+
+def parse_money(value: Any) -> float:
+    """``"$0.50"``, ``"0.5"`` or ``0.5`` → 0.5 dollars."""
+    try:
+        amount = float(str(value).strip().lstrip("$")) if not isinstance(value, float) else value
+    except ValueError:
+        raise HetError(f"budget: '{value}' is not an amount of dollars (write e.g. 0.50)") from None
+    if amount < 0:
+        raise HetError(f"budget: {value} is negative")
+    return amount
+
+
+def parse_duration(value: Any) -> float:
+    """``"30s"``, ``"5m"``, ``"500ms"``, ``"1h"`` or a number of seconds → seconds.
+
+    >>> parse_duration("5m"), parse_duration("500ms"), parse_duration(30)
+    (300.0, 0.5, 30.0)
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        m = _DURATION.match(str(value))
+        if not m:
+            raise HetError(f"deadline: '{value}' is not a duration (write e.g. 30s, 5m, 500ms)")
+        seconds = float(m.group(1)) * _UNITS[m.group(2)]
+    if seconds <= 0:
+        raise HetError(f"deadline: {value} must be more than zero")
+    return seconds
+
+
+# ---------------------------------------------------------------- the stages
+
+
+def _load(source) -> tuple[ast.Program, dict[str, str]]:
+    from .loader import load
+
+    if isinstance(source, ast.Program):
+        return source, {source.file: source.source}
+    if isinstance(source, os.PathLike):
+        source = os.fspath(source)
+    program, diags, sources = load(source)
+    if any(d.is_error for d in diags):
+        raise DiagnosticError(diags, sources)
+    return program, sources
+
+
+def _catalog(catalog):
+    from .catalog import Catalog, load_catalog
+
+    if isinstance(catalog, Catalog):
+        return catalog
+    return load_catalog(None if catalog is None else os.fspath(catalog))
+
+
+def _workflow(program: ast.Program, name: str | None) -> ast.Workflow:
+    wf = program.workflow(name)
+    if wf is None:
+        names = [w.name for w in program.workflows]
+        if name is None:
+            raise HetError(f"{program.file}: holds no workflow")
+        hint = closest(name, names)
+        more = f"; did you mean '{hint}'?" if hint else f" (it has: {', '.join(names)})"
+        raise HetError(f"{program.file}: no workflow '{name}'{more}")
+    return wf
+
+
+def _sizes(wf: ast.Workflow, input_sizes, inputs, schemas) -> dict:
+    from .estimate import hinted_size, measured_size
+
+    by_name = {i.name: i for i in wf.inputs}
+    out = {}
+    for what, given in (("inputs", inputs or {}), ("input size", input_sizes or {})):
+        for name, value in given.items():
+            if name not in by_name:
+                hint = closest(name, list(by_name))
+                more = (
+                    f"; did you mean '{hint}'?"
+                    if hint
+                    else f" (its inputs: {', '.join(by_name) or 'none'})"
+                )
+                raise HetError(f"{what}: workflow '{wf.name}' has no input '{name}'{more}")
+            if what == "inputs":
+                out[name] = measured_size(value)
+            else:
+                amount, unit = parse_size(value, f"input size of '{name}'")
+                out[name] = hinted_size(by_name[name].type, amount, unit, schemas)
+    return out
+
+
+def compile(
+    source,
+    *,
+    catalog=None,
+    objective: str | None = None,
+    budget: float | str | None = None,
+    deadline: float | str | None = None,
+    input_sizes: Mapping[str, Any] | None = None,
+    inputs: Mapping[str, Any] | None = None,
+    workflow: str | None = None,
+    time_limit: float | None = None,
+):
+    """Compile a workflow (a path, `.het` text or a Program) against a catalog into a Plan."""
+    from . import __version__
+    from .checker import check_program, infer_types
+    from .estimate import estimate
+    from .graph import build_graph
+    from .optimize import Context, optimize
+    from .optimize.skeleton import plan_skeleton
+
+    program, sources = _load(source)
+    diags = check_program(program)
+    if any(d.is_error for d in diags):
+        raise DiagnosticError(diags, sources)
+    wf = _workflow(program, workflow)
+    cat = _catalog(catalog)
+    schemas = {s.name: s for s in program.schemas}
+    if objective is not None and objective not in ast.OBJECTIVES:
+        hint = closest(str(objective), ast.OBJECTIVES)
+        raise HetError(
+            f"unknown objective '{objective}'"
+            + (f"; did you mean '{hint}'?" if hint else f" (choose {', '.join(ast.OBJECTIVES)})")
+        )
+    types = infer_types(program, wf)
+    g = build_graph(wf)
+    est = estimate(wf, g, _sizes(wf, input_sizes, inputs, schemas), schemas, _per_item(types, g))
+    plan, where = plan_skeleton(wf, g, est, types, schemas)
+    plan.objective = objective or (wf.objective.value if wf.objective else "balanced")
+    plan.budget_usd = (
+        parse_money(budget) if budget is not None else (wf.budget.value if wf.budget else None)
+    )
+    plan.deadline_s = (
+        parse_duration(deadline)
+        if deadline is not None
+        else (wf.deadline.value if wf.deadline else None)
+    )
+    plan.hetflow_version = __version__
+    text = program.source or sources.get(program.file, "")
+    plan.source = {"file": program.file, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
+    plan.catalog = {"name": cat.name, "sha256": cat.hash}
+    plan.warnings.extend(f"{d.pos}: {d.message}" for d in diags if not d.is_error)
+    ctx = Context(
+        cat,
+        where=where,
+        sources=sources,
+        time_limit=time_limit,
+        budget_pos=wf.budget.pos if budget is None and wf.budget else None,
+        deadline_pos=wf.deadline.pos if deadline is None and wf.deadline else None,
+    )
+    return optimize(plan, ctx)
+
+
+def _per_item(types: Mapping[str, ast.TypeRef], g) -> dict[str, ast.TypeRef]:
+    """Types of one value: a name defined in a map body is per item, not the list."""
+    out = dict(types)
+    for _, data in g.nodes(data=True):
+        name, t = data["step_name"], types.get(data["step_name"])
+        for _ in data["maps"]:
+            if t is not None and t.is_list:
+                t = t.item
+        if t is not None:
+            out[name] = t
+    return out

@@ -1,0 +1,179 @@
+"""Pass: the offers each model node may run on (LANGUAGE.md §5.8 diagnostics).
+
+An offer is a candidate when its model has every needed skill at its level, its
+context window holds the node's input and answer for one call, and it matches the
+node's pin (``using MODEL``, ``on CHIP``).  Needs the catalog cannot meet, a pin naming
+an unknown model or chip, and a pinned model too weak for the needs are errors
+positioned at the ``needs`` or the pin.  Needs the complexity analysis derived are
+lowered, one level at a time from the highest, until some offer meets them (a warning
+says so): a guess must never make a program fail.
+
+>>> from hetflow.catalog import load_catalog
+>>> cat = load_catalog(None)
+>>> [o.id for o in offers_meeting(cat, cat.offers, {"vision": 4}, 1000)][:1]
+['gpt-5@nvidia-h100']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+from ..errors import closest
+from .context import Context, is_model_node, work_of
+
+SKILL_NAMES = ("reasoning", "coding", "extraction", "vision")
+
+
+def window(cat, offer) -> int:
+    """The offer's context window: the provider's when it serves less than the model's."""
+    model = cat.model_of(offer).context
+    return min(model, offer.context) if offer.context else model
+
+
+def offers_meeting(cat, offers: Iterable, needs: Mapping[str, float], tokens: float) -> list:
+    skills = {k: int(v) for k, v in needs.items() if k in SKILL_NAMES}
+    fits = max(float(tokens), float(needs.get("context", 0)))
+    return [o for o in offers if cat.model_of(o).meets(skills, 0) and window(cat, o) >= fits]
+
+
+def _needs_text(needs: Mapping[str, float]) -> str:
+    parts = [f"{k} >= {int(v)}" for k, v in needs.items() if k in SKILL_NAMES]
+    if needs.get("context"):
+        parts.append(f"context >= {_k(needs['context'])}")
+    return ", ".join(parts)
+
+
+def _k(tokens: float) -> str:
+    return f"{tokens / 1000:.0f}k" if tokens >= 1000 else f"{tokens:.0f}"
+
+
+def _skills(model, needs: Mapping[str, float]) -> str:
+    keys = [k for k in SKILL_NAMES if k in needs] or list(SKILL_NAMES)
+    return ", ".join(f"{k} {model.skill(k)}" for k in keys)
+
+
+def _best(cat, needs: Mapping[str, float]):
+    """The model that comes closest to the needs (fewest levels short)."""
+
+    def short(model):
+        return sum(max(0, int(v) - model.skill(k)) for k, v in needs.items() if k in SKILL_NAMES)
+
+    return min(cat.models.values(), key=lambda m: (short(m), -m.context))
+
+
+def _pinned(cat, pin: Mapping[str, str | None], node_id: str, ctx: Context, where):
+    """The offers a pin allows, or None after recording why there are none."""
+    offers = list(cat.offers)
+    pos = where.get("pin")
+    if pin.get("model"):
+        name = pin["model"]
+        offers = cat.find_model(name)
+        if not offers:
+            names = list(cat.models) + [o.litellm for o in cat.offers]
+            hint = closest(name, names)
+            more = f"; did you mean '{hint}'?" if hint else ""
+            ctx.error(f"catalog '{cat.name}' has no model '{name}'{more}", pos)
+            return None
+    if pin.get("chip"):
+        chip = cat.find_chip(pin["chip"])
+        if chip is None:
+            hint = closest(pin["chip"], list(cat.chips))
+            more = f"; did you mean '{hint}'?" if hint else f" (chips: {', '.join(cat.chips)})"
+            ctx.error(f"catalog '{cat.name}' has no chip '{pin['chip']}'{more}", pos)
+            return None
+        on_chip = [o for o in offers if o.chip == chip.name]
+        if not on_chip:
+            served = sorted({o.chip for o in offers})
+            what = f"model '{pin['model']}'" if pin.get("model") else "any model"
+            ctx.error(
+                f"{what} is not served on chip '{chip.name}' in catalog '{cat.name}'"
+                + (f" (it is on: {', '.join(served)})" if pin.get("model") else ""),
+                pos,
+            )
+            return None
+        offers = on_chip
+    return offers
+
+
+def _relax(cat, needs: dict[str, float], tokens: float) -> list:
+    """Lower derived skill levels, highest first, until an offer meets them."""
+    while True:
+        found = offers_meeting(cat, cat.offers, needs, tokens)
+        levels = {k: v for k, v in needs.items() if k in SKILL_NAMES and v > 0}
+        if found or not levels:
+            return found
+        top = max(levels, key=levels.get)
+        needs[top] = levels[top] - 1
+
+
+def candidates(plan, ctx: Context):
+    """Fill ``ctx.candidates`` for every model node; record §5.8 errors."""
+    cat = ctx.catalog
+    for node in plan.nodes:
+        if not is_model_node(node):
+            continue
+        where = ctx.where.get(node.id, {})
+        w = work_of(node)
+        tokens = math.ceil(w.input_tokens + w.output_tokens)
+        allowed = cat.offers
+        if node.pin:
+            allowed = _pinned(cat, node.pin, node.id, ctx, where)
+            if allowed is None:
+                continue
+        found = offers_meeting(cat, allowed, node.needs, tokens)
+        if not found and node.needs_source == "derived" and not node.pin:
+            before = _needs_text(node.needs)
+            found = _relax(cat, node.needs, tokens)
+            if found:
+                node.needs_why = (
+                    node.needs_why or ""
+                ) + f"; lowered from {before}: no offer in the catalog meets that"
+                plan.warnings.append(
+                    f"{node.id}: derived needs lowered to "
+                    f"{_needs_text(node.needs)} (the catalog has no "
+                    f"offer for {before})"
+                )
+        if not found:
+            _no_offer(cat, node, allowed, tokens, ctx, where)
+            continue
+        ctx.candidates[node.id] = found
+    ctx.raise_errors()
+    return plan
+
+
+def _no_offer(cat, node, allowed, tokens, ctx: Context, where) -> None:
+    needs = node.needs
+    skills_met = offers_meeting(
+        cat, allowed, {k: v for k, v in needs.items() if k in SKILL_NAMES}, 0
+    )
+    fits = max(tokens, needs.get("context", 0))
+    if node.pin:
+        model = cat.model_of(allowed[0])
+        if not skills_met:
+            ctx.error(
+                f"pinned model '{model.name}' does not meet the needs "
+                f"{_needs_text(needs)} (it has {_skills(model, needs)})",
+                where.get("pin") or where.get("step"),
+            )
+        else:
+            ctx.error(
+                f"pinned model '{model.name}' has a {_k(window(cat, allowed[0]))}-token "
+                f"window; this step needs ~{_k(fits)} tokens a call",
+                where.get("pin") or where.get("step"),
+            )
+        return
+    if not skills_met:
+        best = _best(cat, needs)
+        ctx.error(
+            f"no offer in catalog '{cat.name}' meets needs {_needs_text(needs)}; "
+            f"the closest is {best.name} ({_skills(best, needs)})",
+            where.get("needs") or where.get("step"),
+        )
+        return
+    widest = max(skills_met, key=lambda o: window(cat, o))
+    ctx.error(
+        f"no offer with these skills has a window for ~{_k(fits)} tokens a call; "
+        f"the largest is {widest.model} ({_k(window(cat, widest))} tokens)",
+        where.get("needs") if needs.get("context", 0) >= fits else where.get("step"),
+    )
