@@ -12,7 +12,7 @@ later stage can point at the user's text.  Nodes are frozen dataclasses; change 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from .errors import NOWHERE, SourcePosition
 
@@ -60,14 +60,15 @@ class Field:
     name: str
     type: TypeRef
     optional: bool
-    pos: SourcePosition
+    pos: SourcePosition = field(compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Schema:
     name: str
     fields: tuple[Field, ...]
-    pos: SourcePosition
+    pos: SourcePosition = field(compare=False)
+    span: SourcePosition = field(default=NOWHERE, compare=False)  # the whole construct
 
     def field(self, name: str) -> Field | None:
         return next((f for f in self.fields if f.name == name), None)
@@ -108,7 +109,7 @@ class ListValue:
     pos: SourcePosition = field(default=NOWHERE, compare=False)
 
 
-Value = Union[Ref, Const, ListValue]
+Value = Ref | Const | ListValue
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +190,8 @@ class Extract:
     name: str
     type: TypeRef | None
     call: Call
-    pos: SourcePosition
+    pos: SourcePosition = field(compare=False)
+    span: SourcePosition = field(default=NOWHERE, compare=False)  # the whole construct
     op = "extract"
 
 
@@ -198,7 +200,8 @@ class Reduce:
     name: str
     type: TypeRef | None
     call: Call
-    pos: SourcePosition
+    pos: SourcePosition = field(compare=False)
+    span: SourcePosition = field(default=NOWHERE, compare=False)  # the whole construct
     op = "reduce"
 
 
@@ -208,7 +211,8 @@ class Reason:
     type: TypeRef | None
     prompt: Text
     clauses: Clauses
-    pos: SourcePosition
+    pos: SourcePosition = field(compare=False)
+    span: SourcePosition = field(default=NOWHERE, compare=False)  # the whole construct
     op = "reason"
 
 
@@ -219,7 +223,8 @@ class Zoom:
     image: Ref
     goal: Text
     clauses: Clauses
-    pos: SourcePosition
+    pos: SourcePosition = field(compare=False)
+    span: SourcePosition = field(default=NOWHERE, compare=False)  # the whole construct
     op = "zoom"
 
 
@@ -233,7 +238,8 @@ class Recurse:
     root: Clauses
     sub: Clauses
     clauses: Clauses
-    pos: SourcePosition
+    pos: SourcePosition = field(compare=False)
+    span: SourcePosition = field(default=NOWHERE, compare=False)  # the whole construct
     op = "recurse"
 
 
@@ -242,7 +248,8 @@ class Map:
     item: str
     over: Ref
     body: tuple[Step, ...]
-    pos: SourcePosition
+    pos: SourcePosition = field(compare=False)
+    span: SourcePosition = field(default=NOWHERE, compare=False)  # the whole construct
     op = "map"
 
     @property
@@ -250,7 +257,7 @@ class Map:
         return self.item
 
 
-Step = Union[Extract, Reduce, Reason, Zoom, Recurse, Map]
+Step = Extract | Reduce | Reason | Zoom | Recurse | Map
 
 
 # ---------------------------------------------------------------- declarations
@@ -261,7 +268,7 @@ class Input:
     name: str
     type: TypeRef
     size: Size | None
-    pos: SourcePosition
+    pos: SourcePosition = field(compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,13 +276,13 @@ class Setting:
     """``objective``, ``budget`` or ``deadline`` with its value and position."""
 
     value: Any
-    pos: SourcePosition
+    pos: SourcePosition = field(compare=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Output:
     names: tuple[Ref, ...]
-    pos: SourcePosition
+    pos: SourcePosition = field(compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,10 +291,11 @@ class Workflow:
     inputs: tuple[Input, ...]
     steps: tuple[Step, ...]
     outputs: tuple[Output, ...]
-    pos: SourcePosition
+    pos: SourcePosition = field(compare=False)
     objective: Setting | None = None
     budget: Setting | None = None
     deadline: Setting | None = None
+    span: SourcePosition = field(default=NOWHERE, compare=False)  # the whole workflow
 
     @property
     def output_names(self) -> tuple[str, ...]:
@@ -297,7 +305,7 @@ class Workflow:
 @dataclass(frozen=True, slots=True)
 class Use:
     path: str
-    pos: SourcePosition
+    pos: SourcePosition = field(compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,7 +96,7 @@ class _Builder(Transformer):
     @v_args(meta=True)
     def schema(self, meta, items):
         name, *fields = items
-        return ast.Schema(self.name(name), tuple(fields), self.pos(name))
+        return ast.Schema(self.name(name), tuple(fields), self.pos(name), self.pos(meta))
 
     @v_args(meta=True)
     def field(self, meta, items):
@@ -107,7 +107,7 @@ class _Builder(Transformer):
     def enum_type(self, meta, items):
         values = tuple(string_value(v) if v.type == "STRING" else str(v) for v in items)
         seen = set()
-        for v, tok in zip(values, items):
+        for v, tok in zip(values, items, strict=True):
             if v in seen:
                 self.error(f"enum value '{v}' is listed twice", tok)
             seen.add(v)
@@ -143,9 +143,15 @@ class _Builder(Transformer):
             else:
                 steps.append(item)
         return ast.Workflow(
-            self.name(name), tuple(inputs), tuple(steps), tuple(outputs), self.pos(name),
-            objective=settings.get("objective"), budget=settings.get("budget"),
+            self.name(name),
+            tuple(inputs),
+            tuple(steps),
+            tuple(outputs),
+            self.pos(name),
+            objective=settings.get("objective"),
+            budget=settings.get("budget"),
             deadline=settings.get("deadline"),
+            span=self.pos(meta),
         )
 
     @v_args(meta=True)
@@ -166,7 +172,7 @@ class _Builder(Transformer):
 
     @v_args(meta=True)
     def deadline(self, meta, items):
-        return ("setting", "deadline", ast.Setting(self.duration(items[0]), self.pos(meta)))
+        return ("setting", "deadline", ast.Setting(self.seconds(items[0]), self.pos(meta)))
 
     @v_args(meta=True)
     def output(self, meta, items):
@@ -184,23 +190,32 @@ class _Builder(Transformer):
     @v_args(meta=True)
     def extract_step(self, meta, items):
         name, type_, (call,) = self._split_step(items)
-        return ast.Extract(self.name(name), type_, call, self.pos(name))
+        return ast.Extract(self.name(name), type_, call, self.pos(name), self.pos(meta))
 
     @v_args(meta=True)
     def reduce_step(self, meta, items):
         name, type_, (call,) = self._split_step(items)
-        return ast.Reduce(self.name(name), type_, call, self.pos(name))
+        return ast.Reduce(self.name(name), type_, call, self.pos(name), self.pos(meta))
 
     @v_args(meta=True)
     def reason_step(self, meta, items):
         name, type_, (prompt, *clauses) = self._split_step(items)
-        return ast.Reason(self.name(name), type_, prompt, self.clauses(clauses), self.pos(name))
+        return ast.Reason(
+            self.name(name), type_, prompt, self.clauses(clauses), self.pos(name), self.pos(meta)
+        )
 
     @v_args(meta=True)
     def zoom_step(self, meta, items):
         name, type_, (image, goal, *clauses) = self._split_step(items)
-        return ast.Zoom(self.name(name), type_, ast.Ref(str(image), self.pos(image)), goal,
-                        self.clauses(clauses), self.pos(name))
+        return ast.Zoom(
+            self.name(name),
+            type_,
+            ast.Ref(str(image), self.pos(image)),
+            goal,
+            self.clauses(clauses),
+            self.pos(name),
+            self.pos(meta),
+        )
 
     @v_args(meta=True)
     def recurse_step(self, meta, items):
@@ -225,8 +240,18 @@ class _Builder(Transformer):
                 clauses.append(item)
         if task is None:
             self.error(f"recurse step '{name}' needs a 'task'", name)
-        return ast.Recurse(self.name(name), type_, ast.Ref(str(over), self.pos(over)), depth,
-                           task, root, sub, self.clauses(clauses), self.pos(name))
+        return ast.Recurse(
+            self.name(name),
+            type_,
+            ast.Ref(str(over), self.pos(over)),
+            depth,
+            task,
+            root,
+            sub,
+            self.clauses(clauses),
+            self.pos(name),
+            self.pos(meta),
+        )
 
     @v_args(meta=True)
     def depth(self, meta, items):
@@ -248,8 +273,13 @@ class _Builder(Transformer):
     @v_args(meta=True)
     def map_step(self, meta, items):
         item, over, *body = items
-        return ast.Map(self.name(item), ast.Ref(str(over), self.pos(over)), tuple(body),
-                       self.pos(item))
+        return ast.Map(
+            self.name(item),
+            ast.Ref(str(over), self.pos(over)),
+            tuple(body),
+            self.pos(item),
+            self.pos(meta),
+        )
 
     # ---------------------------------------------------------------- clauses
     def clauses(self, items) -> ast.Clauses:
@@ -304,10 +334,11 @@ class _Builder(Transformer):
     def chip(self, meta, items):
         if len(items) == 1 and items[0].type == "STRING":
             return string_value(items[0])
-        for left, right in zip(items, items[1:]):
+        for left, right in zip(items, items[1:], strict=False):
             if right.column - left.end_column > 1 or right.line != left.line:
-                self.error("a chip name has no spaces; write it as one word or quote it",
-                           self.pos(meta))
+                self.error(
+                    "a chip name has no spaces; write it as one word or quote it", self.pos(meta)
+                )
                 break
         return "-".join(str(t) for t in items)
 
@@ -351,8 +382,11 @@ class _Builder(Transformer):
             self.error(f"this template is not valid: {problem}", pos)
         located = []
         for name, attrs in refs:
-            located.append(ast.TemplateRef(name, attrs, _locate(str(token), name, pos)
-                                           if path is None else pos))
+            located.append(
+                ast.TemplateRef(
+                    name, attrs, _locate(str(token), name, pos) if path is None else pos
+                )
+            )
         return ast.Text(source, tuple(located), path, pos)
 
     # ---------------------------------------------------------------- calls and values
@@ -365,8 +399,7 @@ class _Builder(Transformer):
                 keywords.append(a)
             else:
                 if keywords:
-                    self.error("a positional argument cannot follow a key=value argument",
-                               a.pos)
+                    self.error("a positional argument cannot follow a key=value argument", a.pos)
                 positional.append(a)
         seen = set()
         for k, v in keywords:
@@ -396,7 +429,7 @@ class _Builder(Transformer):
 
     @v_args(meta=True)
     def duration(self, meta, items):
-        return ast.Const(self.duration(items[0]), "duration", self.pos(meta))
+        return ast.Const(self.seconds(items[0]), "duration", self.pos(meta))
 
     @v_args(meta=True)
     def list_value(self, meta, items):
@@ -415,7 +448,7 @@ class _Builder(Transformer):
             unit = "tokens" if str(items[1]).startswith("token") else "items"
         return ast.Size(value, unit, self.pos(meta))
 
-    def duration(self, token: Token) -> float:
+    def seconds(self, token: Token) -> float:
         m = re.fullmatch(r"([0-9.]+)(ms|s|m|h)", str(token))
         assert m, token  # the grammar's DURATION pattern guarantees the shape
         return float(m.group(1)) * _DURATION_UNIT[m.group(2)]

@@ -7,8 +7,8 @@ when an argument is missing).
 >>> from hetflow import ast
 >>> call = ast.Call("split", (ast.Ref("doc"),), (("lines", ast.Size(0, None)),))
 >>> p = Problems(call, [ast.TEXT], {}, {})
->>> CHECKS["split"](p), [m for m, _ in p.found]
-(TypeRef(name='list', item=TypeRef(name='text', item=None, enum=None), enum=None), ['lines must be a whole number of at least 1'])
+>>> str(CHECKS["split"](p)), [m for m, _ in p.found]
+('list[text]', ['lines must be a whole number of at least 1'])
 """
 
 from __future__ import annotations

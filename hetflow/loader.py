@@ -53,8 +53,7 @@ def load_text(text: str, file: str = "<string>", base_dir: Path | None = None):
 
 def load_path(path: str | os.PathLike):
     p = Path(path)
-    return _Loader().load(read_source(p), str(path), p.resolve().parent,
-                          stack=(p.resolve(),))
+    return _Loader().load(read_source(p), str(path), p.resolve().parent, stack=(p.resolve(),))
 
 
 class _Loader:
@@ -78,10 +77,12 @@ class _Loader:
                 try:
                     used_text = read_source(target)
                 except HetError as exc:
-                    raise HetError(f"{use.pos}: cannot use '{use.path}': "
-                                   f"{str(exc).split(': ', 1)[-1]}") from None
-                used, used_diags = self.load(used_text, str(target), target.parent,
-                                             stack + (target,))
+                    raise HetError(
+                        f"{use.pos}: cannot use '{use.path}': {str(exc).split(': ', 1)[-1]}"
+                    ) from None
+                used, used_diags = self.load(
+                    used_text, str(target), target.parent, stack + (target,)
+                )
                 self.done[target] = used
                 diags.extend(used_diags)
             names = {s.name for s in schemas}
@@ -102,8 +103,9 @@ def load(source: str | os.PathLike) -> tuple[ast.Program, list[Diagnostic], dict
         program, diags = loader.load(source, "<string>", Path.cwd(), ())
     else:
         p = Path(source)
-        program, diags = loader.load(read_source(p), str(source), p.resolve().parent,
-                                     (p.resolve(),))
+        program, diags = loader.load(
+            read_source(p), str(source), p.resolve().parent, (p.resolve(),)
+        )
     return program, diags, loader.sources
 
 

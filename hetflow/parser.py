@@ -117,9 +117,14 @@ def expected_phrase(expected: set[str]) -> str:
         expected -= _CLAUSE_WORDS | _STEP_WORDS | _HEADER_WORDS | {"OUTPUT", "RBRACE", "COMMA"}
         parts.append("'needs', 'using', 'on', 'with' or the next step")
     if {"NUMBER", "SIZE_NUMBER"} <= expected:
-        expected -= {"NUMBER", "SIZE_NUMBER", "MONEY", "DURATION", "STRING", "LONG_STRING",
-                     "LSQB", "NAME"} if "LSQB" in expected else {"NUMBER", "SIZE_NUMBER"}
-        parts.append("a value" if "LSQB" in expected or not parts and len(expected) > 3 else "a number")
+        expected -= (
+            {"NUMBER", "SIZE_NUMBER", "MONEY", "DURATION", "STRING", "LONG_STRING", "LSQB", "NAME"}
+            if "LSQB" in expected
+            else {"NUMBER", "SIZE_NUMBER"}
+        )
+        parts.append(
+            "a value" if "LSQB" in expected or not parts and len(expected) > 3 else "a number"
+        )
     if "STRING" in expected and "LONG_STRING" in expected:
         expected.discard("LONG_STRING")
     words = sorted({_word(t) for t in expected})
@@ -151,7 +156,9 @@ def syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
             line, column = len(lines), len(lines[-1]) + 1
             end_column = column + 1
         else:
-            end_column = (token.end_column or column + 1) if token.end_line == token.line else column + 1
+            end_column = (
+                (token.end_column or column + 1) if token.end_line == token.line else column + 1
+            )
         message = f"expected {expected_phrase(exc.expected)} here, found {_found(token)}"
         message = _refine(token, exc.expected, message)
     elif isinstance(exc, UnexpectedCharacters):

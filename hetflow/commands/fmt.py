@@ -1,0 +1,68 @@
+"""`hetflow fmt FILE... [--check] [--diff]`: rewrite .het files in the canonical layout.
+
+With ``--check`` nothing is written: the files that would change are named and the
+exit code is 1 if there is any.  A file that does not parse is reported and left alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "fmt",
+        help="format .het files canonically",
+        description="Format .het files: 2-space indent, one step per line, comments kept.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help=".het files to format")
+    p.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if any file would change"
+    )
+    p.add_argument("--diff", action="store_true", help="print what would change, write nothing")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import difflib
+    import sys
+    from pathlib import Path
+
+    from ..errors import DiagnosticError, HetError
+    from ..fmt import format_source
+    from ..loader import read_source
+
+    changed, broken = [], 0
+    for file in args.files:
+        path = Path(file)
+        try:
+            text = read_source(path)
+            new = format_source(text, file, path.resolve().parent)
+        except DiagnosticError as exc:
+            print(exc.render(), file=sys.stderr)
+            broken += 1
+            continue
+        except HetError as exc:
+            print(f"hetflow: error: {exc}", file=sys.stderr)
+            broken += 1
+            continue
+        if new == text:
+            continue
+        changed.append(file)
+        if args.diff:
+            sys.stdout.writelines(
+                difflib.unified_diff(
+                    text.splitlines(keepends=True),
+                    new.splitlines(keepends=True),
+                    f"{file} (original)",
+                    f"{file} (formatted)",
+                )
+            )
+        elif args.check:
+            print(f"would reformat {file}")
+        else:
+            path.write_text(new, encoding="utf-8")
+            print(f"reformatted {file}")
+    if args.check or args.diff:
+        return 1 if changed or broken else 0
+    return 1 if broken else 0
