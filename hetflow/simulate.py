@@ -14,9 +14,12 @@ It is finer than the optimizer's estimate in two ways, so the two may differ:
   ``ceil(calls / concurrency)``;
 * offers are shared: two nodes on one offer queue for the same slots.
 
-The iterations of a ``recurse`` root run one after another (each reads the last one's
-REPL output); the calls of any other node run side by side.  CPU steps (``extract``,
-``reduce``, the REPL) take :data:`CPU_STEP_S` per item and never queue.
+A node's calls form chains: ``estimate.rounds`` calls one after another (each reads
+the last one's answer, like a ``recurse`` root's turns), ``calls / rounds`` chains side
+by side.  Without ``rounds`` a ``recurse`` root's calls form one chain per item and any
+other node's calls run side by side.  CPU steps (``extract``, ``reduce``, the REPL)
+take their estimated ``cpu_s`` (:data:`CPU_STEP_S` per item when the plan has none),
+shared evenly among their items, and never queue.
 
 >>> from hetflow.plan import Plan
 >>> p = Plan(workflow="w", nodes=[{"id": "a", "op": "extract", "step": "a"}], edges=[])
@@ -127,7 +130,8 @@ class _Node:
     plan: PlanNode
     items: int  # instances: the product of its maps' cardinalities
     radix: list[int]  # cardinality of each enclosing map, outermost first
-    calls_per_item: list[int]
+    chains_per_item: list[int]  # calls side by side per item, each a chain of `rounds`
+    rounds: int  # calls one after another in a chain
     call_s: float  # one call's duration before jitter
     call_in: float
     call_out: float
@@ -173,50 +177,67 @@ def _prepare(plan: Plan, n: PlanNode, catalog) -> _Node:
     a = _refresh(n.assignment, catalog)
     est = n.estimate
     if a is None:
-        total = items
-    else:
-        total = int(round(est.calls))
-        if total <= 0:
-            total = items  # a model step makes at least one call per item
-    base, extra = divmod(total, items)
-    per_item = [base + (1 if i < extra else 0) for i in range(items)]
-    call_in = est.input_tokens / total if total else 0.0
-    call_out = est.output_tokens / total if total else 0.0
-    if a is None:
-        cpu_handoff = _cpu_handoff(catalog)
+        cpu_s = _figure(est, "cpu_s") or est.latency_s or CPU_STEP_S * items
         return _Node(
             n,
             items,
             radix,
-            per_item,
-            CPU_STEP_S,
-            call_in,
-            call_out,
+            [1] * items,
+            1,
+            cpu_s / items,
+            0.0,
+            0.0,
             CPU_CHIP,
             CPU_CHIP,
             0,
-            cpu_handoff,
+            _cpu_handoff(catalog),
             None,
         )
+    total = int(round(est.calls))
+    if total <= 0:
+        total = items  # a model step makes at least one call per item
+    rounds = _figure(est, "rounds")
+    if rounds is not None:
+        rounds = max(1, int(round(rounds)))
+    elif n.op in SEQUENTIAL_OPS:
+        rounds = max(1, round(total / items))
+    else:
+        rounds = 1
+    chains = max(1, round(total / rounds))
+    base, spare = divmod(chains, items)
+    per_item = [base + (1 if i < spare else 0) for i in range(items)]
+    calls = sum(per_item) * rounds
+    call_in = est.input_tokens / calls
+    call_out = est.output_tokens / calls
     seconds = a.ttft_ms / 1000.0
     if a.prefill_tps > 0:
         seconds += call_in / a.prefill_tps
     if a.output_tps > 0:
         seconds += call_out / a.output_tps
+    offer = a.offer or f"{a.model}@{a.chip}"
     return _Node(
         n,
         items,
         radix,
         per_item,
+        rounds,
         seconds,
         call_in,
         call_out,
-        a.offer or f"{a.model}@{a.chip}",
+        offer,
         a.chip,
         max(1, a.concurrency),
         a.handoff_ms / 1000.0,
         a,
     )
+
+
+def _figure(est, name: str) -> float | None:
+    """A positive figure the optimizer may have left in a node's estimate, or None."""
+    value = getattr(est, name, None)
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
 
 
 def _refresh(a: Assignment | None, catalog) -> Assignment | None:
@@ -288,8 +309,7 @@ class _Engine:
         self.why = {nid: [None] * n.items for nid, n in nodes.items()}  # binding producer
         self.group_done: dict[tuple[str, int], dict[int, int]] = {}
         self.items_done = {nid: [None] * n.items for nid, n in nodes.items()}
-        self.calls_left = {nid: list(n.calls_per_item) for nid, n in nodes.items()}
-        self.next_call = {nid: [0] * n.items for nid, n in nodes.items()}
+        self.chains_left = {nid: list(n.chains_per_item) for nid, n in nodes.items()}
         self.first_start: dict[str, float] = {}
         self.queues: dict[str, deque] = {}
         self.in_flight: dict[str, int] = {}
@@ -320,24 +340,20 @@ class _Engine:
 
     def on_ready(self, now: float, nid: str, item: int) -> None:
         n = self.nodes[nid]
-        if n.assignment is None:
-            self.start_call(now, nid, item)
-        elif self.calls_left[nid][item] == 0:
+        if self.chains_left[nid][item] == 0:
             self.finish_item(now, nid, item)
-        elif n.plan.op in SEQUENTIAL_OPS:
-            self.submit(now, nid, item)
-        else:
-            for _ in range(self.calls_left[nid][item]):
-                self.submit(now, nid, item)
+            return
+        for _ in range(self.chains_left[nid][item]):
+            self.submit(now, nid, item, n.rounds)
 
-    def submit(self, now: float, nid: str, item: int) -> None:
+    def submit(self, now: float, nid: str, item: int, rounds_left: int) -> None:
         n = self.nodes[nid]
-        if self.in_flight.get(n.offer, 0) < n.concurrency:
-            self.start_call(now, nid, item)
+        if n.assignment is None or self.in_flight.get(n.offer, 0) < n.concurrency:
+            self.start_call(now, nid, item, rounds_left)
         else:
-            self.queues.setdefault(n.offer, deque()).append((nid, item))
+            self.queues.setdefault(n.offer, deque()).append((nid, item, rounds_left))
 
-    def start_call(self, now: float, nid: str, item: int) -> None:
+    def start_call(self, now: float, nid: str, item: int, rounds_left: int) -> None:
         n = self.nodes[nid]
         seconds = n.call_s
         if self.jitter and n.assignment is not None:
@@ -351,23 +367,21 @@ class _Engine:
         self.spans.append(
             CallSpan(nid, item, n.offer, n.chip, now, now + seconds, _call_cost(n, seconds))
         )
-        self.push(now + seconds, "done", nid, item)
+        self.push(now + seconds, "done", nid, item, rounds_left)
 
-    def on_done(self, now: float, nid: str, item: int) -> None:
+    def on_done(self, now: float, nid: str, item: int, rounds_left: int) -> None:
         n = self.nodes[nid]
         self.in_flight[n.offer] -= 1
         self.chip_in_flight[n.chip] -= 1
         queue = self.queues.get(n.offer)
         if queue:
             self.start_call(now, *queue.popleft())
-        if n.assignment is None:
-            self.finish_item(now, nid, item)
+        if rounds_left > 1:  # the chain's next call reads this one's answer
+            self.submit(now, nid, item, rounds_left - 1)
             return
-        self.calls_left[nid][item] -= 1
-        if self.calls_left[nid][item] == 0:
+        self.chains_left[nid][item] -= 1
+        if self.chains_left[nid][item] == 0:
             self.finish_item(now, nid, item)
-        elif n.plan.op in SEQUENTIAL_OPS:
-            self.submit(now, nid, item)
 
     def finish_item(self, now: float, nid: str, item: int) -> None:
         n = self.nodes[nid]
@@ -403,7 +417,7 @@ class _Engine:
             ends = [t for t in self.items_done[nid] if t is not None]
             end = max(ends) if ends else 0.0
             start = self.first_start.get(nid, min(ends) if ends else 0.0)
-            calls = sum(n.calls_per_item)
+            calls = sum(n.chains_per_item) * n.rounds
             runs[nid] = NodeRun(start, end, calls)
         makespan = max((r.end for r in runs.values()), default=0.0)
         cost = sum(s.cost_usd for s in self.spans)

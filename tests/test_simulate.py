@@ -328,3 +328,21 @@ def test_empty_plan():
 def test_negative_jitter_is_refused():
     with pytest.raises(ValueError):
         simulate(plan([], []), jitter=-1)
+
+
+def test_rounds_from_the_optimizer_run_one_after_another():
+    node = model_node("t.sub", FAST, calls=12, op="recurse.sub")
+    node["estimate"].update(rounds=3, parallel=4)
+    sim = simulate(plan([node], []))
+    assert sim.nodes["t.sub"].calls == 12
+    assert sim.makespan_s == pytest.approx(3 * call_s(FAST, 1000, 100))
+    assert sim.chips["cerebras-wse3"].peak_in_flight == 4
+
+
+def test_cpu_time_from_the_estimate_is_shared_among_items():
+    node = dict(cpu_node("hits", maps=["it"]), estimate=dict(cpu_s=1.2))
+    p = plan([node], [], maps=[dict(item="it", over="doc", body=["hits"], cardinality=4)])
+    sim = simulate(p)
+    assert sim.makespan_s == pytest.approx(1.2 / 4)  # CPU items never queue
+    assert sim.chips["cpu"].busy_s == pytest.approx(1.2)
+    assert sim.chips["cpu"].utilization is None
