@@ -1,0 +1,527 @@
+"""LANGUAGE.md §5.1–§5.7: each static rule on a minimal program, at the offending token.
+
+Positions are 1-based line and column of the token the rule is about: the undefined
+name (also inside a template), the second definition, the misspelt builtin...
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from contract_support import cli, diagnostics, errors, locate, wf, write
+
+import hetflow
+
+
+def _one(found: list[dict], severity: str = "error") -> dict:
+    picked = [d for d in found if d["severity"] == severity]
+    assert len(picked) == 1, found
+    return picked[0]
+
+
+def _at(d: dict, text: str, needle: str, occurrence: int = 1) -> None:
+    line, column = locate(text, needle, occurrence)
+    assert (d["line"], d["column"]) == (line, column), (d, needle)
+    assert d["end_line"] >= d["line"]
+    if d["end_line"] == d["line"]:
+        assert d["end_column"] >= d["column"]
+
+
+# ---------------------------------------------------------------- 5.1 syntax
+
+SYNTAX = [
+    # (program, token where the error is, words the message must hold)
+    (wf('frobnicate b = 3\nreason a = prompt "{{ doc }}"\noutput a'), "frobnicate", ["expected"]),
+    (wf('reason a = prompt "{{ doc }}"\noutput a\nfoo'), "foo", ["expected"]),
+    (wf('reason a = "{{ doc }}"\noutput a'), '"{{ doc }}"', ["expected", "prompt"]),
+    (wf('reason a = prompt "{{ doc }}" needs reasoning 3\noutput a'), "3", ["expected"]),
+    (wf("input x text\noutput x"), "text\n  output x", ["expected"]),
+]
+
+
+@pytest.mark.parametrize(("text", "token", "words"), SYNTAX)
+def test_syntax_error_says_what_was_expected_at_the_spot(text, token, words, tmp_path):
+    d = errors(text, tmp_path)[0]
+    _at(d, text, token)
+    for w in words:
+        assert w in d["message"], d
+    # Words a user understands, never a parser state dump.
+    for raw in (
+        "Token(",
+        "Expected one of",
+        "__ANON",
+        "$END",
+        "LALR",
+        "UnexpectedToken",
+        "_NL",
+        "RBRACE",
+        "LBRACE",
+    ):
+        assert raw not in d["message"], d
+
+
+def test_syntax_error_names_the_expected_step_or_output(tmp_path):
+    text = wf('frobnicate b = 3\nreason a = prompt "{{ doc }}"\noutput a')
+    message = errors(text, tmp_path)[0]["message"]
+    assert re.search(r"expected a step or 'output'.* here", message), message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'workflow w {\n  input doc: text\n  reason a = prompt "{{ doc }}"\n  output a\n',
+        'workflow w {\n  input doc: text\n  reason a = prompt "unterminated\n  output a\n}\n',
+        'workflow w {\n  input doc: text\n  reason a = prompt """never closed\n  output a\n}\n',
+        "workflow {\n}\n",
+        "schema S { a: }\n",
+        "workflow w { input doc: text ~ 12 parsecs\n output doc }\n",
+        "workflow w { input doc: text\n budget 0.50\n output doc }\n",
+        "workflow w { input doc: text\n deadline 5 minutes\n output doc }\n",
+    ],
+)
+def test_syntax_errors_are_positioned_and_readable(text, tmp_path):
+    found = errors(text, tmp_path)
+    assert found, text
+    d = found[0]
+    lines = text.count("\n") + 1
+    assert 1 <= d["line"] <= lines and d["column"] >= 1, d
+    assert d["message"] and "\n" not in d["message"], d
+    for raw in ("Token(", "Expected one of", "__ANON", "$END", "UnexpectedToken", "UnexpectedChar"):
+        assert raw not in d["message"], d
+
+
+def test_end_of_file_is_named_in_words(tmp_path):
+    text = 'workflow w {\n  input doc: text\n  reason a = prompt "{{ doc }}"\n  output a\n'
+    d = errors(text, tmp_path)[0]
+    assert re.search(r"end of (the )?(file|input)", d["message"]), d
+
+
+# ---------------------------------------------------------------- 5.2 undefined names
+
+
+def test_undefined_name_in_a_template_points_at_the_name(tmp_path):
+    text = wf('reason a = prompt "Read {{ dco }} now"\noutput a')
+    d = _one(errors(text, tmp_path))
+    _at(d, text, "dco")
+    assert "dco" in d["message"] and "did you mean 'doc'?" in d["message"]
+
+
+def test_undefined_name_in_a_triple_quoted_template_points_at_its_line(tmp_path):
+    text = wf(
+        '''
+        reason a = prompt """
+          First line.
+          Then {{ questoin }} here.
+        """
+        output a
+    ''',
+        inputs="input question: text",
+    )
+    d = _one(errors(text, tmp_path))
+    _at(d, text, "questoin")
+    assert "did you mean 'question'?" in d["message"]
+
+
+def test_undefined_field_of_an_item_in_a_template(tmp_path):
+    text = wf(
+        """
+        map r in rows {
+          reason s = prompt "{{ rr.label }}"
+        }
+        output s
+    """,
+        inputs="input rows: list[text]",
+    )
+    d = _one(errors(text, tmp_path))
+    _at(d, text, "rr.label")
+    assert "did you mean 'r'?" in d["message"]
+
+
+def test_undefined_name_in_an_argument(tmp_path):
+    text = wf(
+        "extract clauses = split(contrct, lines=3)\noutput clauses", inputs="input contract: text"
+    )
+    d = _one(errors(text, tmp_path))
+    _at(d, text, "contrct")
+    assert "did you mean 'contract'?" in d["message"]
+
+
+def test_undefined_name_in_a_reduce_argument(tmp_path):
+    text = wf("""
+        extract clauses = split(doc, lines=3)
+        map clause in clauses {
+          reason verdict = prompt "{{ clause }}"
+        }
+        reduce n = count(verdcit)
+        output n
+    """)
+    d = _one(errors(text, tmp_path))
+    _at(d, text, "verdcit")
+    assert "did you mean 'verdict'?" in d["message"]
+
+
+def test_undefined_name_after_in(tmp_path):
+    text = wf("""
+        extract clauses = split(doc, lines=3)
+        map clause in claues {
+          reason v = prompt "{{ clause }}"
+        }
+        output v
+    """)
+    d = _one(errors(text, tmp_path))
+    _at(d, text, "claues")
+    assert "did you mean 'clauses'?" in d["message"]
+
+
+def test_undefined_name_after_over(tmp_path):
+    text = wf('recurse r over contxt {\n  task "Count."\n}\noutput r', inputs="input context: text")
+    d = _one(errors(text, tmp_path))
+    _at(d, text, "contxt")
+    assert "did you mean 'context'?" in d["message"]
+
+
+def test_undefined_name_before_at(tmp_path):
+    text = wf('zoom z = screenshto at "the button"\noutput z', inputs="input screenshot: image")
+    d = _one(errors(text, tmp_path))
+    _at(d, text, "screenshto")
+    assert "did you mean 'screenshot'?" in d["message"]
+
+
+def test_undefined_output_name(tmp_path):
+    text = wf('reason answer = prompt "{{ doc }}"\noutput answr')
+    d = _one(errors(text, tmp_path))
+    _at(d, text, "answr")
+    assert "did you mean 'answer'?" in d["message"]
+
+
+def test_no_suggestion_when_nothing_is_close(tmp_path):
+    text = wf('reason a = prompt "{{ zzzzqqq }}"\noutput a')
+    d = _one(errors(text, tmp_path))
+    assert "zzzzqqq" in d["message"] and "did you mean" not in d["message"]
+
+
+def test_body_name_is_per_item_inside_and_not_visible_before_the_map_defines_it(tmp_path):
+    # `clause` (the item) exists only inside the map body.
+    text = wf("""
+        extract clauses = split(doc, lines=3)
+        map clause in clauses {
+          reason v = prompt "{{ clause }}"
+        }
+        reason s = prompt "{{ clause }}"
+        output s, v
+    """)
+    d = _one(errors(text, tmp_path))
+    _at(d, text, "clause }}", 2)
+
+
+# ---------------------------------------------------------------- 5.3 defined twice
+
+
+def test_step_defined_twice_points_at_the_second(tmp_path):
+    text = wf('reason a = prompt "{{ doc }}"\nreason a = prompt "again {{ doc }}"\noutput a')
+    d = _one(errors(text, tmp_path))
+    _at(d, text, "a =", 2)
+    assert "'a'" in d["message"]
+
+
+def test_step_with_an_input_name(tmp_path):
+    text = wf('reason doc = prompt "x"\noutput doc')
+    d = _one(errors(text, tmp_path))
+    _at(d, text, "doc =")
+
+
+def test_input_defined_twice(tmp_path):
+    text = wf('reason a = prompt "{{ doc }}"\noutput a', inputs="input doc: text\ninput doc: text")
+    d = _one(errors(text, tmp_path))
+    _at(d, text, "doc", 2)
+
+
+def test_map_body_name_clashing_with_a_workflow_name(tmp_path):
+    text = wf("""
+        extract parts = split(doc, lines=3)
+        reason v = prompt "{{ doc }}"
+        map p in parts {
+          reason v = prompt "{{ p }}"
+        }
+        output v
+    """)
+    found = errors(text, tmp_path)
+    assert found and "'v'" in found[0]["message"], found
+    _at(found[0], text, "v =", 2)
+
+
+def test_schema_defined_twice(tmp_path):
+    text = wf(
+        'reason a: S = prompt "{{ doc }}"\noutput a',
+        head="schema S { a: text }\nschema S { b: text }",
+    )
+    d = _one(errors(text, tmp_path))
+    _at(d, text, "S", 2)
+
+
+# ---------------------------------------------------------------- 5.4 cycles
+
+
+def test_two_step_cycle_names_both(tmp_path):
+    text = wf('reason a = prompt "{{ b }}"\nreason b = prompt "{{ a }}"\noutput b')
+    found = errors(text, tmp_path)
+    assert found
+    cycle = [d for d in found if "cycle" in d["message"]]
+    assert cycle, found
+    assert re.search(r"\ba\b", cycle[0]["message"]) and re.search(r"\bb\b", cycle[0]["message"])
+
+
+def test_three_step_cycle_names_every_step_and_no_bystander(tmp_path):
+    text = wf("""
+        reason alpha = prompt "{{ gamma }} {{ doc }}"
+        reason beta = prompt "{{ alpha }}"
+        reason gamma = prompt "{{ beta }}"
+        reason bystander = prompt "{{ gamma }}"
+        output bystander
+    """)
+    cycle = [d for d in errors(text, tmp_path) if "cycle" in d["message"]]
+    assert cycle
+    message = cycle[0]["message"]
+    for name in ("alpha", "beta", "gamma"):
+        assert name in message, message
+    assert "bystander" not in message
+
+
+def test_self_reference_is_a_cycle(tmp_path):
+    text = wf('reason a = prompt "{{ a }} {{ doc }}"\noutput a')
+    found = errors(text, tmp_path)
+    assert any(re.search("cycle|itself|its own", d["message"]) for d in found), found
+
+
+# ---------------------------------------------------------------- 5.5 types
+
+
+def test_zoom_on_a_non_image(tmp_path):
+    text = wf('zoom z = doc at "the title"\noutput z')
+    d = _one(errors(text, tmp_path))
+    _at(d, text, "doc at")
+    assert "image" in d["message"]
+
+
+def test_map_over_a_non_list(tmp_path):
+    text = wf('map d in doc {\n  reason s = prompt "{{ d }}"\n}\noutput s')
+    d = _one(errors(text, tmp_path))
+    _at(d, text, "doc {")
+    assert "list" in d["message"]
+
+
+@pytest.mark.parametrize("type_", ["image", "number", "bool"])
+def test_recurse_over_a_non_text(type_, tmp_path):
+    text = wf('recurse r over x {\n  task "Count."\n}\noutput r', inputs=f"input x: {type_}")
+    d = _one(errors(text, tmp_path))
+    _at(d, text, "x {")
+    assert "text" in d["message"]
+
+
+def test_field_of_a_field_the_schema_lacks(tmp_path):
+    text = wf(
+        'extract f = field(v, "lable")\noutput f',
+        inputs="input v: S",
+        head="schema S { label: text\n count: number }",
+    )
+    d = _one(errors(text, tmp_path))
+    _at(d, text, '"lable"')
+    assert "lable" in d["message"] and "did you mean 'label'?" in d["message"]
+
+
+def test_nested_field_the_schema_lacks(tmp_path):
+    text = wf(
+        'extract f = field(v, "inner.m")\noutput f',
+        inputs="input v: S",
+        head="schema I { n: number }\nschema S { inner: I }",
+    )
+    d = _one(errors(text, tmp_path))
+    assert "'m'" in d["message"] or "inner.m" in d["message"], d
+
+
+def test_template_field_the_schema_lacks(tmp_path):
+    text = wf(
+        'reason a = prompt "{{ v.lable }}"\noutput a',
+        inputs="input v: S",
+        head="schema S { label: text }",
+    )
+    d = _one(errors(text, tmp_path))
+    assert "lable" in d["message"], d
+    assert d["line"] == locate(text, "v.lable")[0]
+
+
+def test_unknown_schema(tmp_path):
+    text = wf(
+        'reason a: Verdcit = prompt "{{ doc }}"\noutput a', head="schema Verdict { risky: bool }"
+    )
+    d = _one(errors(text, tmp_path))
+    _at(d, text, "Verdcit")
+    assert "did you mean 'Verdict'?" in d["message"]
+
+
+def test_unknown_type_in_a_schema_field(tmp_path):
+    text = wf('reason a: S = prompt "{{ doc }}"\noutput a', head="schema S { a: txet }")
+    d = _one(errors(text, tmp_path))
+    _at(d, text, "txet")
+    assert "did you mean 'text'?" in d["message"]
+
+
+def test_unknown_builtin(tmp_path):
+    text = wf("extract parts = splt(doc, lines=3)\noutput parts")
+    d = _one(errors(text, tmp_path))
+    _at(d, text, "splt")
+    assert "did you mean 'split'?" in d["message"]
+
+
+def test_extract_builtin_used_in_reduce_or_the_reverse(tmp_path):
+    text = wf("""
+        extract parts = split(doc, lines=3)
+        extract n = count(parts)
+        reduce g = grep(doc, "x")
+        reason a = prompt "{{ n }} {{ g }}"
+        output a
+    """)
+    found = errors(text, tmp_path)
+    assert len(found) == 2, found
+    _at(found[0], text, "count")
+    _at(found[1], text, "grep")
+
+
+BAD_ARGS = [
+    ("extract e = split(doc)", "split"),
+    ("extract e = split(doc, lines=3, tokens=100)", "split"),
+    ('extract e = split(doc, lines="three")', "lines"),
+    ("extract e = grep(doc)", "grep"),
+    ('extract e = slice(doc, "a", 3)', "start"),
+    ('extract e = window(doc, ["kw"], lines="x")', "lines"),
+    ('extract e = split(doc, lines=3, colour="red")', "colour"),
+    ("extract e = split(doc, sep=3)", "sep"),
+    ("extract e = split(nope_list, lines=3)", "nope_list"),
+]
+
+
+@pytest.mark.parametrize(("step", "word"), BAD_ARGS)
+def test_builtin_wrong_arguments(step, word, tmp_path):
+    text = wf(f'{step}\nreason a = prompt "{{{{ e }}}}"\noutput a')
+    found = errors(text, tmp_path)
+    assert found, step
+    assert word in found[0]["message"], found
+    assert found[0]["line"] == locate(text, step)[0]
+
+
+REDUCE_BAD = [
+    ("reduce r = count(doc)", "list"),  # count of a text
+    ("reduce r = tally(xs)", "by"),
+    ('reduce r = tally(xs, by="colour")', "colour"),
+    ('reduce r = sum(xs, field="label")', "number"),
+    ("reduce r = merge(ts)", "list"),  # a list of texts is not a list of lists
+]
+
+
+@pytest.mark.parametrize(("step", "word"), REDUCE_BAD)
+def test_reduce_wrong_arguments(step, word, tmp_path):
+    text = wf(
+        f'{step}\nreason a = prompt "{{{{ r }}}}"\noutput a',
+        inputs="input doc: text\ninput xs: list[S]\ninput ts: list[text]",
+        head="schema S { label: text\n n: number }",
+    )
+    found = errors(text, tmp_path)
+    assert found, step
+    assert word in found[0]["message"], found
+
+
+# ---------------------------------------------------------------- 5.6 output
+
+
+def test_workflow_without_output(tmp_path):
+    text = wf('reason a = prompt "{{ doc }}"')
+    d = _one(errors(text, tmp_path))
+    assert "output" in d["message"]
+    assert d["line"] == 1, d  # the workflow it is about
+
+
+def test_two_output_lines(tmp_path):
+    text = wf('reason a = prompt "{{ doc }}"\noutput a\noutput a')
+    found = errors(text, tmp_path)
+    assert found and "output" in found[0]["message"], found
+
+
+# ---------------------------------------------------------------- 5.7 unused
+
+
+def test_step_no_output_depends_on_is_a_warning(tmp_path):
+    text = wf('reason a = prompt "{{ doc }}"\nreason lost = prompt "{{ doc }}"\noutput a')
+    found = diagnostics(text, tmp_path)
+    assert [d for d in found if d["severity"] == "error"] == []
+    w = _one(found, "warning")
+    _at(w, text, "lost")
+    assert "lost" in w["message"]
+
+
+def test_chain_feeding_only_an_unused_step_warns_for_each(tmp_path):
+    text = wf("""
+        extract parts = split(doc, lines=3)
+        reason lost = prompt "{{ parts }}"
+        reason a = prompt "{{ doc }}"
+        output a
+    """)
+    warned = {d["message"] for d in diagnostics(text, tmp_path) if d["severity"] == "warning"}
+    assert any("lost" in m for m in warned) and any("parts" in m for m in warned), warned
+
+
+def test_warnings_only_exit_zero_and_errors_exit_one(tmp_path):
+    warn = write(
+        tmp_path, wf('reason a = prompt "{{ doc }}"\nreason b = prompt "x"\noutput a'), "warn.het"
+    )
+    ran = cli("check", warn)
+    assert ran.code == 0, ran.text
+    assert re.search(r"warn\.het:4:\d+: warning: ", ran.text), ran.text
+    bad = write(tmp_path, wf('reason a = prompt "{{ dco }}"\noutput a'), "bad.het")
+    assert cli("check", bad).code == 1
+    assert cli("check", warn, bad).code == 1
+
+
+# ---------------------------------------------------------------- all together
+
+
+def test_every_diagnostic_of_a_file_is_reported_together(tmp_path):
+    text = wf("""
+        extract parts = splt(doc, lines=3)
+        reason a = prompt "{{ dco }}"
+        reason a = prompt "{{ doc }}"
+        zoom z = doc at "title"
+        reason lost = prompt "{{ doc }}"
+        output a, z, missing
+    """)
+    found = diagnostics(text, tmp_path)
+    messages = " | ".join(d["message"] for d in found)
+    assert len([d for d in found if d["severity"] == "error"]) >= 5, messages
+    for word in ("splt", "dco", "'a'", "image", "missing", "lost"):
+        assert word in messages, (word, messages)
+    # Ordered by position, as a compiler prints them.
+    keys = [(d["line"], d["column"]) for d in found]
+    assert keys == sorted(keys)
+
+
+def test_errors_in_two_files_are_all_reported(tmp_path):
+    one = write(tmp_path, wf('reason a = prompt "{{ dco }}"\noutput a'), "one.het")
+    two = write(tmp_path, wf('reason a = prompt "{{ doc }}"\noutput b'), "two.het")
+    ran = cli("check", "--format", "json", one, two)
+    assert ran.code == 1
+    files = {d["file"] for d in json.loads(ran.out)}
+    assert len(files) == 2 and any("one.het" in f for f in files), files
+
+
+def test_python_check_returns_every_diagnostic(tmp_path):
+    text = wf('reason a = prompt "{{ dco }}"\nreason b = prompt "{{ a }}"\noutput c')
+    found = hetflow.check(write(tmp_path, text))
+    assert len([d for d in found if d.is_error]) == 2
+    assert len([d for d in found if d.severity == "warning"]) >= 1
+
+
+def test_python_parse_raises_a_diagnostic_error_with_positions(tmp_path):
+    with pytest.raises(hetflow.DiagnosticError) as info:
+        hetflow.parse(write(tmp_path, wf("frobnicate\noutput doc")))
+    assert info.value.diagnostics and info.value.diagnostics[0].pos.line == 3
