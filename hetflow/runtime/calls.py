@@ -1,0 +1,341 @@
+"""The call path every model call takes: journal, cache, concurrency, budget, retries,
+fallback, trace and hooks — in that order, in one place.
+
+A call is asked of a node's first usable offer.  A transient failure (429, 5xx, a
+timeout, a dropped connection) is retried on the same offer with exponential backoff
+and full jitter, up to ``with retries=`` times (default 4); a typed reply that fails
+validation is retried with the validation error told to the model; when an offer is
+used up (or fails for good: a bad request, a missing model), the next alternative of
+the plan is tried.  Each attempt first looks in the journal (this run's finished
+calls), then the cache (any run's identical call); only then does it take a slot of
+the offer's concurrency, reserve its worst case in the budget, and call litellm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hetflow.plan import Assignment, Plan, PlanNode
+
+from . import llm
+from .budget import DEFAULT_MAX_TOKENS, Budget, BudgetExhausted, Prices
+from .cache import Cache, call_hash
+from .hooks import Hooks
+from .journal import Journal
+from .keys import redact
+from .structured import InvalidOutput, feedback, instruction, response_format, wire_schema
+from .trace import Trace
+
+IMAGE_TOKENS = 3000  # an image's worst case in input tokens (providers bill ~85-1,600)
+MESSAGE_OVERHEAD = 8  # tokens a provider adds around each message
+PASS_THROUGH = (
+    "top_p",
+    "seed",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "reasoning_effort",
+)
+
+
+@dataclass
+class Settings:
+    """How calls are made, beyond what the plan says (tests and benches tune these)."""
+
+    retries: int = 4
+    backoff_s: float = 0.5
+    backoff_max_s: float = 20.0
+    timeout_s: float | None = None  # per call; None: litellm's default
+    llm_extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"mock_response": "hi"}
+
+
+class NodeFailed(Exception):
+    """Every offer of a node failed; the message says how, one line, keys redacted."""
+
+
+def seconds(value: Any) -> float | None:
+    """A ``with timeout=`` value: a number of seconds or a duration like ``"30s"``."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    for unit, k in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
+        if text.endswith(unit):
+            try:
+                return float(text[: -len(unit)]) * k
+            except ValueError:
+                return None
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def input_bound(messages: list[dict]) -> int:
+    """An upper bound on a request's input tokens: a token is at least one byte."""
+    total = 16
+    for m in messages:
+        total += MESSAGE_OVERHEAD
+        content = m.get("content")
+        if isinstance(content, str):
+            total += len(content.encode("utf-8"))
+        elif isinstance(content, list):
+            for part in content:
+                if part.get("type") == "image_url":
+                    total += IMAGE_TOKENS
+                else:
+                    total += len(str(part.get("text", "")).encode("utf-8"))
+    return total
+
+
+def _text_tokens(messages: list[dict]) -> int:
+    """A typical count (four characters a token) when a provider reports no usage."""
+    return max(1, (input_bound(messages) - 16) // 4)
+
+
+class Caller:
+    """Makes a run's model calls; one per run, shared by every node."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        offers: dict[str, list[Assignment]],
+        *,
+        budget: Budget,
+        journal: Journal | None,
+        cache: Cache | None,
+        trace: Trace,
+        hooks: Hooks,
+        settings: Settings,
+        secrets: list[str],
+        t0: float,
+    ):
+        self.plan, self.offers, self.budget = plan, offers, budget
+        self.journal, self.cache, self.trace, self.hooks = journal, cache, trace, hooks
+        self.settings, self.secrets, self.t0 = settings, secrets, t0
+        self._slots: dict[str, asyncio.Semaphore] = {}
+
+    def slot(self, offer: Assignment) -> asyncio.Semaphore:
+        key = offer.offer or f"{offer.model}@{offer.chip}|{offer.litellm}"
+        if key not in self._slots:
+            self._slots[key] = asyncio.Semaphore(max(1, int(offer.concurrency or 1)))
+        return self._slots[key]
+
+    async def ask(
+        self,
+        node: PlanNode,
+        item: str,
+        messages: list[dict],
+        *,
+        schema: dict | None = None,
+        parse: Callable[[str, dict | None, bool], Any] | None = None,
+    ) -> Any:
+        """Ask a node's model; returns the text, or ``parse(text, schema, wrapped)``."""
+        offers = self.offers.get(node.id) or []
+        if not offers:
+            raise NodeFailed("no usable offer")
+        opts = node.options or {}
+        retries = int(opts.get("retries", self.settings.retries))
+        failures: list[str] = []
+        planned = [node.assignment, *node.alternatives]
+        for offer in offers:
+            rank = next((i for i, o in enumerate(planned) if o is offer), 0)
+            msgs, rf, wrapped = list(messages), None, False
+            if schema is not None:
+                wire, wrapped = wire_schema(schema)
+                rf = response_format(llm.json_mode(offer.litellm), wire, node.step)
+                msgs = _with_instruction(msgs, instruction(wire))
+            attempt = 0
+            while True:
+                try:
+                    text = await self._once(node, item, offer, msgs, rf, attempt, rank)
+                except BudgetExhausted:
+                    raise
+                except Exception as exc:
+                    if llm.is_transient(exc) and attempt < retries:
+                        attempt += 1
+                        await asyncio.sleep(self._backoff(attempt))
+                        continue
+                    tries = f" after {attempt + 1} attempts" if attempt else ""
+                    failures.append(f"{_name(offer)}: {self._describe(exc)}{tries}")
+                    break
+                if parse is None:
+                    return text
+                try:
+                    return parse(text, schema, wrapped)
+                except InvalidOutput as bad:
+                    if attempt < retries:
+                        attempt += 1
+                        msgs = msgs + [
+                            {"role": "assistant", "content": text},
+                            {"role": "user", "content": feedback(bad)},
+                        ]
+                        continue
+                    failures.append(
+                        f"{_name(offer)}: invalid output after {attempt + 1} "
+                        f"attempts ({self._redact(str(bad))})"
+                    )
+                    break
+        raise NodeFailed("; ".join(failures))
+
+    def _backoff(self, attempt: int) -> float:
+        cap = min(self.settings.backoff_max_s, self.settings.backoff_s * 2 ** (attempt - 1))
+        return random.uniform(cap / 2, cap)  # "equal jitter": never hammer right back
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self.secrets)
+
+    def _describe(self, exc: BaseException) -> str:
+        return self._redact(llm.describe(exc))
+
+    async def _once(
+        self,
+        node: PlanNode,
+        item: str,
+        offer: Assignment,
+        msgs: list[dict],
+        rf: dict | None,
+        attempt: int,
+        rank: int,
+    ) -> str:
+        opts = node.options or {}
+        requested = opts.get("max_tokens")
+        requested = int(requested) if requested is not None else None
+        params: dict[str, Any] = {k: opts[k] for k in PASS_THROUGH if k in opts}
+        if "temperature" in opts:
+            params["temperature"] = opts["temperature"]
+        params["max_tokens"] = requested
+        params["response_format"] = rf
+        key = call_hash(offer.litellm, offer.api_base, msgs, params)
+        base = {
+            "node": node.id,
+            "step": node.step,
+            "item": item,
+            "model": offer.model,
+            "chip": offer.chip,
+            "litellm": offer.litellm,
+            "retries": attempt,
+            "fallback": rank,
+        }
+
+        found = self.journal.call(key) if self.journal else None
+        source = "journal" if found else None
+        if found is None and self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                found, source = (*hit, 0.0), "cache"
+                if self.journal:
+                    self.journal.call_done(key, hit[0], hit[1], hit[2], 0.0)
+        if found is not None:
+            now = time.monotonic() - self.t0
+            self._record(
+                base,
+                tokens_in=found[1],
+                tokens_out=found[2],
+                cost_usd=0.0,
+                latency_s=0.0,
+                started=now,
+                ended=now,
+                cached=True,
+                source=source,
+            )
+            return found[0]
+
+        async with self.slot(offer):
+            prices = Prices.of(offer)
+            bound = input_bound(msgs)
+            want = requested if self.budget.limit is None else requested or DEFAULT_MAX_TOKENS
+            floor = max(16, int(node.estimate.output_tokens / max(node.estimate.calls, 1)))
+            reservation = await self.budget.reserve(
+                prices, input_tokens=bound, want_out=want, min_out=floor
+            )
+            self.hooks(
+                "on_call_start",
+                node=node.id,
+                step=node.step,
+                item=item,
+                model=offer.model,
+                chip=offer.chip,
+                litellm=offer.litellm,
+            )
+            started = time.monotonic()
+            try:
+                reply = await llm.complete(
+                    offer,
+                    msgs,
+                    max_tokens=reservation.max_tokens or requested,
+                    temperature=params.get("temperature"),
+                    timeout=seconds(opts.get("timeout")) or self.settings.timeout_s,
+                    response_format=rf,
+                    extra={
+                        **{k: params[k] for k in PASS_THROUGH if k in params},
+                        **self.settings.llm_extra,
+                    },
+                )
+            except BaseException as exc:
+                self.budget.release(reservation)
+                ended = time.monotonic()
+                self._record(
+                    base,
+                    tokens_in=None,
+                    tokens_out=None,
+                    cost_usd=0.0,
+                    latency_s=ended - started,
+                    started=started - self.t0,
+                    ended=ended - self.t0,
+                    cached=False,
+                    error=self._describe(exc),
+                )
+                raise
+            ended = time.monotonic()
+            tin = reply.input_tokens if reply.input_tokens is not None else _text_tokens(msgs)
+            tout = reply.output_tokens
+            if tout is None:
+                tout = max(1, len(reply.text) // 4)
+            cost = self.budget.settle(reservation, prices.cost(tin, tout))
+        if self.journal:
+            self.journal.call_done(key, reply.text, tin, tout, cost)
+        if self.cache is not None:
+            self.cache.put(key, reply.text, tin, tout)
+        self._record(
+            base,
+            tokens_in=tin,
+            tokens_out=tout,
+            cost_usd=cost,
+            latency_s=ended - started,
+            started=started - self.t0,
+            ended=ended - self.t0,
+            cached=False,
+        )
+        return reply.text
+
+    def _record(self, base: dict, **fields: Any) -> None:
+        record = {**base, **fields}
+        record.setdefault("error", None)
+        self.trace.add(record)
+        if self.hooks.has("on_call_end"):
+            self.hooks("on_call_end", **record)
+
+
+def _name(offer: Assignment) -> str:
+    return offer.offer or f"{offer.model}@{offer.chip}"
+
+
+def _with_instruction(messages: list[dict], text: str) -> list[dict]:
+    """The messages with the output instruction added to the last user message."""
+    out = [dict(m) for m in messages]
+    for m in reversed(out):
+        if m.get("role") == "user":
+            content = m["content"]
+            if isinstance(content, str):
+                m["content"] = content + "\n\n" + text
+            else:
+                m["content"] = list(content) + [{"type": "text", "text": text}]
+            return out
+    return out + [{"role": "user", "content": text}]

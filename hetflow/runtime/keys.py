@@ -1,0 +1,103 @@
+"""API keys: checked before the first call, and never written anywhere.
+
+:func:`check_keys` looks at every offer a plan may use — each model node's assignment
+and its alternatives — before any money is spent: an offer is usable if its
+``api_key_env`` variable is set, or it has an ``api_base`` (a local server needs no
+key).  Unusable offers are dropped from a node's fallbacks; a node left with none is a
+one-line error naming the variables to set.
+
+:func:`redact` replaces every key value the process holds with ``***`` in a text, so
+that an exception from a provider that echoes the key never reaches a log, trace,
+journal or message.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from hetflow.errors import HetError
+from hetflow.plan import Assignment, Plan
+
+_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)S?$|_KEY_", re.IGNORECASE)
+
+
+def usable(offer: Assignment, env=os.environ) -> bool:
+    if offer.api_key_env:
+        return bool(env.get(offer.api_key_env)) or bool(offer.api_base)
+    if offer.api_base:
+        return True
+    return _litellm_has_key(offer.litellm, env)
+
+
+def _litellm_has_key(model: str, env) -> bool:
+    """An offer naming no variable relies on the provider's own (e.g. OPENAI_API_KEY)."""
+    from .llm import litellm
+
+    try:
+        found = litellm().validate_environment(model=model)
+    except Exception:
+        return True  # litellm cannot tell: let the call itself say what is missing
+    return bool(found.get("keys_in_environment", True))
+
+
+def _wanted(offer: Assignment) -> str:
+    if offer.api_key_env:
+        return offer.api_key_env
+    from .llm import litellm
+
+    try:
+        missing = litellm().validate_environment(model=offer.litellm).get("missing_keys") or []
+    except Exception:
+        missing = []
+    return " or ".join(missing) or f"the key for {offer.litellm}"
+
+
+def check_keys(plan: Plan, env=os.environ) -> dict[str, list[Assignment]]:
+    """Each model node's usable offers, in order; raises if a node has none."""
+    offers: dict[str, list[Assignment]] = {}
+    missing: dict[str, list[str]] = {}  # variable -> nodes that need it
+    known: dict[str, bool] = {}
+    for node in plan.nodes:
+        if node.assignment is None:
+            continue
+        chain = [node.assignment, *node.alternatives]
+        ok = []
+        for offer in chain:
+            k = f"{offer.litellm}|{offer.api_base}|{offer.api_key_env}"
+            if k not in known:
+                known[k] = usable(offer, env)
+            if known[k]:
+                ok.append(offer)
+        if not ok:
+            missing.setdefault(_wanted(node.assignment), []).append(node.id)
+        offers[node.id] = ok
+    if missing:
+        parts = [f"{var} (for {', '.join(nodes)})" for var, nodes in missing.items()]
+        raise HetError(
+            "missing API key"
+            + ("s" if len(parts) > 1 else "")
+            + ": set "
+            + "; ".join(parts)
+            + " — no call was made"
+        )
+    return offers
+
+
+def secret_values(plan: Plan | None = None, env=os.environ) -> list[str]:
+    """Every value that must never be written: the plan's key variables and any *_KEY."""
+    names = {n for n in env if _SECRET_NAME.search(n)}
+    if plan is not None:
+        for node in plan.nodes:
+            for offer in [node.assignment, *node.alternatives]:
+                if offer is not None and offer.api_key_env:
+                    names.add(offer.api_key_env)
+    values = {env[n] for n in names if env.get(n) and len(env[n]) >= 6}
+    return sorted(values, key=len, reverse=True)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for value in secrets:
+        if value in text:
+            text = text.replace(value, "***")
+    return text

@@ -1,0 +1,156 @@
+"""The one module that talks to litellm: a model call, its reply, and its errors.
+
+litellm is heavy (seconds to import) and fetches a remote price map on import unless
+told not to, so it is imported here, lazily, on the first call — ``hetflow compile``
+and ``hetflow --help`` never load it.  ``LITELLM_LOCAL_MODEL_COST_MAP=True`` is set
+before the import unless the user set that variable: the runtime makes no network call
+but the model calls.  litellm's own retries are off (``num_retries=0``): the runtime's
+retry loop decides (see :mod:`hetflow.runtime.calls`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from hetflow.plan import Assignment
+
+# An offer with an api_base but no key variable is a self-hosted endpoint that needs no
+# key; litellm's OpenAI client insists on one, so it gets this placeholder (and never a
+# key from the environment meant for another provider).
+NO_KEY = "no-key-needed"
+
+
+@functools.lru_cache(maxsize=1)
+def litellm():
+    """Import litellm once, with its remote price-map fetch and telemetry off."""
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_TELEMETRY", "False")
+    import litellm as _litellm
+
+    _litellm.suppress_debug_info = True
+    _litellm.telemetry = False
+    _litellm.drop_params = True  # an option a provider lacks is dropped, not an error
+    return _litellm
+
+
+@dataclass
+class Reply:
+    """What a call returned: the text and the usage the provider reported (or None)."""
+
+    text: str
+    input_tokens: int | None
+    output_tokens: int | None
+
+
+def api_key(offer: Assignment) -> str | None:
+    if offer.api_key_env and os.environ.get(offer.api_key_env):
+        return os.environ[offer.api_key_env]
+    if offer.api_base:
+        return NO_KEY
+    return None
+
+
+async def complete(
+    offer: Assignment,
+    messages: list[dict],
+    *,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    timeout: float | None = None,
+    response_format: dict | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Reply:
+    """One chat completion on an offer; raises litellm's exceptions (or TimeoutError)."""
+    lt = litellm()
+    kwargs: dict[str, Any] = {"model": offer.litellm, "messages": messages, "num_retries": 0}
+    if offer.api_base:
+        kwargs["api_base"] = offer.api_base
+    key = api_key(offer)
+    if key is not None:
+        kwargs["api_key"] = key
+    if max_tokens is not None:
+        kwargs["max_tokens"] = int(max_tokens)
+    if temperature is not None:
+        kwargs["temperature"] = temperature
+    if timeout is not None:
+        kwargs["timeout"] = timeout
+    if response_format is not None:
+        kwargs["response_format"] = response_format
+    if extra:
+        kwargs.update(extra)
+    call = lt.acompletion(**kwargs)
+    # litellm's timeout covers the HTTP exchange; this one covers everything around it.
+    response = await (asyncio.wait_for(call, timeout + 1.0) if timeout else call)
+    choice = response.choices[0]
+    text = getattr(choice.message, "content", None) or ""
+    usage = getattr(response, "usage", None)
+    return Reply(
+        text,
+        getattr(usage, "prompt_tokens", None) if usage else None,
+        getattr(usage, "completion_tokens", None) if usage else None,
+    )
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying on the same offer: rate limits, 5xx, timeouts, dropped connections."""
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError, ConnectionError)):
+        return True
+    if "litellm" not in _loaded():
+        return False
+    lt = litellm()
+    transient = (
+        lt.RateLimitError,
+        lt.InternalServerError,
+        lt.ServiceUnavailableError,
+        lt.BadGatewayError,
+        lt.Timeout,
+        lt.APIConnectionError,
+    )
+    if isinstance(exc, transient):
+        return True
+    status = getattr(exc, "status_code", None)
+    return isinstance(status, int) and (status == 429 or status >= 500)
+
+
+def _loaded() -> set[str]:
+    import sys
+
+    return set(sys.modules)
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line account of a failed call (the caller redacts it)."""
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return "timed out"
+    name = type(exc).__name__
+    status = getattr(exc, "status_code", None)
+    message = str(getattr(exc, "message", None) or exc).strip().splitlines()
+    first = message[0] if message else ""
+    first = first.removeprefix("litellm.").strip()
+    if len(first) > 200:
+        first = first[:197] + "..."
+    return f"{name}" + (f" {status}" if status else "") + (f": {first}" if first else "")
+
+
+@functools.lru_cache(maxsize=256)
+def json_mode(litellm_model: str) -> str | None:
+    """How a model takes typed output: ``"schema"``, ``"object"`` (JSON mode) or None."""
+    lt = litellm()
+    try:
+        model, provider, _, _ = lt.get_llm_provider(litellm_model)
+    except Exception:
+        return None
+    try:
+        if lt.supports_response_schema(model=model, custom_llm_provider=provider):
+            return "schema"
+    except Exception:
+        pass
+    try:
+        params = lt.get_supported_openai_params(model=model, custom_llm_provider=provider)
+    except Exception:
+        params = None
+    return "object" if params and "response_format" in params else None

@@ -1,0 +1,165 @@
+"""What each plan node does once its inputs are ready: one function per operation.
+
+``extract``/``reduce`` run a builtin (no model); ``reason`` renders its prompt and asks
+its model; ``zoom`` asks a vision model for a box and crops; ``recurse.root`` drives
+the recursion loop, every level's calls going through the same call path on that
+level's assignment.  A prompt that renders an image sends it as an image part
+(``data:`` URL) after the text, and the text names it ``[image N]`` where it stood.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hetflow import graph
+from hetflow.errors import HetError
+from hetflow.plan import Plan, PlanNode
+from hetflow.templates import render
+
+from . import structured, zoom
+from .calls import Caller
+from .values import Image
+
+
+class StepError(Exception):
+    """A node failed for a reason in the workflow's data (template, builtin, value)."""
+
+
+def arg_value(arg: Any, values: dict[str, Any]) -> Any:
+    """A builtin argument from the plan: ``{"ref": name}``, ``{"value": v}`` or plain."""
+    if isinstance(arg, dict) and len(arg) == 1:
+        ((kind, v),) = arg.items()
+        if kind == "ref":
+            return values[v]
+        if kind == "value":
+            return arg_value(v, values) if isinstance(v, (list, dict)) else v
+        if kind in ("list", "items"):
+            return [arg_value(a, values) for a in v]
+    if isinstance(arg, list):
+        return [arg_value(a, values) for a in arg]
+    return arg
+
+
+def run_builtin(node: PlanNode, values: dict[str, Any]) -> Any:
+    from hetflow.builtins import BUILTINS
+
+    spec = node.builtin or {}
+    name = spec.get("name")
+    if name not in BUILTINS:
+        raise StepError(f"unknown builtin {name!r}")
+    args = [arg_value(a, values) for a in spec.get("args", [])]
+    kwargs = {k: arg_value(v, values) for k, v in (spec.get("kwargs") or {}).items()}
+    try:
+        return BUILTINS[name].run(*args, **kwargs)
+    except HetError as exc:
+        raise StepError(str(exc)) from None
+    except (TypeError, ValueError) as exc:
+        raise StepError(f"{name}: {exc}") from None
+
+
+def prompt_content(template: str, values: dict[str, Any]) -> str | list[dict]:
+    """The rendered prompt: text, or text and image parts when it renders images."""
+    images: list[Image] = []
+
+    def swap(v: Any) -> Any:
+        if isinstance(v, Image):
+            images.append(v)
+            return f"[image {len(images)}]"
+        if isinstance(v, dict):
+            return {k: swap(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [swap(x) for x in v]
+        return v
+
+    shown = {k: swap(v) for k, v in values.items()}
+    try:
+        text = render(template, shown)
+    except Exception as exc:  # Undefined names, sandbox refusals: the template's fault
+        raise StepError(f"template: {exc}") from None
+    if not images:
+        return text
+    return [{"type": "text", "text": text}] + [
+        {"type": "image_url", "image_url": {"url": im.data_url()}} for im in images
+    ]
+
+
+async def reason(
+    caller: Caller, plan: Plan, node: PlanNode, item: str, values: dict[str, Any]
+) -> Any:
+    content = prompt_content(node.prompt or "", values)
+    schema = structured.schema_for(node, plan)
+    messages = [{"role": "user", "content": content}]
+    if schema is None:
+        return await caller.ask(node, item, messages)
+    return await caller.ask(node, item, messages, schema=schema, parse=structured.parse)
+
+
+async def zoom_step(
+    caller: Caller, plan: Plan, node: PlanNode, item: str, values: dict[str, Any]
+) -> Image:
+    image = values.get(node.input or "")
+    if not isinstance(image, Image):
+        raise StepError(f"zoom: '{node.input}' is not an image")
+    goal = prompt_content(
+        node.prompt or "", {k: v for k, v in values.items() if not isinstance(v, Image)}
+    )
+    goal_text = goal if isinstance(goal, str) else goal[0]["text"]
+    try:
+        messages = zoom.messages(image, goal_text)
+    except Exception as exc:
+        raise StepError(f"zoom: cannot read the image: {exc}") from None
+    box = await caller.ask(node, item, messages, schema=zoom.BOX_SCHEMA, parse=structured.parse)
+    scale = (node.options or {}).get("scale")
+    return zoom.crop(image, box, float(scale) if scale else None)
+
+
+async def recurse(
+    caller: Caller, plan: Plan, node: PlanNode, item: str, values: dict[str, Any]
+) -> Any:
+    from hetflow.recurse import RecursionFailed, run_recursion
+
+    step = node.step
+    levels = {0: node}
+    for other in plan.nodes:
+        if other.step == step and other.op == "recurse.sub" and other.level:
+            levels[other.level] = other
+    depth = node.depth or max(1, max(levels))
+    task = prompt_content(node.prompt or "", values)
+    if not isinstance(task, str):
+        raise StepError("recurse: the task cannot show an image")
+    context = values.get(node.input or "")
+    schema = structured.schema_for(node, plan)
+
+    async def call_model(level: int, messages: list[dict]) -> str:
+        target = levels.get(level) or levels[max(levels)]
+        return await caller.ask(target, item, messages)
+
+    validate = None
+    if schema is not None:
+
+        def validate(value: Any) -> Any:
+            import json
+
+            text = value if isinstance(value, str) else json.dumps(value)
+            return structured.parse(text, schema, False)
+
+    opts = node.options or {}
+    kwargs: dict[str, Any] = {}
+    if "max_iterations" in opts:
+        kwargs["max_iterations"] = int(opts["max_iterations"])
+    try:
+        result = await run_recursion(
+            task, context, depth=depth, call_model=call_model, validate=validate, **kwargs
+        )
+    except RecursionFailed as exc:
+        raise StepError(str(exc)) from None
+    value = result.value
+    if schema is None and not isinstance(value, str):
+        import json
+
+        value = json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def sub_node(plan: Plan, step: str, level: int) -> PlanNode:
+    return plan.node(graph.sub_id(step, level))

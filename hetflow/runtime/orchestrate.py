@@ -1,0 +1,191 @@
+"""One run from start to end: check keys, open the journal and cache, execute, report.
+
+Kept apart from the scheduler so that the scheduler only schedules: this module owns
+the resources of a run (journal, cache, trace file, progress display) and turns the
+scheduler's outcome into a :class:`~hetflow.runtime.RunResult` with its one-line
+reasons.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from hetflow.errors import HetError
+from hetflow.plan import Plan
+
+from . import keys
+from .budget import Budget
+from .cache import Cache
+from .calls import Caller, Settings
+from .executor import Executor
+from .hooks import Hooks
+from .inputs import coerce_inputs
+from .journal import Journal, default_path, plan_hash, run_key
+from .progress import Progress
+from .trace import Trace, compare, summary_text
+
+
+def _open_journal(journal: Any) -> Journal | None:
+    if journal is False:
+        return None
+    if isinstance(journal, Journal):
+        return journal
+    return Journal(default_path() if journal in (None, True) else Path(journal))
+
+
+def _open_cache(cache: Any) -> Cache | None:
+    if cache is False or cache is None:
+        return None
+    if isinstance(cache, Cache):
+        return cache
+    return Cache(None if cache is True else Path(cache))
+
+
+def _listing(names: list[str], limit: int = 8) -> str:
+    if not names:
+        return "none"
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+async def execute(
+    plan: Plan,
+    given: dict[str, Any],
+    *,
+    resume: bool,
+    journal: Any,
+    cache: Any,
+    trace_path: Any,
+    budget: float | None,
+    hooks: Any,
+    settings: Settings,
+    progress: bool,
+) -> Any:
+    from . import RunResult
+
+    inputs = coerce_inputs(plan, given)
+    mocked = "mock_response" in settings.llm_extra
+    offers = (
+        {n.id: [n.assignment, *n.alternatives] for n in plan.nodes if n.assignment}
+        if mocked
+        else keys.check_keys(plan)
+    )
+    limit = budget if budget is not None else plan.budget_usd
+    if limit is not None and limit < 0:
+        raise HetError(f"budget ${limit} is negative")
+    secrets = keys.secret_values(plan)
+    if any(n.assignment is not None for n in plan.nodes):
+        from .llm import litellm
+
+        litellm()  # seconds of import, paid before the clock starts rather than mid-run
+    the_hooks = Hooks(hooks)
+
+    jr = _open_journal(journal)
+    ca = _open_cache(cache)
+    trace = Trace(trace_path)
+    spent_before = 0.0
+    done: dict = {}
+    try:
+        if jr is not None:
+            jr.start(run_key(plan_hash(plan), inputs), plan.workflow, resume=resume)
+            if jr.resumed:
+                done = jr.finished_nodes()
+                spent_before = jr.spent()
+        the_budget = Budget(limit)
+        the_budget.spent = spent_before
+        t0 = time.monotonic()
+        caller = Caller(
+            plan,
+            offers,
+            budget=the_budget,
+            journal=jr,
+            cache=ca,
+            trace=trace,
+            hooks=the_hooks,
+            settings=settings,
+            secrets=secrets,
+            t0=t0,
+        )
+        steps = {n.step for n in plan.nodes}
+        with Progress(progress, len(steps)) as bar:
+            if bar.enabled:
+                trace_add = trace.add
+
+                def add(record: dict) -> None:
+                    trace_add(record)
+                    bar.call_done(**record)
+
+                trace.add = add  # type: ignore[method-assign]
+            the_hooks("on_run_start", plan=plan, run_id=jr.run_id if jr else None)
+            executor = Executor(
+                plan,
+                caller,
+                journal=jr,
+                hooks=the_hooks,
+                done=done,
+                on_node=bar.node_done if bar.enabled else None,
+            )
+            status = "interrupted"
+            try:
+                top = await executor.run(inputs)
+                status = "done"
+            finally:
+                if jr is not None:
+                    jr.finish(status)
+        latency = time.monotonic() - t0
+    finally:
+        trace.close()
+        if ca is not None:
+            ca.close()
+
+    outcome = executor.outcome
+    outputs: dict[str, Any] = {}
+    for name in plan.outputs:
+        try:
+            fut = top.get(name)
+        except KeyError:
+            continue
+        if fut.done() and fut.exception() is None:
+            outputs[name] = fut.result()
+    all_steps = list(dict.fromkeys(n.step for n in plan.nodes))
+    not_run = {s: why for s, why in outcome.not_run.items() if s not in outcome.failed}
+    for s in all_steps:
+        if s not in outcome.finished and s not in outcome.failed and s not in not_run:
+            not_run[s] = "not reached"
+    stopped = None
+    if outcome.stopped:
+        finished = [s for s in all_steps if s in outcome.finished and s not in not_run]
+        stopped = (
+            f"budget ${limit:.2f} reached after {the_budget.calls} calls; "
+            f"finished: {_listing(finished)}; not run: {_listing(list(not_run))}"
+        )
+    comparison = compare(
+        plan, trace.records, latency, {k: v[1] - v[0] for k, v in outcome.node_times.items()}
+    )
+    result = RunResult(
+        outputs=outputs,
+        cost_usd=the_budget.spent - spent_before,
+        latency_s=latency,
+        trace=trace.records,
+        stopped=stopped,
+        failed=dict(outcome.failed),
+        not_run=not_run if (outcome.failed or stopped) else {},
+        comparison=comparison,
+        summary=summary_text(comparison, spent_before=spent_before),
+        run_id=jr.run_id if jr else None,
+        journal=str(jr.path) if jr else None,
+        spent_before=spent_before,
+    )
+    if jr is not None and journal is not False and not isinstance(journal, Journal):
+        jr.close()
+    the_hooks(
+        "on_run_end",
+        outputs=outputs,
+        cost_usd=result.cost_usd,
+        latency_s=latency,
+        stopped=stopped,
+        failed=result.failed,
+    )
+    return result

@@ -1,0 +1,130 @@
+"""The trace: one record per model call, and the run's predicted-vs-actual summary.
+
+Each call record holds ``node``, ``step``, ``item`` (the map item's place, ``""``
+outside maps), ``model``, ``chip``, ``litellm``, ``tokens_in``, ``tokens_out``,
+``cost_usd``, ``latency_s``, ``started``/``ended`` (seconds since the run began),
+``retries``, ``fallback`` (0: the planned offer, k: the k-th alternative), ``cached``
+(served by the call cache or the journal: nothing paid) and ``error``.  With a trace
+path each record is appended as a JSON line the moment the call ends, so a killed run
+leaves its trace behind too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from hetflow.plan import Plan
+
+OFF_BY = 0.25  # the summary lists steps whose actual differs from the estimate by more
+
+
+class Trace:
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.records: list[dict[str, Any]] = []
+        self._file = None
+        if path is not None:
+            p = Path(path)
+            p.parent.mkdir(parents=True, exist_ok=True)
+            self._file = p.open("a", encoding="utf-8")
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+        if self._file is not None:
+            self._file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            self._file.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _pct(actual: float, predicted: float) -> str:
+    if predicted <= 0:
+        return "n/a" if actual <= 0 else "new"
+    return f"{(actual - predicted) / predicted * 100:+.0f}%"
+
+
+def _off(actual: float, predicted: float) -> bool:
+    if predicted <= 0:
+        return actual > 0
+    return abs(actual - predicted) / predicted > OFF_BY
+
+
+def compare(
+    plan: Plan, records: list[dict[str, Any]], latency_s: float, node_times: dict[str, float]
+) -> dict[str, Any]:
+    """Predicted vs actual, for the run and for each step that differs by over 25%."""
+    paid = [r for r in records if not r.get("error")]
+    actual = {
+        "cost_usd": sum(r["cost_usd"] for r in paid),
+        "latency_s": latency_s,
+        "calls": len(paid),
+        "input_tokens": sum(r["tokens_in"] or 0 for r in paid),
+        "output_tokens": sum(r["tokens_out"] or 0 for r in paid),
+    }
+    est = plan.estimate
+    predicted = {
+        "cost_usd": est.cost_usd,
+        "latency_s": est.latency_s,
+        "calls": est.calls,
+        "input_tokens": est.input_tokens,
+        "output_tokens": est.output_tokens,
+    }
+    per_node: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for r in paid:
+        n = per_node[r["node"]]
+        n["cost_usd"] += r["cost_usd"]
+        n["calls"] += 1
+        n["input_tokens"] += r["tokens_in"] or 0
+        n["output_tokens"] += r["tokens_out"] or 0
+    steps = []
+    for node in plan.nodes:
+        if node.assignment is None or node.id not in per_node and node.id not in node_times:
+            continue
+        got = dict(per_node.get(node.id, {}))
+        got["latency_s"] = node_times.get(node.id, 0.0)
+        e = node.estimate
+        want = {
+            "cost_usd": e.cost_usd,
+            "latency_s": e.latency_s,
+            "calls": e.calls,
+            "input_tokens": e.input_tokens,
+            "output_tokens": e.output_tokens,
+        }
+        differs = {k: (got.get(k, 0.0), want[k]) for k in want if _off(got.get(k, 0.0), want[k])}
+        if differs:
+            steps.append({"node": node.id, "differs": differs})
+    return {"predicted": predicted, "actual": actual, "steps": steps}
+
+
+def summary_text(comparison: dict[str, Any], *, spent_before: float = 0.0) -> str:
+    """The end-of-run summary printed on standard error."""
+    a, p = comparison["actual"], comparison["predicted"]
+    lines = [
+        f"cost ${a['cost_usd']:.4f} (estimated ${p['cost_usd']:.4f}, "
+        f"{_pct(a['cost_usd'], p['cost_usd'])})"
+        + (f" plus ${spent_before:.4f} before the resume" if spent_before else ""),
+        f"time {a['latency_s']:.2f}s (estimated {p['latency_s']:.2f}s, "
+        f"{_pct(a['latency_s'], p['latency_s'])})",
+        f"{a['calls']} calls, {a['input_tokens']:,} tokens in / {a['output_tokens']:,} out "
+        f"(estimated {p['calls']:.0f} calls, {p['input_tokens']:,.0f} / "
+        f"{p['output_tokens']:,.0f})",
+    ]
+    if comparison["steps"]:
+        lines.append(f"steps off the estimate by more than {OFF_BY:.0%}:")
+        for s in comparison["steps"]:
+            parts = []
+            for k, (got, want) in s["differs"].items():
+                if k == "cost_usd":
+                    parts.append(f"cost ${got:.4f} vs ${want:.4f}")
+                elif k == "latency_s":
+                    parts.append(f"time {got:.2f}s vs {want:.2f}s")
+                else:
+                    parts.append(f"{k.replace('_', ' ')} {got:,.0f} vs {want:,.0f}")
+            lines.append(f"  {s['node']}: " + ", ".join(parts))
+    return "\n".join(lines)

@@ -1,0 +1,207 @@
+"""A scriptable OpenAI-compatible chat server on 127.0.0.1, for tests and benches.
+
+It speaks ``POST /v1/chat/completions`` (plain and JSON mode: the reply script decides
+what to answer) in a thread of its own, and records every request: the model, when it
+came in and went out, the Authorization header, the messages.  Per model name it can be
+told what to reply, how long to take, what fraction of requests to fail with 429/500,
+or to be down altogether; it tracks how many requests per model were in flight at once
+(the high-water mark).
+
+    with OpenAIServer() as server:
+        server.script("small", reply="hello", latency_s=0.05, concurrency=...)
+        offer api_base = server.url, litellm = "openai/small"
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Script:
+    """How one model behaves. ``reply`` is text, a dict (sent as JSON) or a function of
+    the request body returning either."""
+
+    reply: Any = "ok"
+    latency_s: float = 0.0
+    fail_rate: float = 0.0  # fraction of requests answered 429 or 500
+    fail_codes: tuple[int, ...] = (429, 500)
+    down: int | None = None  # answer every request with this status (503, 404, ...)
+    usage: Callable[[dict, str], tuple[int, int]] | None = None  # (prompt, completion)
+
+
+@dataclass
+class Request:
+    model: str
+    started: float
+    ended: float = 0.0
+    status: int = 0
+    authorization: str | None = None
+    body: dict = field(default_factory=dict)
+
+    @property
+    def prompt(self) -> str:
+        return json.dumps(self.body.get("messages"), sort_keys=True)
+
+
+def _content_text(messages: list[dict]) -> str:
+    out = []
+    for m in messages or []:
+        c = m.get("content")
+        if isinstance(c, str):
+            out.append(c)
+        elif isinstance(c, list):
+            out.extend(str(p.get("text", "")) for p in c if isinstance(p, dict))
+    return "\n".join(out)
+
+
+class OpenAIServer:
+    def __init__(self, seed: int = 0):
+        self.scripts: dict[str, Script] = {}
+        self.default = Script()
+        self.requests: list[Request] = []
+        self.in_flight: dict[str, int] = defaultdict(int)
+        self.high_water: dict[str, int] = defaultdict(int)
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------ control
+    def script(self, model: str, **kwargs: Any) -> Script:
+        self.scripts[model] = Script(**kwargs)
+        return self.scripts[model]
+
+    @property
+    def url(self) -> str:
+        assert self._httpd is not None, "start the server first"
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    def start(self) -> OpenAIServer:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length)
+                try:
+                    body = json.loads(raw or b"{}")
+                except json.JSONDecodeError:
+                    self._send(400, {"error": {"message": "bad json"}})
+                    return
+                status, payload = server._handle(body, self.headers.get("Authorization"))
+                self._send(status, payload)
+
+            def _send(self, status: int, payload: dict) -> None:
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            request_queue_size = 512
+
+        self._httpd = Server(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> OpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ queries
+    def seen(self, model: str | None = None, ok_only: bool = True) -> list[Request]:
+        return [
+            r
+            for r in self.requests
+            if (model is None or r.model == model) and (not ok_only or r.status == 200)
+        ]
+
+    def repeated_prompts(self) -> int:
+        """How many successful requests repeated an earlier successful one exactly."""
+        seen: set[tuple[str, str]] = set()
+        repeats = 0
+        for r in self.seen():
+            key = (r.model, r.prompt)
+            repeats += key in seen
+            seen.add(key)
+        return repeats
+
+    # ------------------------------------------------------------ serving
+    def _handle(self, body: dict, auth: str | None) -> tuple[int, dict]:
+        model = str(body.get("model", ""))
+        script = self.scripts.get(model, self.default)
+        req = Request(model, time.monotonic(), authorization=auth, body=body)
+        with self._lock:
+            self.requests.append(req)
+            self.in_flight[model] += 1
+            self.high_water[model] = max(self.high_water[model], self.in_flight[model])
+            fail = script.fail_rate > 0 and self._rng.random() < script.fail_rate
+            code = self._rng.choice(script.fail_codes) if fail else 0
+        try:
+            if script.latency_s:
+                time.sleep(script.latency_s)
+            if script.down:
+                return self._error(req, script.down, f"model {model} is down")
+            if code:
+                return self._error(req, code, "injected failure")
+            reply = script.reply(body) if callable(script.reply) else script.reply
+            text = reply if isinstance(reply, str) else json.dumps(reply)
+            if script.usage:
+                pt, ct = script.usage(body, text)
+            else:
+                pt = math.ceil(len(_content_text(body.get("messages", []))) / 4) + 4
+                ct = max(1, math.ceil(len(text) / 4))
+            max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
+            if max_tokens:
+                ct = min(ct, int(max_tokens))
+            req.status = 200
+            return 200, {
+                "id": f"chatcmpl-{len(self.requests)}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": text},
+                    }
+                ],
+                "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
+            }
+        finally:
+            req.ended = time.monotonic()
+            with self._lock:
+                self.in_flight[model] -= 1
+
+    def _error(self, req: Request, status: int, message: str) -> tuple[int, dict]:
+        req.status = status
+        kind = {429: "rate_limit_error", 404: "not_found_error"}.get(status, "server_error")
+        return status, {"error": {"message": message, "type": kind, "code": status}}
