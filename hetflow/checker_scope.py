@@ -41,19 +41,22 @@ class Scope:
             path = self.path(maps)
             if isinstance(step, ast.Map):
                 self._maps[id(step)] = len(self._maps)
-                self.define(step.item, step, "item", path + (self._maps[id(step)],), step.pos)
+                new = self.define(step.item, step, "item", path + (self._maps[id(step)],), step.pos)
             else:
-                self.define(step.name, step, "step", path, step.pos)
+                new = self.define(step.name, step, "step", path, step.pos)
+            if not new:
+                continue  # a second definition: its uses would be mistaken for the first's
             uses = self.deps.setdefault(step.name, {})
             for ref in ast.reads(step):
                 uses.setdefault(ref.name, ref.pos)
 
-    def define(self, name, node, kind, path, pos) -> None:
+    def define(self, name, node, kind, path, pos) -> bool:
         if name in self.defs:
             first = self.defs[name][0].pos
             self.out.append(twice("name", name, pos, first))
-            return
+            return False
         self.defs[name] = (node, kind, path)
+        return True
 
     def path(self, maps: tuple[ast.Map, ...]) -> tuple[int, ...]:
         return tuple(self._maps[id(m)] for m in maps)

@@ -11,6 +11,7 @@ The grammar is the single file ``grammar/het.lark`` (inside the wheel it is
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 from lark import Lark, Token, Tree
@@ -160,11 +161,21 @@ def syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
                 (token.end_column or column + 1) if token.end_line == token.line else column + 1
             )
         message = f"expected {expected_phrase(exc.expected)} here, found {_found(token)}"
-        message = _refine(token, exc.expected, message)
+        message, where = _refine(token, set(exc.expected), message, text)
+        if where is not None:
+            line, column, end_column = where.line, where.column, where.end_column
     elif isinstance(exc, UnexpectedCharacters):
         char = exc.char
-        if char == '"':
+        if text.startswith('"""', exc.pos_in_stream):
+            message = 'this """ string is never closed'
+            end_column = column + 3
+        elif char == '"':
             message = "this string is not closed before the end of the line"
+        elif char in "<>=!" and "__ANON_0" in (exc.allowed or ()):
+            message = "a requirement is written with '>=' (a minimum), like reasoning >= 3"
+            end_column = column + (
+                2 if text[exc.pos_in_stream + 1 : exc.pos_in_stream + 2] == "=" else 1
+            )
         elif char == "$":
             message = "an amount of money needs digits after '$' (like $0.50)"
         else:
@@ -184,16 +195,93 @@ def syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
     return Diagnostic("error", message, pos)
 
 
-def _refine(token: Token, expected: set[str], message: str) -> str:
-    """Sharper wording for the mistakes people make most."""
+_STEP_KINDS = ("extract", "reason", "zoom", "recurse", "map", "reduce")
+_KEYWORDS = _STEP_KINDS + ("input", "objective", "budget", "deadline", "output")
+
+
+def _refine(token: Token, expected: set[str], message: str, text: str):
+    """Sharper wording for the mistakes people make most: ``(message, position or None)``."""
+    from .errors import closest
+
     value = str(token)
-    if token.type == "NAME" and value in {"step", "let", "def", "call"}:
-        return f"'{value}' is not a step kind; use extract, reason, zoom, recurse, map or reduce"
-    if "EQUAL" in expected and len(expected) <= 3 and token.type == "STRING":
-        return f"expected '=' before {_found(token)}"
+    before = _line_before(token, text)
     if token.type == "$END" and "RBRACE" in expected:
-        return "a '{' is never closed: expected '}' before the end of the file"
-    return message
+        return "a '{' is never closed: expected '}' before the end of the file", None
+    if _CLAUSE_WORDS <= expected and re.search(r"\bon\s+[\w-]+\s+$", before):
+        return ("a chip name has no spaces: write it with '-' (cerebras-wse3) or quote it", None)
+    if _STEP_WORDS <= expected and token.type == "NAME":
+        if value in {"step", "let", "def", "call", "llm", "prompt"}:
+            return (
+                f"'{value}' is not a step kind; a step starts with extract, reason, "
+                "zoom, recurse, map or reduce"
+            ), None
+        hint = closest(value, _KEYWORDS)
+        if hint:
+            return (
+                f"expected a step or 'output' here, found '{value}'; did you mean '{hint}'?",
+                None,
+            )
+        return (
+            f"expected a step or 'output' here, found '{value}' (a step starts with "
+            "extract, reason, zoom, recurse, map or reduce)"
+        ), None
+    if {"SCHEMA", "WORKFLOW"} <= expected:
+        if token.type == "RBRACE":
+            return "this '}' closes nothing (one '}' too many?)", None
+        hint = closest(value, ("workflow", "schema", "use"))
+        if hint and token.type == "NAME":
+            return (
+                f"expected 'workflow' or 'schema' here, found '{value}'; did you mean '{hint}'?",
+                None,
+            )
+    words = before.split()
+    if expected == {"__ANON_0"} and words and words[-1] in _KEYWORDS:
+        return (
+            f"a ',' ends the needs list before '{words[-1]}': remove it, or add a "
+            "requirement after it",
+            _last_comma(token, text),
+        )
+    if expected == {"__ANON_0"}:
+        return (
+            f"expected '>=' here (a requirement is like reasoning >= 3), found {_found(token)}",
+            None,
+        )
+    if "PROMPT" in expected and len(expected) <= 2 and token.type in ("STRING", "LONG_STRING"):
+        return "expected 'prompt' before the text: reason NAME = prompt \"...\"", None
+    if "EQUAL" in expected and len(expected) <= 3 and token.type not in ("$END",):
+        return f"expected '=' here, found {_found(token)}", None
+    if "DURATION" in expected and token.type in ("NUMBER", "SIZE_NUMBER"):
+        return ("a duration needs its unit right after the number: 500ms, 30s, 5m or 1h", None)
+    if "MONEY" in expected and token.type in ("NUMBER", "SIZE_NUMBER"):
+        return f"write money with a '$': ${value}", None
+    if "RPAR" in expected and token.line != _prev_line(token, text):
+        return f"expected ')' or ',' here, found {_found(token)}: is a '(' left open?", None
+    return message, None
+
+
+def _line_before(token: Token, text: str) -> str:
+    """The text between the start of the token's line and the token."""
+    if token.type == "$END" or token.start_pos is None:
+        return ""
+    start = text.rfind("\n", 0, token.start_pos) + 1
+    return text[start : token.start_pos]
+
+
+def _prev_line(token: Token, text: str) -> int | None:
+    """The line of the last non-blank, non-comment text before the token."""
+    if token.start_pos is None:
+        return None
+    head = re.sub(r"#[^\n]*", "", text[: token.start_pos]).rstrip()
+    return head.count("\n") + 1
+
+
+def _last_comma(token: Token, text: str) -> SourcePosition | None:
+    at = text.rfind(",", 0, token.start_pos or 0)
+    if at < 0:
+        return None
+    line = text.count("\n", 0, at) + 1
+    col = at - text.rfind("\n", 0, at)
+    return SourcePosition("", line, col, line, col + 1)
 
 
 def is_tree(x: object) -> bool:
