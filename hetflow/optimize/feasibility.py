@@ -24,7 +24,8 @@ from .solve import Goal, solve
 
 
 def money(x: float) -> str:
-    if x >= 0.01 or x == 0:
+    """Dollars with two decimals, or two significant digits below ten cents."""
+    if x >= 0.1 or x == 0:
         return f"${x:,.2f}"
     return f"${x:.2g}" if x >= 1e-4 else f"${x:.1e}"
 

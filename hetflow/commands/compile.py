@@ -1,0 +1,177 @@
+"""``hetflow compile FILE``: place every step on a model and a chip, write the plan.
+
+The plan goes to ``-o PLAN.json``; by default next to the source, ``flow.het`` →
+``flow.plan.json``; ``-o -`` writes it to standard output (the summary then goes to
+standard error).  The summary is a table — step, model, chip, calls, tokens in/out,
+cost, latency, totals — and the line comparing the plan with the homogeneous
+baseline; a rich table on a terminal, plain columns in a pipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "compile",
+        help="compile a .het workflow into a plan (model + chip per step)",
+        description="Compile a .het workflow against a hardware catalog into a plan: "
+        "every step placed on a model and a chip, minimizing cost or latency within "
+        "the budget and deadline.",
+    )
+    parser.add_argument("file", metavar="FILE", help="the .het file")
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="PLAN.json",
+        help="where to write the plan (default: FILE.plan.json next to "
+        "FILE; '-' for standard output)",
+    )
+    parser.add_argument(
+        "--catalog", metavar="FILE", help="a catalog file (default: the shipped one)"
+    )
+    parser.add_argument(
+        "--objective",
+        choices=("cost", "latency", "balanced"),
+        help="what to minimize (overrides the file)",
+    )
+    parser.add_argument("--budget", metavar="DOLLARS", help="a hard cap per run, e.g. 0.50")
+    parser.add_argument("--deadline", metavar="DURATION", help="a latency target, e.g. 30s")
+    parser.add_argument(
+        "--input-size",
+        metavar="NAME=SIZE",
+        action="append",
+        default=[],
+        help="an input's size, e.g. context=128k (repeatable)",
+    )
+    parser.add_argument(
+        "--workflow", metavar="NAME", help="which workflow of the file (default: the first)"
+    )
+    parser.set_defaults(func=run)
+
+
+def parse_pairs(pairs: list[str], flag: str) -> dict[str, str]:
+    from hetflow.errors import HetError
+
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise HetError(f"{flag} '{pair}': write NAME=VALUE, e.g. context=128k")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def default_output(file: str) -> Path:
+    p = Path(file)
+    return p.with_name(p.stem + ".plan.json")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hetflow.compiler import compile
+
+    plan = compile(
+        args.file,
+        catalog=args.catalog,
+        objective=args.objective,
+        budget=args.budget,
+        deadline=args.deadline,
+        input_sizes=parse_pairs(args.input_size, "--input-size"),
+        workflow=args.workflow,
+    )
+    summary_to = sys.stdout
+    if args.output == "-":
+        sys.stdout.write(plan.to_json() + "\n")
+        summary_to = sys.stderr
+        where = "standard output"
+    else:
+        out = Path(args.output) if args.output else default_output(args.file)
+        try:
+            plan.save(out)
+        except OSError as exc:
+            from hetflow.errors import HetError
+
+            raise HetError(f"{out}: cannot write the plan: {exc.strerror or exc}") from None
+        where = str(out)
+    print_summary(plan, summary_to, where)
+    return 0
+
+
+def summary_rows(plan) -> list[list[str]]:
+    from hetflow.optimize.feasibility import money, seconds
+
+    rows = []
+    for n in plan.nodes:
+        e = n.estimate
+        a = n.assignment
+        rows.append(
+            [
+                n.id,
+                a.model if a else "-",
+                a.chip if a else "cpu",
+                f"{e.calls:g}" if a else "-",
+                f"{e.input_tokens:,.0f}/{e.output_tokens:,.0f}" if a else "-",
+                money(e.cost_usd),
+                seconds(e.latency_s),
+            ]
+        )
+    t = plan.estimate
+    rows.append(
+        [
+            "total",
+            "",
+            "",
+            f"{t.calls:g}",
+            f"{t.input_tokens:,.0f}/{t.output_tokens:,.0f}",
+            money(t.cost_usd),
+            seconds(t.latency_s),
+        ]
+    )
+    return rows
+
+
+HEADERS = ["step", "model", "chip", "calls", "tokens in/out", "cost", "latency"]
+
+
+def print_summary(plan, stream, where: str) -> None:
+    rows = summary_rows(plan)
+    title = (
+        f"{plan.workflow}: objective {plan.objective}"
+        + (f", budget ${plan.budget_usd:g}" if plan.budget_usd is not None else "")
+        + (f", deadline {plan.deadline_s:g}s" if plan.deadline_s is not None else "")
+    )
+    if stream.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title)
+        for i, h in enumerate(HEADERS):
+            table.add_column(h, justify="right" if i >= 3 else "left")
+        for row in rows[:-1]:
+            table.add_row(*row)
+        table.add_section()
+        table.add_row(*rows[-1], style="bold")
+        console = Console(file=stream)
+        console.print(table)
+        console.print(plan.comparison())
+        for w in plan.warnings:
+            console.print(f"[yellow]warning:[/] {w}")
+        console.print(f"plan written to {where}")
+        return
+    widths = [max(len(str(r[i])) for r in rows + [HEADERS]) for i in range(len(HEADERS))]
+    print(title, file=stream)
+    for row in [HEADERS] + rows:
+        print(
+            "  ".join(
+                str(c).ljust(w) if i < 3 else str(c).rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            ).rstrip(),
+            file=stream,
+        )
+    print(plan.comparison(), file=stream)
+    for w in plan.warnings:
+        print(f"warning: {w}", file=stream)
+    print(f"plan written to {where}", file=stream)
