@@ -1,9 +1,9 @@
 """Reading `.het` files: text or path in, a Program with its `use` files merged.
 
 A file's `use "other.het"` lines bring in the other file's schemas and workflows.
-Unreadable, binary or empty files, a missing `use` target and a `use` cycle are
-one-line errors (:class:`~hetflow.errors.HetError`); syntax and build problems are
-diagnostics with positions.
+An unreadable, binary or empty file given directly is a one-line
+:class:`~hetflow.errors.HetError`; a `use` line whose file is missing or unreadable, a
+`use` cycle, syntax and build problems are diagnostics with positions.
 
 >>> prog, diags = load_text("schema S { a: text }\\nworkflow w { input x: S\\n output x }")
 >>> [s.name for s in prog.schemas], diags
@@ -67,30 +67,40 @@ class _Loader:
         schemas = list(program.schemas)
         workflows = list(program.workflows)
         for use in program.uses:
-            target = (base_dir / use.path).resolve()
-            if target in stack:
-                chain = " -> ".join(p.name for p in stack + (target,))
-                raise HetError(f"{use.pos}: 'use' cycle: {chain}")
-            if target in self.done:
-                used = self.done[target]
-            else:
-                try:
-                    used_text = read_source(target)
-                except HetError as exc:
-                    raise HetError(
-                        f"{use.pos}: cannot use '{use.path}': {str(exc).split(': ', 1)[-1]}"
-                    ) from None
-                used, used_diags = self.load(
-                    used_text, str(target), target.parent, stack + (target,)
-                )
-                self.done[target] = used
-                diags.extend(used_diags)
+            used = self.use(use, base_dir, stack, diags)
+            if used is None:
+                continue
             names = {s.name for s in schemas}
             schemas.extend(s for s in used.schemas if s.name not in names)
             wnames = {w.name for w in workflows}
             workflows.extend(w for w in used.workflows if w.name not in wnames)
         merged = ast.Program(file, program.uses, tuple(schemas), tuple(workflows), text)
         return merged, diags
+
+    def use(self, use: ast.Use, base_dir: Path, stack, diags: list[Diagnostic]):
+        """The program a `use` line brings in; a problem with it is a diagnostic at the line."""
+        target = (base_dir / use.path).resolve()
+        if target in stack:
+            chain = " -> ".join(p.name for p in stack + (target,))
+            diags.append(Diagnostic("error", f"'use' cycle: {chain}", use.pos))
+            return None
+        if target in self.done:
+            return self.done[target]
+        try:
+            used_text = read_source(target)
+        except HetError as exc:
+            reason = str(exc).split(": ", 1)[-1]
+            diags.append(Diagnostic("error", f"cannot use '{use.path}': {reason}", use.pos))
+            return None
+        try:
+            used, used_diags = self.load(used_text, str(target), target.parent, stack + (target,))
+        except DiagnosticError as exc:  # a syntax error in the used file
+            diags.extend(exc.diagnostics)
+            self.sources.update(exc.sources)
+            return None
+        self.done[target] = used
+        diags.extend(used_diags)
+        return used
 
 
 def load(source: str | os.PathLike) -> tuple[ast.Program, list[Diagnostic], dict[str, str]]:

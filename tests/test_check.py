@@ -226,7 +226,7 @@ def test_command_text_and_json(tmp_path, capsys):
     assert main(["check", str(bad)]) == 1
     out = capsys.readouterr()
     assert f"{bad}:4:23: error: name 'dco' is not defined" in out.out
-    assert "^~~" in out.out and "1 error, 0 warnings in 1 file" in out.err
+    assert "^~~" in out.out and "1 error, 0 warnings in 1 file" in out.out
     assert main(["check", "--format", "json", str(bad)]) == 1
     (obj,) = json.loads(capsys.readouterr().out)
     assert obj == {
@@ -247,3 +247,17 @@ def test_command_warnings_only_exit_0_and_unreadable_exit_1(tmp_path, capsys):
     assert main(["check", str(tmp_path / "missing.het")]) == 1
     err = capsys.readouterr().err
     assert "missing.het: no such file" in err and "Traceback" not in err
+
+
+def test_use_problems_are_positioned_diagnostics(tmp_path):
+    (tmp_path / "a.het").write_text(
+        'use "b.het"\nuse "nope.het"\nworkflow w {\n input x: S\n output x\n}\n'
+    )
+    (tmp_path / "b.het").write_text('use "a.het"\nschema S { a: text }\n')
+    found = {
+        (d.pos.file.rsplit("/", 1)[-1], d.pos.line, d.message) for d in check(tmp_path / "a.het")
+    }
+    assert found == {
+        ("b.het", 1, "'use' cycle: a.het -> b.het -> a.het"),
+        ("a.het", 2, "cannot use 'nope.het': no such file"),
+    }

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             f"{_plural(checked, 'file')}"
         )
         if found:
-            print(summary, file=sys.stderr)
+            print(summary)
         elif checked:
             print(f"ok: {_plural(checked, 'file')} checked, no problems")
     return 1 if errors or failed else 0
