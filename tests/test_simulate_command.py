@@ -133,6 +133,7 @@ def test_plan_with_a_catalog_takes_its_figures(tmp_path, capsys):
     [
         (["--input-size", "context"], 2, "NAME=SIZE"),
         (["--input-size", "context=128k"], 1, "--input-size needs a .het FILE"),
+        (["--objective", "cost"], 1, "--objective needs a .het FILE"),
         (["--jitter", "-1"], 2, "--jitter must be >= 0"),
         (["--workflow", "other"], 1, "plan of workflow 'review'"),
     ],
@@ -156,3 +157,16 @@ def test_simulate_compiles_a_het_file(capsys):
     assert data["workflow"] == "contract_review"
     assert data["makespan_s"] > 0
     assert {"clauses", "verdict", "summary"} <= set(data["nodes"])
+
+
+def test_compile_options_reach_the_compiler(capsys):
+    pytest.importorskip("hetflow.compiler")
+    path = str(EXAMPLES / "contract_review.het")
+    assert main(["simulate", path, "--format", "json", "--objective", "cost"]) == 0
+    cheap = json.loads(capsys.readouterr().out)
+    assert main(["simulate", path, "--format", "json", "--objective", "latency"]) == 0
+    fast = json.loads(capsys.readouterr().out)
+    assert cheap["cost_usd"] <= fast["cost_usd"] + 1e-12
+    assert fast["estimate"]["latency_s"] <= cheap["estimate"]["latency_s"] + 1e-9
+    assert main(["simulate", path, "--budget", "0.0000001"]) == 1
+    assert "budget" in capsys.readouterr().err

@@ -37,6 +37,13 @@ def register(subparsers) -> None:
         help="an input's size when compiling FILE, e.g. context=128k",
     )
     parser.add_argument("--workflow", metavar="NAME", help="which workflow of FILE")
+    parser.add_argument(
+        "--objective",
+        choices=("cost", "latency", "balanced"),
+        help="when compiling FILE: what to minimize",
+    )
+    parser.add_argument("--budget", metavar="DOLLARS", help="when compiling FILE: a cap")
+    parser.add_argument("--deadline", metavar="DURATION", help="when compiling FILE: a target")
     parser.add_argument("--seed", type=int, default=None, help="seed for --jitter")
     parser.add_argument(
         "--jitter",
@@ -119,9 +126,15 @@ def _plan(args: argparse.Namespace, sizes: dict[str, str]):
     if is_plan_file(args.file):
         from hetflow.plan import Plan
 
-        if sizes:
+        given = [
+            f"--{k.replace('_', '-')}"
+            for k in ("objective", "budget", "deadline")
+            if getattr(args, k) is not None
+        ] + ["--input-size"] * bool(sizes)
+        if given:
             raise HetError(
-                "--input-size needs a .het FILE: a plan's sizes were fixed when it was compiled"
+                f"{given[0]} needs a .het FILE: a plan was optimized when it was "
+                "compiled; recompile it"
             )
         plan = Plan.load(args.file)
         if args.workflow is not None and args.workflow != plan.workflow:
@@ -137,6 +150,9 @@ def _plan(args: argparse.Namespace, sizes: dict[str, str]):
     from hetflow.compiler import compile as compile_plan
 
     options = {"catalog": args.catalog}
+    for key in ("objective", "budget", "deadline"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
     if sizes:
         options["input_sizes"] = sizes
     if args.workflow:
@@ -159,8 +175,9 @@ def report(plan, sim, source: str, spread: dict | None, file=None) -> None:
     out = file or sys.stdout
     console = Console(file=out, width=None if out.isatty() else 120, highlight=False)
     jitter = f", jitter {sim.jitter:g} (seed {sim.seed})" if sim.jitter else ""
+    model_calls = sum(1 for c in sim.calls if c.chip != "cpu")
     console.print(
-        f"simulated {plan.workflow} ({source}){jitter}: {len(sim.calls)} calls, no model called"
+        f"simulated {plan.workflow} ({source}){jitter}: {model_calls} model calls, none made"
     )
 
     chips = sorted(sim.chips)
