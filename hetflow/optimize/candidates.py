@@ -96,6 +96,17 @@ def _pinned(cat, pin: Mapping[str, str | None], node_id: str, ctx: Context, wher
     return offers
 
 
+def pin_filter(cat, pin) -> list:
+    """The offers a pin allows (no diagnostics: for tools reading a compiled plan)."""
+    offers = list(cat.offers)
+    if pin and pin.get("model"):
+        offers = cat.find_model(pin["model"])
+    if pin and pin.get("chip"):
+        chip = cat.find_chip(pin["chip"])
+        offers = [o for o in offers if chip is not None and o.chip == chip.name]
+    return offers
+
+
 def _relax(cat, needs: dict[str, float], tokens: float) -> list:
     """Lower derived skill levels, highest first, until an offer meets them."""
     while True:

@@ -1,0 +1,125 @@
+"""``hetflow explain``: per node, the needs, every candidate with its cost and latency
+for that node, the winner and why it won.
+
+Works from a compiled plan and a catalog (the one the plan was compiled with, or
+another: a note says when the hashes differ).  Candidates are recomputed from the
+plan's own per-call work, so the figures are those the optimizer saw.
+
+>>> from hetflow.compiler import compile
+>>> plan = compile("workflow w {\\n input q: text\\n reason a = prompt \\"{{ q }}\\"\\n"
+...                " output a\\n}", objective="cost")
+>>> print(explain(plan).splitlines()[0])
+w: objective cost; plan $0.00012, 2.2s; ...
+"""
+
+from __future__ import annotations
+
+import math
+
+from .errors import HetError, closest
+from .optimize.candidates import offers_meeting, pin_filter, window
+from .optimize.context import is_model_node, work_of
+from .optimize.feasibility import money, seconds
+from .optimize.model import node_cost, node_latency
+
+MAX_LISTED = 12
+
+
+def _needs(node) -> str:
+    if not node.needs:
+        return "none"
+    parts = [
+        f"{k} >= {v:g}" if k != "context" else f"context >= {v / 1000:.0f}k"
+        for k, v in node.needs.items()
+    ]
+    return ", ".join(parts)
+
+
+def explain_node(node, catalog, plan) -> list[str]:
+    e = node.estimate
+    head = f"{node.id}  ({node.op}"
+    head += f", line {node.source.line})" if node.source.line else ")"
+    lines = [head]
+    if not is_model_node(node):
+        lines.append(f"  runs on the CPU, no model: ~{seconds(e.cpu_s)}")
+        return lines
+    lines.append(f"  needs: {_needs(node)} ({node.needs_source})")
+    if node.needs_why:
+        lines.append(f"    why: {node.needs_why}")
+    if node.pin:
+        pin = " ".join(f"{k} {v}" for k, v in node.pin.items() if v)
+        lines.append(f"  pinned: {pin}")
+    lines.append(
+        f"  work: {e.rounds:g} round(s) x {e.parallel:g} call(s) at once; "
+        f"{e.input_tokens_per_call:,.0f} tokens in, "
+        f"{e.output_tokens_per_call:,.0f} out per call"
+    )
+    w = work_of(node)
+    tokens = math.ceil(w.input_tokens + w.output_tokens)
+    found = offers_meeting(catalog, pin_filter(catalog, node.pin), node.needs, tokens)
+    chosen = node.assignment.offer if node.assignment else None
+    rows = sorted(
+        ((node_cost(o, w), node_latency(o, w), o) for o in found), key=lambda r: (r[0], r[1])
+    )
+    lines.append(f"  candidates ({len(rows)}), cheapest first:")
+    width = max((len(o.id) for _, _, o in rows), default=10)
+    for i, (cost, latency, o) in enumerate(rows):
+        if i >= MAX_LISTED and o.id != chosen:
+            continue
+        mark = "->" if o.id == chosen else "  "
+        lines.append(
+            f"   {mark} {o.id.ljust(width)}  {money(cost):>9}  {seconds(latency):>7}"
+            f"  window {window(catalog, o) // 1000}k"
+        )
+    if len(rows) > MAX_LISTED:
+        lines.append(f"      ... {len(rows) - MAX_LISTED} more")
+    if chosen and chosen not in {o.id for _, _, o in rows}:
+        lines.append(f"   -> {chosen} (not a candidate in this catalog)")
+    if node.why:
+        lines.append(f"  chosen: {chosen}: {node.why}")
+    if node.alternatives:
+        lines.append("  fallbacks: " + ", ".join(a.offer for a in node.alternatives))
+    return lines
+
+
+def explain(plan, catalog=None, step: str | None = None) -> str:
+    """The explanation of a plan (or of one step) as text."""
+    from .catalog import load_catalog
+
+    if catalog is None or isinstance(catalog, str):
+        catalog = load_catalog(catalog)
+    nodes = plan.nodes
+    if step is not None:
+        nodes = [n for n in plan.nodes if step in (n.id, n.step)]
+        if not nodes:
+            hint = closest(step, [n.id for n in plan.nodes] + [n.step for n in plan.nodes])
+            more = f"; did you mean '{hint}'?" if hint else ""
+            raise HetError(f"plan '{plan.workflow}' has no step '{step}'{more}")
+    t = plan.estimate
+    out = [
+        f"{plan.workflow}: objective {plan.objective}; plan {money(t.cost_usd)}, "
+        f"{seconds(t.latency_s)}; " + plan.comparison()
+    ]
+    limits = []
+    if plan.budget_usd is not None:
+        limits.append(f"budget {money(plan.budget_usd)}")
+    if plan.deadline_s is not None:
+        limits.append(f"deadline {seconds(plan.deadline_s)}")
+    if limits:
+        out.append("constraints: " + ", ".join(limits))
+    out.append("critical path: " + " -> ".join(t.critical_path))
+    opt = plan.optimizer
+    if opt:
+        out.append(
+            f"optimizer: {opt.get('method')}, exact={opt.get('exact')}, "
+            f"gap={opt.get('gap')}, {opt.get('time_s')}s"
+        )
+    if plan.catalog.get("sha256") and plan.catalog["sha256"] != catalog.hash:
+        out.append(
+            f"note: catalog '{catalog.name}' is not the one this plan was compiled "
+            f"with ('{plan.catalog.get('name')}'); candidates are from '{catalog.name}'"
+        )
+    for node in nodes:
+        out.append("")
+        out.extend(explain_node(node, catalog, plan))
+    return "\n".join(out)
