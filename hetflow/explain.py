@@ -9,7 +9,7 @@ plan's own per-call work, so the figures are those the optimizer saw.
 >>> plan = compile("workflow w {\\n input q: text\\n reason a = prompt \\"{{ q }}\\"\\n"
 ...                " output a\\n}", objective="cost")
 >>> print(explain(plan).splitlines()[0])
-w: objective cost; plan $0.00012, 2.2s; ...
+w: objective cost; plan $0.00012, ... than all on gpt-5 @ nvidia-h100
 """
 
 from __future__ import annotations
