@@ -92,3 +92,19 @@ def test_graph_usage_errors_exit_2(capsys):
 def test_missing_file(capsys):
     assert main(["graph", "no-such.het"]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["oolong", "web_step", "contract_review"])
+def test_graph_of_a_compiled_plan(tmp_path, capsys, name):
+    compiler = pytest.importorskip("hetflow.compiler")
+    plan = compiler.compile(str(EXAMPLES / f"{name}.het"))
+    path = tmp_path / "plan.json"
+    plan.save(path)
+    assert main(["graph", str(path)]) == 0
+    out = capsys.readouterr().out
+    for node in plan.nodes:
+        where = f"{node.assignment.model} @ {node.assignment.chip}" if node.assignment else "cpu"
+        assert f"{node.id}<br/>{node.op}<br/>{where}" in out
+    for inp in plan.inputs:
+        assert f"{inp.name}<br/>input" in out
+    assert "classDef critical" in out

@@ -170,3 +170,23 @@ def test_compile_options_reach_the_compiler(capsys):
     assert fast["estimate"]["latency_s"] <= cheap["estimate"]["latency_s"] + 1e-9
     assert main(["simulate", path, "--budget", "0.0000001"]) == 1
     assert "budget" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["oolong", "web_step"])
+def test_without_maps_or_contention_simulation_and_estimate_agree(name):
+    """The optimizer's wave model and the simulator are one model when nothing
+    runs per item and no two nodes compete for an offer: a cross-check of both."""
+    compiler = pytest.importorskip("hetflow.compiler")
+    plan = compiler.compile(str(EXAMPLES / f"{name}.het"))
+    sim = simulate(plan)
+    assert sim.makespan_s == pytest.approx(plan.estimate.latency_s, rel=1e-9)
+    assert sim.cost_usd == pytest.approx(plan.estimate.cost_usd, rel=1e-9)
+    assert sim.critical_path == plan.estimate.critical_path
+
+
+def test_per_item_flow_is_never_slower_than_waves_on_contract_review():
+    compiler = pytest.importorskip("hetflow.compiler")
+    plan = compiler.compile(str(EXAMPLES / "contract_review.het"), input_sizes={"contract": "60k"})
+    sim = simulate(plan)
+    assert sim.makespan_s <= plan.estimate.latency_s + 1e-9
+    assert sim.cost_usd == pytest.approx(plan.estimate.cost_usd, rel=1e-9)
