@@ -208,7 +208,20 @@ def check_window(p: Problems):
             p.add("give at least one keyword", kws.pos)
         for v in kws.items:
             p.string(v, "a keyword")
-    elif kws is not None and not isinstance(kws, ast.Ref):
+    elif isinstance(kws, ast.Ref):
+        t = p.type(1)
+        if (
+            t is not None
+            and not is_dynamic(t)
+            and not is_text(t)
+            and not (is_list(t) and is_text(t.item))
+        ):
+            p.add(
+                f"window() needs keywords (text or a list of text), but '{kws.name}' is "
+                f"{describe(t)}",
+                kws.pos,
+            )
+    elif kws is not None:
         p.string(kws, "the keywords")
     p.whole(_kw(p, "lines"), "lines")
     return LIST_TEXT
