@@ -36,6 +36,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
+from .errors import HetError
 from .plan import Plan
 from .simulate_model import CPU_CHIP, CPU_STEP_S, SimNode, call_cost, prepare
 
@@ -201,6 +202,12 @@ class _Engine:
                 self.on_ready(now, *payload)
             else:
                 self.on_done(now, *payload)
+        stuck = [nid for nid, done in self.items_done.items() if None in done]
+        if stuck:
+            raise HetError(
+                f"plan '{self.plan.workflow}': step(s) {', '.join(stuck)} never become ready;"
+                " its edges form a cycle (recompile the .het file)"
+            )
         return self.result(seed)
 
     def on_ready(self, now: float, nid: str, item: int) -> None:

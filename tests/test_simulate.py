@@ -346,3 +346,11 @@ def test_cpu_time_from_the_estimate_is_shared_among_items():
     assert sim.makespan_s == pytest.approx(1.2 / 4)  # CPU items never queue
     assert sim.chips["cpu"].busy_s == pytest.approx(1.2)
     assert sim.chips["cpu"].utilization is None
+
+
+def test_a_plan_with_a_cycle_is_a_one_line_error():
+    from hetflow.errors import HetError
+
+    p = plan([model_node("a", FAST), model_node("b", FAST)], [("a", "b"), ("b", "a")])
+    with pytest.raises(HetError, match="a, b never become ready"):
+        simulate(p)
