@@ -1,0 +1,219 @@
+"""The runtime end to end through litellm's real HTTP path, against a local server.
+
+Plans are compiled from real `.het` files with a catalog whose offers point at the
+server; the server answers per model name and records what it was asked.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from support.catalogs import local_catalog
+from support.fixtures import *  # noqa: F403  (the server and home fixtures)
+from support.replies import contract, contract_model, last_user
+
+import hetflow
+from hetflow.runtime import Image, Settings, run, run_sync
+from hetflow.runtime.values import for_output
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+FAST = Settings(backoff_s=0.01)
+
+
+def compile_example(name: str, catalog: Path):
+    return hetflow.compile(str(EXAMPLES / name), catalog=str(catalog))
+
+
+def test_contract_review_runs_every_step_on_its_planned_model(server, home):
+    server.script("coder", reply=contract_model)
+    server.script("small", reply=contract_model)
+    server.script("big", reply=contract_model)
+    plan = compile_example("contract_review.het", local_catalog(home, server.url))
+    planned = {n.id: n.assignment.model for n in plan.nodes if n.assignment}
+
+    result = run_sync(plan, {"contract": contract(12)}, settings=FAST)
+
+    assert result.ok, result.reason
+    assert result.outputs["risky"] == 4  # clauses 0, 3, 6, 9 mention indemnification
+    assert result.outputs["summary"] == "SUMMARY: 4 risky clauses"
+    # Placement as planned: the server saw each step's planned model, and only it.
+    for request in server.seen():
+        step = "verdict" if last_user(request.body).startswith("Clause:") else "summary"
+        assert request.model == planned[step]
+    assert len(server.seen()) == 13
+    # The trace has one record per call, with the plan's placement and real usage.
+    assert {r["node"] for r in result.trace} == {"verdict", "summary"}
+    assert all(r["model"] == planned[r["node"]] and r["tokens_in"] > 0 for r in result.trace)
+    assert result.cost_usd == pytest.approx(sum(r["cost_usd"] for r in result.trace))
+    assert "estimated" in result.summary
+
+
+def test_map_values_become_lists_after_the_map(server, home):
+    server.script("coder", reply=contract_model)
+    plan = compile_example("contract_review.het", local_catalog(home, server.url))
+    plan.outputs = ["summary", "risky", "verdict"]  # the map's body value, as a list
+
+    result = run_sync(plan, {"contract": contract(5)}, settings=FAST)
+
+    verdicts = result.outputs["verdict"]
+    assert [v["risky"] for v in verdicts] == [True, False, False, True, False]
+
+
+def test_typed_output_is_requested_validated_and_retried_with_the_error(server, home):
+    asked: dict[str, int] = {}
+
+    def sloppy(body):
+        text = last_user(body)
+        asked[text] = asked.get(text, 0) + 1
+        if text.startswith("Clause:") and len(body["messages"]) == 1:
+            return '{"risky": "maybe"}'  # wrong type, missing field: invalid
+        return contract_model({"messages": [body["messages"][0]]})
+
+    server.script("coder", reply=sloppy)
+    plan = compile_example("contract_review.het", local_catalog(home, server.url))
+
+    result = run_sync(plan, {"contract": contract(3)}, settings=FAST)
+
+    assert result.ok, result.reason
+    assert result.outputs["risky"] == 1
+    retried = [r for r in server.seen("coder") if len(r.body["messages"]) == 3]
+    assert len(retried) == 3  # each clause once more, with the reply and the error
+    feedback = retried[0].body["messages"][2]["content"]
+    assert "not valid" in feedback and "why" in feedback
+    first = server.seen("coder")[0].body
+    assert "JSON schema" in last_user(first)  # the schema is in the prompt
+    assert first.get("response_format", {}).get("type") in ("json_object", "json_schema")
+
+
+def test_hooks_see_every_call_with_keyword_arguments(server, home):
+    server.script("coder", reply=contract_model)
+    plan = compile_example("contract_review.het", local_catalog(home, server.url))
+    calls, nodes = [], []
+
+    def on_call_end(*, node, model, cost_usd, latency_s, **future_kwargs):
+        calls.append((node, model, cost_usd, latency_s))
+
+    class Watcher:
+        def on_node_end(self, *, node, ok, **_):
+            nodes.append((node, ok))
+
+    run_sync(plan, {"contract": contract(4)}, settings=FAST, hooks={"on_call_end": on_call_end})
+    run_sync(plan, {"contract": contract(4)}, settings=FAST, hooks=Watcher(), cache=False)
+
+    assert len(calls) == 5 and all(c[1] == "coder" and c[2] > 0 for c in calls)
+    assert sorted(n for n, ok in nodes if ok).count("verdict") == 4
+
+
+def _png(w: int, h: int) -> bytes:
+    from PIL import Image as PILImage
+    from PIL import ImageDraw
+
+    im = PILImage.new("RGB", (w, h), "white")
+    ImageDraw.Draw(im).rectangle((w // 2, 0, w - 1, h // 2), fill="red")
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_zoom_crops_the_box_the_vision_model_names_and_passes_the_crop_on(server, home):
+    server.script("small", reply={"x0": 0.5, "y0": 0.0, "x1": 1.0, "y1": 0.5})
+    server.script("big", reply={"kind": "click", "target": "the red box", "value": None})
+    plan = compile_example("web_step.het", local_catalog(home, server.url))
+    shot = home / "shot.png"
+    shot.write_bytes(_png(400, 200))
+
+    result = run_sync(
+        plan, {"screenshot": str(shot), "goal": "press the red button"}, settings=FAST
+    )
+
+    assert result.ok, result.reason
+    assert result.outputs["action"]["kind"] == "click"
+    zoom_request = server.seen("small")[0].body
+    parts = zoom_request["messages"][0]["content"]
+    assert "press the red button" in parts[0]["text"]
+    assert parts[1]["image_url"]["url"].startswith("data:image/png;base64,")
+    # The action model received the crop: the top-right quarter, scaled back up, all red.
+    action_parts = server.seen("big")[0].body["messages"][0]["content"]
+    crop = Image.from_data_url(action_parts[1]["image_url"]["url"])
+    assert "[image 1]" in action_parts[0]["text"]
+    with crop.pil() as im:
+        assert im.size == (400, 200)
+        assert im.convert("RGB").getpixel((10, 10)) == (255, 0, 0)
+        assert im.convert("RGB").getpixel((390, 190)) == (255, 0, 0)
+
+
+ROOT_CODE = """```python
+lines = [l for l in context.splitlines() if l.strip()]
+labels = llm_query_batched(["Label this record: " + l for l in lines])
+counts = {}
+for lab in labels:
+    counts[lab.strip()] = counts.get(lab.strip(), 0) + 1
+FINAL([{"label": k, "count": v} for k, v in counts.items()])
+```"""
+
+
+def test_recurse_runs_the_root_and_its_sub_calls_on_their_assignments(server, home):
+    server.script(
+        "coder",
+        reply=lambda body: ROOT_CODE if body["messages"][0]["role"] == "system" else "numeric",
+    )
+    server.script("small", reply="numeric")
+    plan = compile_example("oolong.het", local_catalog(home, server.url))
+    root = plan.node("tallies.root").assignment.model
+    sub = plan.node("tallies.sub").assignment.model
+    context = "\n".join(f"Date: 2024 || User: u{i} || Instance: how many {i}?" for i in range(6))
+
+    result = run_sync(plan, {"context": context, "question": "How many numeric?"}, settings=FAST)
+
+    assert result.ok, result.reason
+    by_node = {}
+    for r in result.trace:
+        by_node.setdefault(r["node"], set()).add(r["model"])
+    assert by_node["tallies.root"] == {root}
+    assert by_node["tallies.sub"] == {sub}
+    assert len([r for r in result.trace if r["node"] == "tallies.sub"]) == 6
+    assert '[{"label": "numeric", "count": 6}]' in last_user(
+        [r for r in server.seen() if "Counts:" in last_user(r.body)][0].body
+    )
+
+
+async def test_litellm_mock_response_needs_no_server_and_no_key(home, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    from hetflow.plan import Assignment, Plan, PlanInput, PlanNode
+
+    offer = Assignment(
+        model="m",
+        chip="c",
+        litellm="openai/gpt-4o-mini",
+        offer="m@c",
+        concurrency=2,
+        input_per_mtok=1.0,
+        output_per_mtok=1.0,
+    )
+    plan = Plan(
+        workflow="w",
+        inputs=[PlanInput(name="q", type="text")],
+        outputs=["a"],
+        nodes=[
+            hetflow.plan.PlanNode(
+                id="a", op="reason", step="a", reads=["q"], prompt="{{ q }}", assignment=offer
+            )
+        ],
+        edges=[],
+    )
+    assert PlanNode  # (imported for the shape above)
+
+    result = await run(plan, {"q": "hi"}, settings=Settings(llm_extra={"mock_response": "yo"}))
+
+    assert result.outputs == {"a": "yo"}
+    assert result.trace[0]["tokens_out"] > 0 and result.cost_usd > 0
+
+
+def test_outputs_render_images_as_data_urls():
+    img = Image(b"\x89PNG....", "image/png")
+    shown = for_output({"focus": img, "n": 1})
+    assert shown["focus"].startswith("data:image/png;base64,")
+    assert json.dumps(shown)
