@@ -275,7 +275,10 @@ class _Engine:
             span = math.prod(c.radix[link.shared :])
             at = now + link.delay_s
             for c_item in range(group * span, (group + 1) * span):
-                if at >= self.ready_at[link.consumer][c_item]:
+                if (
+                    self.why[link.consumer][c_item] is None
+                    or at > self.ready_at[link.consumer][c_item]
+                ):
                     self.ready_at[link.consumer][c_item] = at
                     self.why[link.consumer][c_item] = (nid, item)
                 self.waiting[link.consumer][c_item] -= 1

@@ -354,3 +354,16 @@ def test_a_plan_with_a_cycle_is_a_one_line_error():
     p = plan([model_node("a", FAST), model_node("b", FAST)], [("a", "b"), ("b", "a")])
     with pytest.raises(HetError, match="a, b never become ready"):
         simulate(p)
+
+
+def test_ties_on_the_critical_path_go_to_the_first_producer_in_plan_order():
+    p = plan(
+        [
+            model_node("v", FAST),
+            cpu_node("r1", op="reduce"),
+            cpu_node("r2", op="reduce"),
+            model_node("last", FAST),
+        ],
+        [("v", "r1"), ("v", "r2"), ("r1", "last"), ("r2", "last")],
+    )
+    assert simulate(p).critical_path == ["v", "r1", "last"]
