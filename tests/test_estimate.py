@@ -1,0 +1,134 @@
+"""Sizes flow from the inputs through builtins and templates to every node's work."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from hetflow import estimate as E
+from hetflow.builtins import Est
+from hetflow.checker import infer_types
+from hetflow.estimate import estimate, type_tokens
+from hetflow.graph import build_graph
+from hetflow.loader import load_or_raise
+
+
+def run(text: str, sizes=None):
+    prog = load_or_raise(text)
+    wf = prog.workflows[0]
+    return estimate(wf, build_graph(wf), sizes or {}, prog.schemas, infer_types(prog, wf))
+
+
+def test_a_template_counts_its_words_and_the_names_it_renders():
+    est = run(
+        "workflow w {\n input x: text ~ 8k tokens\n"
+        ' reason y = prompt "Summarize this text: {{ x }}"\n output y\n}'
+    )
+    w = est.work["y"]
+    assert w.input_tokens == 8_000 + math.ceil(len("Summarize this text: ") / 4)
+    assert (w.calls, w.output_tokens) == (1.0, E.OUTPUT_TEXT_TOKENS)
+
+
+def test_defaults_when_no_size_is_given():
+    est = run(
+        "workflow w {\n input x: text\n input xs: list[text]\n input i: image\n"
+        ' reason y = prompt "{{ x }} {{ xs }} {{ i }}"\n output y\n}'
+    )
+    assert est.input_sizes["x"] == Est(E.DEFAULT_TEXT_TOKENS)
+    assert est.input_sizes["xs"].items == E.DEFAULT_LIST_ITEMS
+    assert est.input_sizes["i"].tokens == E.IMAGE_TOKENS
+
+
+def test_split_sets_the_map_cardinality_and_the_calls():
+    est = run(
+        "workflow w {\n input doc: text ~ 100k tokens\n"
+        " extract parts = split(doc, tokens=5000)\n"
+        ' map p in parts {\n  reason s = prompt "{{ p }}" with max_tokens=50\n }\n'
+        ' reduce all = concat(s)\n reason a = prompt "{{ all }}"\n output a\n}'
+    )
+    assert est.cardinality["p"] == 20
+    s = est.work["s"]
+    assert (s.calls, s.parallel, s.output_tokens) == (20, 20, 50)
+    assert s.input_tokens == pytest.approx(5_000, abs=5)
+    assert est.values["s"] == Est(20 * 50, 20)  # after the map: the list of answers
+    assert est.work["a"].input_tokens >= 1_000
+
+
+def test_nested_maps_multiply():
+    est = run(
+        "workflow w {\n input docs: list[text] ~ 10 items\n"
+        " map d in docs {\n  extract lines = split(d, lines=1)\n"
+        '  map l in lines {\n   reason t = prompt "{{ l }}"\n  }\n }\n'
+        " reduce n = count(t)\n output n\n}"
+    )
+    inner = est.cardinality["l"]
+    assert est.cardinality["d"] == 10
+    assert est.work["t"].calls == pytest.approx(10 * inner)
+
+
+def test_typed_outputs_and_max_tokens():
+    est = run(
+        "schema V {\n ok: bool\n why: text\n}\n"
+        'workflow w {\n input x: text\n reason v: V = prompt "{{ x }}"\n'
+        ' reason n: number = prompt "{{ x }}"\n'
+        ' reason capped = prompt "{{ x }}" with max_tokens=77\n output v, n, capped\n}'
+    )
+    assert est.work["v"].output_tokens == pytest.approx(
+        E.RECORD_OVERHEAD_TOKENS + 2 / 4 + E.SMALL_TOKENS + 3 / 4 + E.FIELD_TEXT_TOKENS
+    )
+    assert est.work["n"].output_tokens == E.SMALL_TOKENS
+    assert est.work["capped"].output_tokens == 77
+
+
+def test_list_answers_scale_with_items():
+    from hetflow import ast
+
+    assert type_tokens(ast.TypeRef("list", item=ast.TEXT), {}) == pytest.approx(
+        E.OUTPUT_LIST_ITEMS * E.FIELD_TEXT_TOKENS
+    )
+
+
+def test_recurse_root_and_sub_calls():
+    est = run(
+        "workflow w {\n input c: text ~ 128k tokens\n"
+        ' recurse r over c depth 2 {\n  task "Count"\n }\n'
+        " output r\n}"
+    )
+    root, sub, sub2 = est.work["r.root"], est.work["r.sub"], est.work["r.sub2"]
+    assert (root.rounds, root.parallel) == (E.RECURSE_ITERATIONS, 1)
+    assert root.input_tokens > E.RECURSE_SYSTEM_TOKENS + E.RECURSE_PREVIEW_TOKENS
+    leaf_pieces = math.ceil(128_000 / E.SUB_CHUNK_TOKENS)
+    assert sub2.parallel == leaf_pieces
+    assert sub2.input_tokens == E.SUB_PROMPT_TOKENS + E.SUB_CHUNK_TOKENS
+    assert sub.parallel == math.ceil(128_000 / (E.SUB_CHUNK_TOKENS * E.SUB_SPLIT))
+    assert sub.rounds == E.SUB_TURNS
+    assert est.work["r.repl"].cpu_s > 0
+
+
+def test_max_iterations_caps_the_root_turns():
+    est = run(
+        'workflow w {\n input c: text\n recurse r over c {\n  task "t"\n }'
+        " with max_iterations=2\n output r\n}"
+    )
+    assert est.work["r.root"].rounds == 2
+
+
+def test_sizes_override_hints_and_items_hints_for_lists():
+    text = (
+        "workflow w {\n input xs: list[text] ~ 40 items\n"
+        ' map x in xs {\n  reason y = prompt "{{ x }}"\n }\n'
+        " reduce n = count(y)\n output n\n}"
+    )
+    assert run(text).cardinality["x"] == 40
+    assert run(text, {"xs": Est(1500, 10)}).cardinality["x"] == 10
+
+
+def test_zoom_reads_the_image_and_answers_a_box():
+    est = run(
+        'workflow w {\n input s: image\n zoom z = s at "the button"\n'
+        ' reason a = prompt "{{ z }}"\n output a\n}'
+    )
+    assert est.work["z"].input_tokens > E.IMAGE_TOKENS
+    assert est.work["z"].output_tokens == E.ZOOM_OUTPUT_TOKENS
+    assert est.work["a"].input_tokens >= E.IMAGE_TOKENS
