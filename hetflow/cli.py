@@ -44,7 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except DiagnosticError as exc:
-        print(exc.render(), file=sys.stderr)
+        if exc.diagnostics:
+            print(exc.render(), file=sys.stderr)
+        else:
+            print(f"hetflow: error: {exc}", file=sys.stderr)
         return 1
     except HetError as exc:
         print(f"hetflow: error: {exc}", file=sys.stderr)
