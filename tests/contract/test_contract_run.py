@@ -1,0 +1,333 @@
+"""Running plans (DESIGN.md "The runtime", "The Python API", `hetflow run`) against a local
+OpenAI-compatible server on 127.0.0.1: real litellm calls, real HTTP, no network.
+
+Each reply is computed by the server's script from the request it got, so an output is
+right only when hetflow rendered, split, mapped, validated and reduced for real.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+from contract_support import FIXTURES, cli, write
+from support.openai_server import OpenAIServer
+
+import hetflow
+
+KEY_ENV = "CONTRACT_RUN_KEY"
+SECRET = "sk-contract-run-0123456789-DO-NOT-LEAK"
+
+CATALOG = """
+[catalog]
+name = "contract-run"
+
+[chips.local]
+vendor = "Local"
+handoff_ms = 1
+
+[models.worker]
+reasoning = 4
+coding = 1
+extraction = 4
+vision = 0
+context = 200000
+
+[models.coder]
+reasoning = 5
+coding = 5
+extraction = 5
+vision = 0
+context = 200000
+
+[[offers]]
+model = "worker"
+chip = "local"
+litellm = "openai/worker"
+output_tps = 1000
+prefill_tps = 100000
+ttft_ms = 10
+concurrency = 8
+input_per_mtok = 1.0
+output_per_mtok = 2.0
+api_base = "{url}"
+api_key_env = "{key_env}"
+
+[[offers]]
+model = "coder"
+chip = "local"
+litellm = "openai/coder"
+output_tps = 1000
+prefill_tps = 100000
+ttft_ms = 10
+concurrency = 8
+input_per_mtok = 30.0
+output_per_mtok = 60.0
+api_base = "{url}"
+api_key_env = "{key_env}"
+"""
+
+CONTRACT_TEXT = (
+    "1. The seller shall indemnify the buyer against all claims.\n\n"
+    "2. Payment is due in thirty days.\n\n"
+    "3. Either party may terminate this agreement with notice.\n\n"
+    "4. This clause mentions {{ contract }} and {% raw %} literally."
+)
+RISKY = {1, 3}
+
+
+def _text(body: dict) -> str:
+    return "\n".join(str(m.get("content")) for m in body.get("messages", []))
+
+
+def _worker(body: dict):
+    text = _text(body)
+    if "Clause:" in text:
+        clause = re.search(r"Clause: (\d)\.", text)
+        number = int(clause.group(1)) if clause else 0
+        return {"risky": number in RISKY, "why": f"clause {number}"}
+    if text.startswith("Label: ") or "Label: " in text:
+        return "L:" + text.split("Label: ", 1)[1].strip()[:1]
+    if "Say one" in text:
+        return "one-answer"
+    if "Summarize the risky clauses" in text:
+        return "SUMMARY-OK"
+    return "worker-default"
+
+
+@pytest.fixture
+def server():
+    with OpenAIServer() as srv:
+        srv.script("worker", reply=_worker)
+        yield srv
+
+
+@pytest.fixture
+def catalog(tmp_path, server, monkeypatch):
+    monkeypatch.setenv(KEY_ENV, SECRET)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = tmp_path / "run.toml"
+    path.write_text(CATALOG.format(url=server.url, key_env=KEY_ENV))
+    return path
+
+
+def _review_plan(catalog: Path):
+    return hetflow.compile(
+        FIXTURES / "example_contract_review.het", catalog=catalog, objective="cost"
+    )
+
+
+def test_run_sync_computes_the_contract_review(catalog, server, tmp_path):
+    plan = _review_plan(catalog)
+    result = hetflow.run_sync(
+        plan, inputs={"contract": CONTRACT_TEXT}, journal=tmp_path / "j.sqlite", cache=False
+    )
+    assert result.outputs["risky"] == len(RISKY)
+    assert result.outputs["summary"] == "SUMMARY-OK"
+    assert result.cost_usd > 0
+    assert isinstance(result.trace, list) and result.trace
+    clause_calls = [r for r in server.seen("worker") if "Clause:" in _text(r.body)]
+    assert len(clause_calls) == 4  # split(sep="\n\n") made four clauses, one call each
+
+
+def test_triple_quoted_prompt_arrives_dedented_with_values_filled_in(catalog, server, tmp_path):
+    hetflow.run_sync(
+        _review_plan(catalog),
+        inputs={"contract": CONTRACT_TEXT},
+        journal=tmp_path / "j.sqlite",
+        cache=False,
+    )
+    texts = [_text(r.body) for r in server.seen("worker") if "Clause: 1." in _text(r.body)]
+    assert texts, [_text(r.body) for r in server.seen()]
+    sent = texts[0]
+    assert (
+        "Clause: 1. The seller shall indemnify the buyer against all claims.\n"
+        "Keyword hits: " in sent
+    )
+    assert "\nIs this clause risky for the buyer?" in sent
+    assert "\n      Is this clause" not in sent  # dedented
+
+
+def test_input_values_are_never_rendered_as_templates(catalog, server, tmp_path):
+    hetflow.run_sync(
+        _review_plan(catalog),
+        inputs={"contract": CONTRACT_TEXT},
+        journal=tmp_path / "j.sqlite",
+        cache=False,
+    )
+    texts = [_text(r.body) for r in server.seen("worker") if "Clause: 4." in _text(r.body)]
+    assert texts
+    assert "{{ contract }}" in texts[0] and "{% raw %}" in texts[0]
+
+
+def test_the_key_is_used_but_never_written(catalog, server, tmp_path, capsys):
+    journal = tmp_path / "j.sqlite"
+    result = hetflow.run_sync(
+        _review_plan(catalog), inputs={"contract": CONTRACT_TEXT}, journal=journal, cache=False
+    )
+    assert any(SECRET in (r.authorization or "") for r in server.seen())
+    assert SECRET not in json.dumps(result.trace, default=str)
+    assert SECRET not in json.dumps(result.outputs, default=str)
+    captured = capsys.readouterr()
+    assert SECRET not in captured.out + captured.err
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+    if journal.exists():
+        with sqlite3.connect(journal) as db:
+            for (table,) in db.execute("select name from sqlite_master where type='table'"):
+                for row in db.execute(f"select * from {table}"):
+                    assert SECRET not in repr(row)
+
+
+def test_a_missing_key_is_one_line_naming_the_variable_before_any_call(
+    catalog, server, tmp_path, monkeypatch
+):
+    plan = _review_plan(catalog)
+    monkeypatch.delenv(KEY_ENV)
+    with pytest.raises(hetflow.HetError) as info:
+        hetflow.run_sync(plan, inputs={"contract": CONTRACT_TEXT}, journal=False, cache=False)
+    assert KEY_ENV in str(info.value) and "\n" not in str(info.value).strip()
+    assert server.requests == []
+
+
+def test_hetflow_run_cli_prints_outputs_as_json(catalog, server, tmp_path):
+    contract = tmp_path / "contract.txt"
+    contract.write_text(CONTRACT_TEXT)
+    ran = cli(
+        "run",
+        FIXTURES / "example_contract_review.het",
+        "--input",
+        f"contract=@{contract}",
+        "--catalog",
+        catalog,
+        "--journal",
+        tmp_path / "j.sqlite",
+    )
+    assert ran.code == 0, ran.text
+    outputs = json.loads(ran.out)
+    assert outputs["risky"] == len(RISKY) and outputs["summary"] == "SUMMARY-OK"
+    assert ran.err.strip()  # the summary goes to standard error
+    assert SECRET not in ran.text
+
+
+def test_hetflow_run_a_saved_plan_with_an_inline_input(catalog, server, tmp_path):
+    plan_path = tmp_path / "plan.json"
+    _review_plan(catalog).save(plan_path)
+    ran = cli(
+        "run",
+        plan_path,
+        "--input",
+        "contract=1. We indemnify you.",
+        "--journal",
+        tmp_path / "j.sqlite",
+    )
+    assert ran.code == 0, ran.text
+    assert json.loads(ran.out)["risky"] == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--input", "nosuch=1"],
+        ["--input", "contract"],
+        ["--input", "contract=@/no/such/file.txt"],
+        [],
+    ],
+)
+def test_hetflow_run_input_mistakes_are_one_line_errors(args, catalog, server, tmp_path):
+    ran = cli(
+        "run",
+        FIXTURES / "example_contract_review.het",
+        "--catalog",
+        catalog,
+        "--journal",
+        tmp_path / "j.sqlite",
+        *args,
+    )
+    assert ran.code in (1, 2), ran.text
+    assert "Traceback" not in ran.text and ran.err.strip()
+    assert server.requests == []
+
+
+# ---------------------------------------------------------------- the REPL surface
+
+RECURSE = """
+workflow repl_surface {
+  input doc: text
+  objective cost
+
+  recurse r over doc depth 2 {
+    task "Label every line, then report."
+    root needs coding >= 5
+    sub needs reasoning >= 2
+  }
+  output r
+}
+"""
+
+TURN_1 = """Let me look.
+```repl
+lines = context.splitlines()
+print("LINES", len(lines))
+labels = llm_query_batched(["Label: " + l for l in lines])
+one = llm_query("Say one")
+deep = rlm_query("Count the characters of your context.", "abcde")
+print("GOT", labels, one, deep)
+```
+"""
+
+TURN_2 = """```python
+FINAL(str(len(labels)) + "|" + ",".join(labels) + "|" + one + "|" + str(deep))
+```"""
+
+
+def _coder(body: dict) -> str:
+    messages = body.get("messages", [])
+    turns = sum(m.get("role") == "assistant" for m in messages)
+    if turns == 0:
+        return TURN_1
+    last = str(messages[-1].get("content"))
+    if "LINES 3" in last and "GOT" in last:
+        return TURN_2
+    return (
+        "```python\nFINAL('print output did not come back: ' + repr(" + repr(last[:200]) + "))\n```"
+    )
+
+
+def _sub(body: dict):
+    text = _text(body)
+    if "FINAL" in text:  # a child recursion (rlm_query below the depth): it gets a REPL too
+        return "```repl\nFINAL(str(len(context)))\n```"
+    return _worker(body)
+
+
+def test_repl_surface_context_llm_query_batched_rlm_query_final(catalog, server, tmp_path):
+    server.script("coder", reply=_coder)
+    server.script("worker", reply=_sub)
+    het = write(tmp_path, RECURSE, "repl.het")
+    plan = hetflow.compile(het, catalog=catalog, objective="cost")
+    ids = {n.id for n in plan.nodes}
+    assert {"r.root", "r.sub"} <= ids, ids
+    result = hetflow.run_sync(
+        plan, inputs={"doc": "alpha\nbeta\ngamma"}, journal=tmp_path / "j.sqlite", cache=False
+    )
+    assert result.outputs["r"] == "3|L:a,L:b,L:g|one-answer|5", result.outputs
+    labels = [r for r in server.seen("worker") if "Label: " in _text(r.body)]
+    assert len(labels) == 3
+    assert server.seen("coder"), "the root ran on the coding model"
+
+
+def test_a_missing_key_of_a_hosted_offer_stops_before_any_call(tmp_path, monkeypatch):
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    text = CATALOG.format(url="", key_env=KEY_ENV).replace('api_base = ""\n', "")
+    path = tmp_path / "hosted.toml"
+    path.write_text(text)
+    plan = _review_plan(path)
+    with pytest.raises(hetflow.HetError) as info:
+        hetflow.run_sync(plan, inputs={"contract": CONTRACT_TEXT}, journal=False, cache=False)
+    assert KEY_ENV in str(info.value) and "\n" not in str(info.value).strip()
