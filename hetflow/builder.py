@@ -15,7 +15,7 @@ import re
 import textwrap
 from pathlib import Path
 
-from lark import Token, Transformer, v_args
+from lark import Token, Transformer
 from lark.exceptions import VisitError
 
 from . import ast
@@ -63,12 +63,25 @@ class _Builder(Transformer):
         self.base_dir = base_dir
         self.diagnostics: list[Diagnostic] = []
 
+    def _call_userfunc(self, tree, new_children=None):
+        """Call the rule's method as ``method(meta, children)``.
+
+        Lark's ``v_args(meta=True)`` does the same through a wrapper built on every call,
+        which costs a third of the build of a big workflow.
+        """
+        children = new_children if new_children is not None else tree.children
+        method = getattr(self, tree.data, None)
+        if method is None:
+            return self.__default__(tree.data, children, tree.meta)
+        return method(tree.meta, children)
+
     # ---------------------------------------------------------------- helpers
     def pos(self, meta_or_token) -> SourcePosition:
         m = meta_or_token
-        if getattr(m, "empty", False) or getattr(m, "line", None) is None:
+        try:
+            return SourcePosition(self.file, m.line, m.column, m.end_line, m.end_column)
+        except AttributeError:  # an empty rule's meta has no position
             return SourcePosition(self.file, 1, 1, 1, 2)
-        return SourcePosition(self.file, m.line, m.column, m.end_line, m.end_column)
 
     def error(self, message: str, where, severity: str = "error") -> None:
         pos = where if isinstance(where, SourcePosition) else self.pos(where)
@@ -81,29 +94,24 @@ class _Builder(Transformer):
         return value
 
     # ---------------------------------------------------------------- file
-    @v_args(meta=True)
     def start(self, meta, items):
         uses = tuple(i for i in items if isinstance(i, ast.Use))
         schemas = tuple(i for i in items if isinstance(i, ast.Schema))
         workflows = tuple(i for i in items if isinstance(i, ast.Workflow))
         return ast.Program(self.file, uses, schemas, workflows)
 
-    @v_args(meta=True)
     def use_decl(self, meta, items):
         return ast.Use(string_value(items[0]), self.pos(meta))
 
     # ---------------------------------------------------------------- schemas
-    @v_args(meta=True)
     def schema(self, meta, items):
         name, *fields = items
         return ast.Schema(self.name(name), tuple(fields), self.pos(name), self.pos(meta))
 
-    @v_args(meta=True)
     def field(self, meta, items):
         name, type_, *opt = items
         return ast.Field(self.name(name), type_, bool(opt), self.pos(name))
 
-    @v_args(meta=True)
     def enum_type(self, meta, items):
         values = tuple(string_value(v) if v.type == "STRING" else str(v) for v in items)
         seen = set()
@@ -113,19 +121,16 @@ class _Builder(Transformer):
             seen.add(v)
         return ast.TypeRef("enum", enum=values, pos=self.pos(meta))
 
-    @v_args(meta=True)
     def named_type(self, meta, items):
         return ast.TypeRef(str(items[0]), pos=self.pos(meta))
 
-    @v_args(meta=True)
     def list_type(self, meta, items):
         return ast.TypeRef("list", item=items[0], pos=self.pos(meta))
 
-    def type_ann(self, items):
+    def type_ann(self, meta, items):
         return items[0]
 
     # ---------------------------------------------------------------- workflows
-    @v_args(meta=True)
     def workflow(self, meta, items):
         name, *body = items
         inputs, steps, outputs = [], [], []
@@ -154,27 +159,22 @@ class _Builder(Transformer):
             span=self.pos(meta),
         )
 
-    @v_args(meta=True)
     def input_decl(self, meta, items):
         name, type_, *size = items
         return ast.Input(self.name(name), type_, size[0] if size else None, self.pos(name))
 
-    @v_args(meta=True)
     def objective(self, meta, items):
         value = str(items[0])
         if value not in ast.OBJECTIVES:
             self.error(f"unknown objective '{value}'; use cost, latency or balanced", items[0])
         return ("setting", "objective", ast.Setting(value, self.pos(meta)))
 
-    @v_args(meta=True)
     def budget(self, meta, items):
         return ("setting", "budget", ast.Setting(float(str(items[0])[1:]), self.pos(meta)))
 
-    @v_args(meta=True)
     def deadline(self, meta, items):
         return ("setting", "deadline", ast.Setting(self.seconds(items[0]), self.pos(meta)))
 
-    @v_args(meta=True)
     def output(self, meta, items):
         return ast.Output(tuple(ast.Ref(str(t), self.pos(t)) for t in items), self.pos(meta))
 
@@ -187,24 +187,20 @@ class _Builder(Transformer):
             type_, *rest = rest
         return name, type_, rest
 
-    @v_args(meta=True)
     def extract_step(self, meta, items):
         name, type_, (call,) = self._split_step(items)
         return ast.Extract(self.name(name), type_, call, self.pos(name), self.pos(meta))
 
-    @v_args(meta=True)
     def reduce_step(self, meta, items):
         name, type_, (call,) = self._split_step(items)
         return ast.Reduce(self.name(name), type_, call, self.pos(name), self.pos(meta))
 
-    @v_args(meta=True)
     def reason_step(self, meta, items):
         name, type_, (prompt, *clauses) = self._split_step(items)
         return ast.Reason(
             self.name(name), type_, prompt, self.clauses(clauses), self.pos(name), self.pos(meta)
         )
 
-    @v_args(meta=True)
     def zoom_step(self, meta, items):
         name, type_, (image, goal, *clauses) = self._split_step(items)
         return ast.Zoom(
@@ -217,7 +213,6 @@ class _Builder(Transformer):
             self.pos(meta),
         )
 
-    @v_args(meta=True)
     def recurse_step(self, meta, items):
         name, type_, (over, *rest) = self._split_step(items)
         depth = 1
@@ -253,7 +248,6 @@ class _Builder(Transformer):
             self.pos(meta),
         )
 
-    @v_args(meta=True)
     def depth(self, meta, items):
         value = float(str(items[0]))
         if not value.is_integer() or not 1 <= value <= 8:
@@ -261,16 +255,15 @@ class _Builder(Transformer):
             value = 1
         return ("depth", int(value))
 
-    def task(self, items):
+    def task(self, meta, items):
         return ("task", items[0])
 
-    def root(self, items):
+    def root(self, meta, items):
         return ("root", self.clauses(items))
 
-    def sub(self, items):
+    def sub(self, meta, items):
         return ("sub", self.clauses(items))
 
-    @v_args(meta=True)
     def map_step(self, meta, items):
         item, over, *body = items
         return ast.Map(
@@ -313,24 +306,19 @@ class _Builder(Transformer):
         pin = ast.Pin(model, chip, pin_pos) if (model or chip) else None
         return ast.Clauses(tuple(needs), pin, tuple(options))
 
-    @v_args(meta=True)
     def needs(self, meta, items):
         return ("needs", tuple(items), self.pos(meta))
 
-    @v_args(meta=True)
     def requirement(self, meta, items):
         key, size = items
         return ast.Requirement(str(key), size.value, self.pos(meta))
 
-    @v_args(meta=True)
     def pin_model(self, meta, items):
         return ("model", string_value(items[0]), self.pos(meta))
 
-    @v_args(meta=True)
     def pin_chip(self, meta, items):
         return ("chip", items[0], self.pos(meta))
 
-    @v_args(meta=True)
     def chip(self, meta, items):
         if len(items) == 1 and items[0].type == "STRING":
             return string_value(items[0])
@@ -342,11 +330,9 @@ class _Builder(Transformer):
                 break
         return "-".join(str(t) for t in items)
 
-    @v_args(meta=True)
     def with_opts(self, meta, items):
         return ("with", tuple(items), self.pos(meta))
 
-    @v_args(meta=True)
     def option(self, meta, items):
         key, value = items
         if isinstance(value, ast.Ref):  # `with mode=fast`: a bare word is a string here
@@ -355,12 +341,10 @@ class _Builder(Transformer):
         return ast.Option(str(key), _plain(value), self.pos(meta))
 
     # ---------------------------------------------------------------- text
-    @v_args(meta=True)
     def inline_text(self, meta, items):
         token = items[0]
         return self.template(string_value(token), token, None)
 
-    @v_args(meta=True)
     def file_text(self, meta, items):
         token = items[0]
         rel = string_value(token)
@@ -384,13 +368,12 @@ class _Builder(Transformer):
         for name, attrs in refs:
             located.append(
                 ast.TemplateRef(
-                    name, attrs, _locate(str(token), name, pos) if path is None else pos
+                    name, attrs, _locate(str(token), name, pos, attrs) if path is None else pos
                 )
             )
         return ast.Text(source, tuple(located), path, pos)
 
     # ---------------------------------------------------------------- calls and values
-    @v_args(meta=True)
     def call(self, meta, items):
         name, *args = items
         positional, keywords = [], []
@@ -408,34 +391,28 @@ class _Builder(Transformer):
             seen.add(k)
         return ast.Call(str(name), tuple(positional), tuple(keywords), self.pos(name))
 
-    def kwarg(self, items):
+    def kwarg(self, meta, items):
         key, value = items
         return (str(key), value)
 
-    @v_args(meta=True)
     def ref(self, meta, items):
         name = str(items[0])
         if name in ("true", "false"):
             return ast.Const(name == "true", "bool", self.pos(meta))
         return ast.Ref(name, self.pos(meta))
 
-    @v_args(meta=True)
     def string(self, meta, items):
         return ast.Const(string_value(items[0]), "string", self.pos(meta))
 
-    @v_args(meta=True)
     def money(self, meta, items):
         return ast.Const(float(str(items[0])[1:]), "money", self.pos(meta))
 
-    @v_args(meta=True)
     def duration(self, meta, items):
         return ast.Const(self.seconds(items[0]), "duration", self.pos(meta))
 
-    @v_args(meta=True)
     def list_value(self, meta, items):
         return ast.ListValue(tuple(items), self.pos(meta))
 
-    @v_args(meta=True)
     def size(self, meta, items):
         text = str(items[0])
         if text[-1] in _SIZE_SUFFIX:
@@ -465,17 +442,50 @@ def _plain(value):
     return value
 
 
-def _locate(raw: str, name: str, pos: SourcePosition) -> SourcePosition:
-    """Where `name` first appears inside a `{{ }}`/`{% %}` of a string token."""
-    for block in re.finditer(r"\{\{.*?\}\}|\{%.*?%\}", raw, re.S):
-        m = re.search(rf"(?<![\w.]){re.escape(name)}\b", block.group(0))
-        if m:
-            offset = block.start() + m.start()
-            before = raw[:offset]
-            line = pos.line + before.count("\n")
-            col = (pos.column + offset) if "\n" not in before else offset - before.rfind("\n")
-            return SourcePosition(pos.file, line, col, line, col + len(name))
-    return pos
+def _locate(raw: str, name: str, pos: SourcePosition, attrs: tuple[str, ...] = ()):
+    """Where `name` (followed by exactly `.attrs`) appears in a `{{ }}`/`{% %}` of a token.
+
+    Falls back to the name's first appearance, then to the token itself.
+    """
+    chain = "".join("." + a for a in attrs)
+    first = -1
+    for block in _BLOCKS.finditer(raw):
+        text = block.group(0)
+        offset = _find_word(text, name)
+        while offset >= 0:
+            if first < 0:
+                first = block.start() + offset
+            after = text[offset + len(name) :]
+            if after.startswith(chain) and not after[len(chain) :].startswith("."):
+                return _offset_pos(raw, block.start() + offset, len(name), pos)
+            offset = _find_word(text, name, offset + 1)
+    return _offset_pos(raw, first, len(name), pos) if first >= 0 else pos
+
+
+def _offset_pos(raw: str, offset: int, width: int, pos: SourcePosition) -> SourcePosition:
+    before = raw[:offset]
+    line = pos.line + before.count("\n")
+    col = (pos.column + offset) if "\n" not in before else offset - before.rfind("\n")
+    return SourcePosition(pos.file, line, col, line, col + width)
+
+
+_BLOCKS = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
+
+
+def _find_word(text: str, name: str, start: int = 0) -> int:
+    """The offset of `name` as a whole word not preceded by '.', or -1.
+
+    Plain string search rather than a regex per name: a regex per distinct name would
+    overflow `re`'s cache on big workflows and recompile for every prompt.
+    """
+    start = text.find(name, start)
+    while start >= 0:
+        before = text[start - 1] if start else " "
+        after = text[start + len(name)] if start + len(name) < len(text) else " "
+        if not (before.isalnum() or before in "_.") and not (after.isalnum() or after == "_"):
+            return start
+        start = text.find(name, start + 1)
+    return -1
 
 
 def build(text: str, file: str = "<string>", base_dir: Path | None = None):

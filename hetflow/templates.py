@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from typing import Any
 
 
@@ -38,11 +39,55 @@ def _show(value: Any) -> Any:
     return value
 
 
+_BLOCK = re.compile(r"\{\{(.*?)\}\}", re.S)
+_PLAIN = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*")
+# Words Jinja reads as constants or operators, not as names.
+_JINJA_WORDS = frozenset(
+    "true false none True False None and or not in is if else elif for endfor recursive "
+    "block extends include import from with without context set macro call filter raw".split()
+)
+
+
+def _simple_refs(source: str) -> list[tuple[str, tuple[str, ...]]] | None:
+    """The refs of a template made only of text and ``{{ name.field }}`` blocks, or None.
+
+    Most prompts are that simple; reading them without Jinja keeps `hetflow check` fast
+    (Jinja's import and parser cost more than the rest of the check).  Anything else —
+    statements, comments, filters, expressions — goes to Jinja's own parser.
+    """
+    if "{%" in source or "{#" in source:
+        return None
+    refs: list[tuple[str, tuple[str, ...]]] = []
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    rest = []
+    end = 0
+    for m in _BLOCK.finditer(source):
+        inner = _PLAIN.fullmatch(m.group(1))
+        if inner is None:
+            return None
+        name, *attrs = inner.group(1).split(".")
+        if name in _JINJA_WORDS or any(a in _JINJA_WORDS for a in attrs):
+            return None
+        ref = (name, tuple(attrs))
+        if ref not in seen:
+            seen.add(ref)
+            refs.append(ref)
+        rest.append(source[end : m.start()])
+        end = m.end()
+    rest.append(source[end:])
+    if any("{{" in r for r in rest):
+        return None  # an unclosed block: let Jinja say what is wrong
+    return refs
+
+
 def template_refs(source: str) -> tuple[list[tuple[str, tuple[str, ...]]], str | None]:
     """The free names of a template with the attribute chain used on each, in order.
 
     Returns ``(refs, problem)``; ``problem`` is Jinja's message if the template is invalid.
     """
+    simple = _simple_refs(source)
+    if simple is not None:
+        return simple, None
     from jinja2 import TemplateSyntaxError, meta, nodes
 
     env = environment()

@@ -12,10 +12,6 @@ from hetflow.cli import main
 from hetflow.fmt import comments, duration, format_source, number, string
 
 
-def same_meaning(a: str, b: str) -> bool:
-    return build(a)[0] == build(b)[0]
-
-
 @settings(
     max_examples=120, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
 )
@@ -33,8 +29,9 @@ def test_fmt_keeps_meaning_and_is_idempotent(text):
 def test_examples_are_stable():
     for path in EXAMPLES:
         text = path.read_text()
-        once = format_source(text)
-        assert same_meaning(text, once) and format_source(once) == once
+        once = format_source(text, str(path), path.parent)
+        assert build(once, str(path), path.parent)[0] == build(text, str(path), path.parent)[0]
+        assert format_source(once, str(path), path.parent) == once
 
 
 def test_layout():

@@ -1,0 +1,144 @@
+"""Front-end speed: parse, build, check (and the graph) of generated 1k-50k-step workflows.
+
+Prints one row per size with each stage's wall time and the time per step, so linear
+growth shows as a flat per-step column; then the wall time of `hetflow --help` and
+`hetflow check examples/*.het` as fresh processes (what a user or an editor waits for).
+
+    python bench/bench_frontend.py [--sizes 1000,10000,50000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hetflow.builder import build  # noqa: E402
+from hetflow.checker import check_program  # noqa: E402
+from hetflow.parser import parse_tree  # noqa: E402
+
+
+def workflow(steps: int) -> str:
+    """A workflow of about ``steps`` steps mixing every kind, with realistic references."""
+    out = [
+        "schema Verdict {\n  risky: bool\n  why: text\n}\n",
+        "workflow big {",
+        "  input doc: text ~ 128k tokens",
+        "  input question: text",
+        "  objective cost",
+        "  extract parts = split(doc, tokens=2000)",
+    ]
+    made, pending = 1, ["parts"]  # names no step uses yet: the next reason reads them
+    i = 0
+    while made < steps:
+        i += 1
+        if i % 10 == 0:
+            out += [
+                f"  map p{i} in parts {{",
+                f'    extract h{i} = grep(p{i}, "(?i)risk|liab")',
+                f'    reason v{i}: Verdict = prompt "{{{{ p{i} }}}} {{{{ h{i} }}}}" '
+                "needs reasoning >= 2 with max_tokens=100",
+                "  }",
+                f'  reduce c{i} = count(v{i}, where="risky")',
+            ]
+            made += 3
+            pending.append(f"c{i}")
+        elif i % 7 == 0:
+            out.append(f'  extract s{i} = grep(doc, "(?i)term{i}")')
+            made += 1
+            pending.append(f"s{i}")
+        else:
+            earlier = " ".join(f"{{{{ {n} }}}}" for n in pending)
+            out.append(
+                f'  reason r{i} = prompt """\n    Question: {{{{ question }}}}\n'
+                f'    Earlier: {earlier}\n  """ needs reasoning >= 3'
+            )
+            made += 1
+            pending = [f"r{i}"]
+    out.append(f"  output {', '.join(pending)}")
+    out.append("}")
+    return "\n".join(out) + "\n"
+
+
+def timed(fn, repeat: int):
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def graph_stage():
+    try:
+        from hetflow.graph import build_graph
+    except ImportError:
+        return None
+    return build_graph
+
+
+def subprocess_time(args: list[str], repeat: int) -> float:
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(
+            args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+        )
+        runs.append(time.perf_counter() - start)
+    return statistics.median(runs)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="1000,10000,50000")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    build_graph = graph_stage()
+    parse_tree("workflow w {\n input x: text\n output x\n}\n")  # warm the parser cache
+
+    head = (
+        f"{'steps':>7} {'lines':>7} {'parse':>8} {'build':>8} {'check':>8} {'graph':>8} "
+        f"{'total':>8} {'us/step':>8} {'diags':>6}"
+    )
+    print(head)
+    print("-" * len(head))
+    for n in sizes:
+        text = workflow(n)
+        reps = args.repeat if n <= 10_000 else 1
+        t_parse, _ = timed(lambda text=text: parse_tree(text, "big.het"), reps)
+        t_build, (program, _) = timed(lambda text=text: build(text, "big.het"), reps)
+        t_build -= t_parse  # build() parses too
+        t_check, diags = timed(lambda program=program: check_program(program), reps)
+        t_graph = float("nan")
+        if build_graph is not None:
+            t_graph, _ = timed(lambda program=program: build_graph(program.workflows[0]), reps)
+        total = t_parse + t_build + t_check + (0 if t_graph != t_graph else t_graph)
+        print(
+            f"{n:>7} {text.count(chr(10)):>7} {t_parse:>7.3f}s {t_build:>7.3f}s "
+            f"{t_check:>7.3f}s {t_graph:>7.3f}s {total:>7.3f}s {total / n * 1e6:>8.1f} "
+            f"{len(diags):>6}"
+        )
+
+    python = sys.executable
+    examples = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "examples").glob("*.het"))
+    print()
+    print(f"{'command (fresh process, median of 5)':<44} {'wall':>8}")
+    print("-" * 53)
+    print(f"{'python -c pass':<44} {subprocess_time([python, '-c', 'pass'], 5):>7.3f}s")
+    print(
+        f"{'hetflow --help':<44} {subprocess_time([python, '-m', 'hetflow', '--help'], 5):>7.3f}s"
+    )
+    label = f"hetflow check examples/*.het ({len(examples)} files)"
+    print(f"{label:<44} {subprocess_time([python, '-m', 'hetflow', 'check', *examples], 5):>7.3f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
