@@ -331,3 +331,135 @@ def test_a_missing_key_of_a_hosted_offer_stops_before_any_call(tmp_path, monkeyp
     with pytest.raises(hetflow.HetError) as info:
         hetflow.run_sync(plan, inputs={"contract": CONTRACT_TEXT}, journal=False, cache=False)
     assert KEY_ENV in str(info.value) and "\n" not in str(info.value).strip()
+
+
+# ---------------------------------------------------------------- typed output, trace, resume
+
+
+def test_invalid_typed_output_is_retried_until_valid(catalog, server, tmp_path):
+    answers = iter(["this is not JSON", '{"risky": "very", "why": 3}'])
+
+    def flaky(body: dict):
+        if "Clause: 1." in _text(body):
+            return next(answers, None) or {"risky": True, "why": "valid at last"}
+        return _worker(body)
+
+    server.script("worker", reply=flaky)
+    result = hetflow.run_sync(
+        _review_plan(catalog),
+        inputs={"contract": CONTRACT_TEXT},
+        journal=tmp_path / "j.sqlite",
+        cache=False,
+    )
+    assert result.outputs["risky"] == len(RISKY), result
+    clause_1 = [r for r in server.seen("worker") if "Clause: 1." in _text(r.body)]
+    assert len(clause_1) == 3  # two invalid replies, then a valid one
+
+
+def test_the_trace_names_each_calls_model_and_chip(catalog, server, tmp_path):
+    result = hetflow.run_sync(
+        _review_plan(catalog),
+        inputs={"contract": CONTRACT_TEXT},
+        journal=tmp_path / "j.sqlite",
+        cache=False,
+    )
+    calls = [t for t in result.trace if "worker" in json.dumps(t, default=str)]
+    assert len(calls) >= 5, result.trace  # four clauses and the summary
+    for t in calls:
+        flat = json.dumps(t, default=str)
+        assert "local" in flat  # the chip
+        assert re.search(r'"[a-z_]*cost[a-z_]*": \d', flat), t
+        assert re.search(r'"[a-z_]*tokens[a-z_]*": \d', flat), t
+
+
+WRITER = """
+[models.writer]
+reasoning = 5
+coding = 0
+extraction = 3
+vision = 0
+context = 200000
+
+[[offers]]
+model = "writer"
+chip = "local"
+litellm = "openai/writer"
+output_tps = 1000
+prefill_tps = 100000
+ttft_ms = 10
+concurrency = 8
+input_per_mtok = 5.0
+output_per_mtok = 5.0
+api_base = "{url}"
+api_key_env = "{key_env}"
+"""
+
+
+def test_resume_pays_for_no_call_twice(catalog, server, tmp_path):
+    # The summary needs reasoning >= 4: make it run on `writer` (or `coder`), and have
+    # both down in the first run, so that the run fails after the clauses are paid for.
+    text = catalog.read_text().replace("reasoning = 4\ncoding = 1", "reasoning = 3\ncoding = 1")
+    catalog.write_text(text + WRITER.format(url=server.url, key_env=KEY_ENV))
+    server.script("writer", reply="SUMMARY-OK", down=404)
+    server.script("coder", reply="SUMMARY-OK", down=404)
+    contract = tmp_path / "contract.txt"
+    contract.write_text(CONTRACT_TEXT)
+    args = [
+        "run",
+        FIXTURES / "example_contract_review.het",
+        "--input",
+        f"contract=@{contract}",
+        "--catalog",
+        catalog,
+        "--journal",
+        tmp_path / "journal.sqlite",
+    ]
+    first = cli(*args)
+    assert first.code != 0 and "Traceback" not in first.text, first.text
+    clause_calls = [r for r in server.seen("worker") if "Clause:" in _text(r.body)]
+    assert len(clause_calls) == 4
+    server.script("writer", reply="SUMMARY-OK")
+    server.script("coder", reply="SUMMARY-OK")
+    second = cli(*args, "--resume")
+    assert second.code == 0, second.text
+    assert json.loads(second.out) == {"summary": "SUMMARY-OK", "risky": len(RISKY)}
+    clause_calls = [r for r in server.seen("worker") if "Clause:" in _text(r.body)]
+    assert len(clause_calls) == 4, "a resumed run paid for a clause twice"
+
+
+# ---------------------------------------------------------------- the template sandbox
+
+
+@pytest.mark.parametrize(
+    "probe",
+    [
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ lipsum.__globals__ }}",
+        "{{ doc.__class__.__mro__ }}",
+        "{% include 'run.toml' %}",
+        "{% import 'os' as os %}{{ os }}",
+    ],
+)
+def test_templates_cannot_reach_beyond_fields(probe, catalog, server, tmp_path):
+    het = write(
+        tmp_path,
+        f"""
+workflow probe {{
+  input doc: text
+  reason a = prompt "Read {{{{ doc }}}} {probe}" needs reasoning >= 2
+  output a
+}}
+""",
+        "probe.het",
+    )
+    try:
+        plan = hetflow.compile(het, catalog=catalog, objective="cost")
+        result = hetflow.run_sync(plan, inputs={"doc": "hello"}, journal=False, cache=False)
+    except hetflow.HetError as exc:  # refused by the checker or at render: both keep the rule
+        assert "Traceback" not in str(exc)
+    else:
+        assert "a" not in result.outputs or result.failed, result.outputs
+    for r in server.requests:
+        sent = _text(r.body)
+        for leak in ("__builtins__", "<module", "<class", "mro", "api_key_env", "[catalog]"):
+            assert leak not in sent, (probe, sent)
