@@ -451,3 +451,49 @@ def test_the_installed_command_runs(tmp_path):
     assert ran.code == 0, ran.text
     ran = cli_process("--version")
     assert ran.code == 0 and re.search(r"\d+\.\d+", ran.text)
+
+
+# ---------------------------------------------------------------- bad plans and catalogs
+
+BAD_PLANS = {
+    "not_json": "[1, 2",
+    "a_list": "[1, 2, 3]",
+    "no_version": '{"workflow": "w", "nodes": [], "edges": []}',
+    "newer": '{"plan_version": 999, "workflow": "w", "nodes": [], "edges": []}',
+    "bad_op": '{"plan_version": 1, "workflow": "w", "nodes": [{"id": "a", "op": "teleport",'
+    ' "step": "a"}], "edges": []}',
+    "binary": "\x00\x01\x02",
+    "deep": "[" * 100_000 + "]" * 100_000,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_PLANS))
+@pytest.mark.parametrize("command", ["run", "explain", "simulate", "graph"])
+def test_bad_plan_files_are_one_line_user_errors(kind, command, tmp_path):
+    path = tmp_path / f"{kind}.plan.json"
+    path.write_text(BAD_PLANS[kind])
+    ran = cli(command, path)
+    assert_no_traceback(ran)
+    if ran.code == 2 and "invalid choice" in ran.text:
+        pytest.skip(f"`hetflow {command}` is not there yet")
+    assert ran.code == 1, (kind, command, ran.text)
+    assert ran.err.strip().startswith("hetflow: error:") and path.name in ran.err, ran.err
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "x = " + "[" * 100_000 + "]" * 100_000,
+        "[catalog]\nname = 'n'\n" + "".join(f"[t{i}]\n" for i in range(3)) + "a = {" * 2000,
+    ],
+)
+def test_pathological_catalogs_are_user_errors(content, tmp_path):
+    path = tmp_path / "odd.toml"
+    path.write_text(content)
+    for args in (
+        ["catalog", "validate", path],
+        ["compile", FIXTURES / "one_step.het", "-o", tmp_path / "p.json", "--catalog", path],
+    ):
+        ran = cli(*args)
+        assert_no_traceback(ran)
+        assert ran.code == 1, ran.text

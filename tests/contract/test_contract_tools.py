@@ -53,15 +53,19 @@ def test_graph_mermaid_by_default():
     ran = cli("graph", REVIEW)
     assert ran.code == 0, ran.text
     assert re.match(r"\s*(flowchart|graph) ", ran.out), ran.out
-    for a, b in [("clauses", "hits"), ("hits", "verdict"), ("verdict", "risky"),
-                 ("verdict", "summary")]:
+    for a, b in [
+        ("clauses", "hits"),
+        ("hits", "verdict"),
+        ("verdict", "risky"),
+        ("verdict", "summary"),
+    ]:
         assert re.search(rf"\b{a}\b\s*-->\s*\b{b}\b", ran.out), (a, b, ran.out)
 
 
 def test_graph_graphviz_dot():
     ran = cli("graph", "--format", "dot", REVIEW)
     assert ran.code == 0, ran.text
-    assert re.match(r'\s*(strict\s+)?digraph\b', ran.out), ran.out
+    assert re.match(r"\s*(strict\s+)?digraph\b", ran.out), ran.out
     assert re.search(r'"?hits"?\s*->\s*"?verdict"?', ran.out), ran.out
     assert ran.out.count("{") == ran.out.count("}")
 
@@ -73,8 +77,7 @@ def test_graph_of_a_recurse_shows_its_parts():
 
 
 def test_simulate_needs_no_keys_and_reports_time_cost_and_chips(plan_path, monkeypatch):
-    for var in ("CONTRACT_FAST_KEY", "CONTRACT_SLOW_KEY", "CONTRACT_BIG_KEY",
-                "OPENAI_API_KEY"):
+    for var in ("CONTRACT_FAST_KEY", "CONTRACT_SLOW_KEY", "CONTRACT_BIG_KEY", "OPENAI_API_KEY"):
         monkeypatch.delenv(var, raising=False)
     ran = cli("simulate", plan_path)
     assert ran.code == 0, ran.text
