@@ -620,3 +620,27 @@ def test_soft_keyword_as_map_item_and_over_target(word, tmp_path):
 def test_names_with_underscores_and_digits(tmp_path):
     text = wf('reason _a1 = prompt "{{ Doc_2 }}"\noutput _a1', inputs="input Doc_2: text")
     _clean(text, tmp_path)
+
+
+def test_windows_line_endings_read_like_unix_ones(tmp_path):
+    text = wf('''
+        reason a = prompt """
+            First line {{ doc }}
+              indented two more
+            Last line
+        """
+        reason b = prompt "{{ a }}"
+        output b
+    ''')
+    path = tmp_path / "crlf.het"
+    path.write_bytes(text.replace("\n", "\r\n").encode())
+    assert [d for d in hetflow.check(path) if d.is_error] == []
+    found = [s.replace("\r\n", "\n") for s in strings_in(hetflow.parse(path))]
+    assert "First line {{ doc }}\n  indented two more\nLast line" in found
+
+
+def test_columns_count_characters_not_bytes(tmp_path):
+    text = wf('reason a = prompt "héllo wörld — {{ dco }}"\noutput a')
+    found = diagnostics(text, tmp_path)
+    line = text.splitlines()[2]
+    assert (found[0]["line"], found[0]["column"]) == (3, line.index("dco") + 1)

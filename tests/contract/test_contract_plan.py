@@ -532,3 +532,36 @@ def test_a_plan_is_self_contained(tmp_path):
     shutil.rmtree(work)
     plan = hetflow.Plan.load(plan_path)
     assert plan.workflow == "one_step"
+
+
+def test_balanced_prefers_the_offer_far_better_on_both_counts(tmp_path):
+    # fast costs 100x slow but is 360x quicker; against the baseline (big) fast is
+    # 0.2 of its cost and 0.01 of its time, slow 0.002 and 4.1: any normalized
+    # combination of the two picks fast.
+    text = ONE.read_text().replace("objective cost", "objective balanced")
+    ran, plan = compile_json(write(tmp_path, text, "balanced.het"), tmp_path=tmp_path)
+    assert ran.code == 0 and plan["objective"] == "balanced"
+    assert _offer(node(plan, "answer")["assignment"]) == "m@fast"
+
+
+SPLIT = """
+workflow pieces {
+  input doc: text ~ 10k tokens
+  objective cost
+  extract parts = split(doc, tokens=1000)
+  map p in parts {
+    reason s = prompt "Summarize: {{ p }}" needs reasoning >= 2
+  }
+  reduce all = concat(s)
+  output all
+}
+"""
+
+
+def test_sizes_flow_through_split_into_the_map(tmp_path):
+    ran, plan = compile_json(write(tmp_path, SPLIT, "pieces.het"), tmp_path=tmp_path)
+    assert ran.code == 0, ran.text
+    est = node(plan, "s")["estimate"]
+    assert 9 <= est["calls"] <= 11, est  # 10k tokens in pieces of 1000
+    per_call = est["input_tokens"] / est["calls"]
+    assert 1000 <= per_call <= 1100, est
