@@ -525,3 +525,33 @@ def test_python_parse_raises_a_diagnostic_error_with_positions(tmp_path):
     with pytest.raises(hetflow.DiagnosticError) as info:
         hetflow.parse(write(tmp_path, wf("frobnicate\noutput doc")))
     assert info.value.diagnostics and info.value.diagnostics[0].pos.line == 3
+
+
+def test_count_where_a_field_the_schema_lacks(tmp_path):
+    text = wf(
+        'reduce n = count(xs, where="riksy")\noutput n',
+        inputs="input xs: list[V]",
+        head="schema V { risky: bool\n why: text }",
+    )
+    d = _one(errors(text, tmp_path))
+    assert "riksy" in d["message"] and "did you mean 'risky'?" in d["message"], d
+    _at(d, text, '"riksy"')
+
+
+def test_a_schema_defined_here_and_in_a_used_file_is_defined_twice(tmp_path):
+    write(tmp_path, "schema Verdict { risky: bool }\n", "lib.het")
+    text = 'use "lib.het"\n' + wf(
+        'reason v: Verdict = prompt "{{ doc }}"\noutput v', head="schema Verdict { why: text }"
+    )
+    found = diagnostics(text, tmp_path)
+    assert any("Verdict" in d["message"] for d in found), found
+
+
+def test_a_file_used_twice_through_two_paths_is_not_a_clash(tmp_path):
+    write(tmp_path, "schema Base { a: text }\n", "base.het")
+    write(tmp_path, 'use "base.het"\nschema Left { b: Base }\n', "left.het")
+    write(tmp_path, 'use "base.het"\nschema Right { c: Base }\n', "right.het")
+    text = 'use "left.het"\nuse "right.het"\n' + wf(
+        'reason l: Left = prompt "{{ doc }}"\nreason r: Right = prompt "{{ l }}"\noutput r'
+    )
+    assert diagnostics(text, tmp_path) == []

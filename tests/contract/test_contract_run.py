@@ -463,3 +463,56 @@ workflow probe {{
         sent = _text(r.body)
         for leak in ("__builtins__", "<module", "<class", "mro", "api_key_env", "[catalog]"):
             assert leak not in sent, (probe, sent)
+
+
+TYPED_RECURSE = """
+schema Tally {
+  label: enum(entity, location)
+  count: number
+}
+
+workflow typed {
+  input doc: text
+  objective cost
+  recurse tallies: list[Tally] over doc depth 1 {
+    task "Count the labels."
+    root needs coding >= 5
+    sub needs reasoning >= 2
+  }
+  output tallies
+}
+"""
+
+
+def _typed_coder(body: dict) -> str:
+    messages = body.get("messages", [])
+    turns = sum(m.get("role") == "assistant" for m in messages)
+    if turns == 0:
+        return '```repl\nFINAL("not a list of tallies")\n```'
+    return (
+        '```repl\nFINAL([{"label": "entity", "count": len(context.splitlines())},'
+        ' {"label": "location", "count": 1}])\n```'
+    )
+
+
+def test_recurse_final_is_validated_against_the_type(catalog, server, tmp_path):
+    server.script("coder", reply=_typed_coder)
+    plan = hetflow.compile(
+        write(tmp_path, TYPED_RECURSE, "typed.het"), catalog=catalog, objective="cost"
+    )
+    result = hetflow.run_sync(
+        plan, inputs={"doc": "a\nb\nc\nd"}, journal=tmp_path / "j.sqlite", cache=False
+    )
+    assert result.outputs["tallies"] == [
+        {"label": "entity", "count": 4},
+        {"label": "location", "count": 1},
+    ]
+    assert len(server.seen("coder")) == 2  # the invalid FINAL went back to the model
+
+
+async def test_python_api_run_is_awaitable(catalog, server, tmp_path):
+    plan = _review_plan(catalog)
+    result = await hetflow.run(
+        plan, inputs={"contract": CONTRACT_TEXT}, journal=tmp_path / "j.sqlite", cache=False
+    )
+    assert result.outputs["risky"] == len(RISKY)
