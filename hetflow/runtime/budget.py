@@ -13,9 +13,9 @@ than it was sent nor write more than ``max_tokens``.
 >>> b = Budget(0.01)
 >>> p = Prices(per_in=1e-6, per_out=2e-6)
 >>> r = b.try_reserve(p, input_tokens=1000, want_out=10_000, min_out=16)
->>> r.max_tokens, round(b.reserved, 6)
+>>> r.max_tokens, b.reserved
 (4500, 0.01)
->>> _ = b.settle(r, p.cost(900, 100)); round(b.spent, 6), b.reserved
+>>> _ = b.settle(r, p.cost(900, 100)); b.spent, b.reserved
 (0.0011, 0.0)
 """
 
@@ -59,9 +59,16 @@ class Prices:
         return cls(offer.input_per_mtok / 1e6, offer.output_per_mtok / 1e6)
 
 
+PICO = 10**12  # money is counted in whole picodollars: sums are exact, never drift
+
+
+def _pico_up(dollars: float) -> int:
+    return math.ceil(dollars * PICO - 1e-6)
+
+
 @dataclass
 class Reservation:
-    amount: float
+    amount: int  # picodollars
     max_tokens: int
 
 
@@ -70,49 +77,71 @@ class BudgetExhausted(Exception):
 
 
 class Budget:
-    """Spent and reserved dollars against an optional limit (``None``: no limit)."""
+    """Spent and reserved money against an optional limit (``None``: no limit).
 
-    def __init__(self, limit: float | None):
+    Amounts are kept in whole picodollars (costs rounded up, the limit down), so the
+    comparison ``spent <= limit`` is exact however many calls add up.
+    """
+
+    def __init__(self, limit: float | None, spent: float = 0.0):
         self.limit = limit
-        self.spent = 0.0
-        self.reserved = 0.0
+        self._limit = None if limit is None else math.floor(limit * PICO)
+        if self._limit is not None and self._limit / PICO > limit:
+            self._limit -= 1
+        self._spent = _pico_up(spent) if spent else 0
+        self._reserved = 0
         self.calls = 0  # settled paid calls
         self.exhausted = False
         self._in_flight = 0
         self._changed: asyncio.Event | None = None
 
     @property
+    def spent(self) -> float:
+        return self._spent / PICO
+
+    @property
+    def reserved(self) -> float:
+        return self._reserved / PICO
+
+    @property
     def left(self) -> float:
-        return math.inf if self.limit is None else self.limit - self.spent - self.reserved
+        return math.inf if self._limit is None else self._left / PICO
+
+    @property
+    def _left(self) -> int:
+        return self._limit - self._spent - self._reserved
 
     def try_reserve(
         self, prices: Prices, *, input_tokens: int, want_out: int | None, min_out: int
     ) -> Reservation | None:
         """Reserve the worst case now, lowering ``max_tokens`` to fit; None if it cannot."""
-        if self.limit is None:
-            return self._take(0.0, want_out)
+        if self._limit is None:
+            return self._take(0, want_out)
         if self.exhausted:
             return None
         want = want_out if want_out is not None else DEFAULT_MAX_TOKENS
-        base = prices.cost(input_tokens, 0)
-        left = self.left
-        if prices.per_out > 0:
-            fits = math.floor((left - base) / prices.per_out + 1e-9)
-        else:
-            fits = want if base <= left else -1
-        out = min(want, fits)
-        if out < min(min_out, want) or out < 1:
+        floor = min(min_out, want)
+        left = self._left
+        base = _pico_up(prices.cost(input_tokens, 0))
+        if base > left:
             return None
-        amount = prices.cost(input_tokens, out)
-        if amount > left and out > 1:  # floating-point rounding at the edge
+        if prices.per_out > 0:
+            room = (left - base) / (prices.per_out * PICO)
+            out = want if room >= want else math.floor(room)
+        else:
+            out = want if base <= left else 0
+        if out < max(floor, 1):
+            return None
+        amount = _pico_up(prices.cost(input_tokens, out))
+        while amount > left and out > floor:  # rounding at the edge
             out -= 1
-            amount = prices.cost(input_tokens, out)
-        if amount > left or out < min(min_out, want):
+            amount = _pico_up(prices.cost(input_tokens, out))
+        if amount > left:
             return None
         return self._take(amount, out)
 
-    def _take(self, amount: float, max_tokens: int | None) -> Reservation:
-        self.reserved += amount
+    def _take(self, amount: int, max_tokens: int | None) -> Reservation:
+        self._reserved += amount
         self._in_flight += 1
         return Reservation(amount, max_tokens if max_tokens is not None else 0)
 
@@ -134,16 +163,17 @@ class Budget:
             await self._changed.wait()
 
     def settle(self, reservation: Reservation, cost: float) -> float:
-        """Charge a finished call what its reported usage costs."""
-        self.reserved = max(0.0, self.reserved - reservation.amount)
-        self.spent += cost
+        """Charge a finished call what its reported usage costs; returns the charge."""
+        charge = _pico_up(cost)
+        self._reserved -= reservation.amount
+        self._spent += charge
         self.calls += 1
         self._done()
-        return cost
+        return charge / PICO
 
     def release(self, reservation: Reservation) -> None:
         """A call that failed before any answer costs nothing; free its reservation."""
-        self.reserved = max(0.0, self.reserved - reservation.amount)
+        self._reserved -= reservation.amount
         self._done()
 
     def _done(self) -> None:

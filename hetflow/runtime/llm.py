@@ -34,6 +34,10 @@ def litellm():
     _litellm.suppress_debug_info = True
     _litellm.telemetry = False
     _litellm.drop_params = True  # an option a provider lacks is dropped, not an error
+    try:  # the OpenAI client imports its chat modules on first use: a second, mid-run
+        import openai.resources.chat  # noqa: F401
+    except ImportError:
+        pass
     return _litellm
 
 

@@ -43,6 +43,13 @@ def _open_cache(cache: Any) -> Cache | None:
     return Cache(None if cache is True else Path(cache))
 
 
+def money(dollars: float) -> str:
+    """``$0.20``, and enough digits for a small budget: ``$0.0015``."""
+    if round(dollars, 2) == dollars:
+        return f"${dollars:.2f}"
+    return "$" + f"{dollars:.6f}".rstrip("0")
+
+
 def _listing(names: list[str], limit: int = 8) -> str:
     if not names:
         return "none"
@@ -93,8 +100,7 @@ async def execute(
             if jr.resumed:
                 done = jr.finished_nodes()
                 spent_before = jr.spent()
-        the_budget = Budget(limit)
-        the_budget.spent = spent_before
+        the_budget = Budget(limit, spent=spent_before)
         t0 = time.monotonic()
         caller = Caller(
             plan,
@@ -158,7 +164,7 @@ async def execute(
     if outcome.stopped:
         finished = [s for s in all_steps if s in outcome.finished and s not in not_run]
         stopped = (
-            f"budget ${limit:.2f} reached after {the_budget.calls} calls; "
+            f"budget {money(limit)} reached after {the_budget.calls} calls; "
             f"finished: {_listing(finished)}; not run: {_listing(list(not_run))}"
         )
     comparison = compare(
