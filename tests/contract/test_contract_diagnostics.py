@@ -555,3 +555,46 @@ def test_a_file_used_twice_through_two_paths_is_not_a_clash(tmp_path):
         'reason l: Left = prompt "{{ doc }}"\nreason r: Right = prompt "{{ l }}"\noutput r'
     )
     assert diagnostics(text, tmp_path) == []
+
+
+# ---------------------------------------------------------------- §4 structure
+
+
+def test_a_workflow_needs_one_or_more_steps(tmp_path):
+    text = "workflow w {\n  input x: text\n  output x\n}\n"
+    found = diagnostics(text, tmp_path)
+    assert found and found[0]["line"] == 1, found  # STEP ... one or more
+
+
+def test_a_workflow_needs_one_or_more_inputs(tmp_path):
+    text = 'workflow w {\n  reason a = prompt "hi"\n  output a\n}\n'
+    found = diagnostics(text, tmp_path)
+    assert found and found[0]["line"] == 1, found  # input ... one or more
+
+
+@pytest.mark.parametrize("line", ["objective cost", "budget $1", "deadline 5m"])
+def test_optional_settings_at_most_once(line, tmp_path):
+    text = wf(f'{line}\n{line}\nreason a = prompt "{{{{ doc }}}}"\noutput a')
+    d = _one(errors(text, tmp_path))
+    _at(d, text, line, 2)
+
+
+def test_unknown_objective(tmp_path):
+    text = wf('objective fastest\nreason a = prompt "{{ doc }}"\noutput a')
+    d = _one(errors(text, tmp_path))
+    _at(d, text, "fastest")
+
+
+def test_unknown_skill_and_level_out_of_range(tmp_path):
+    text = wf('reason a = prompt "{{ doc }}" needs reasonin >= 3, coding >= 7\noutput a')
+    found = errors(text, tmp_path)
+    assert len(found) == 2, found
+    _at(found[0], text, "reasonin")
+    assert "did you mean 'reasoning'?" in found[0]["message"]
+    assert found[1]["line"] == 3 and found[1]["column"] > found[0]["column"]
+
+
+def test_invalid_template_is_positioned(tmp_path):
+    text = wf('reason a = prompt "{{ doc "\noutput a')
+    d = _one(errors(text, tmp_path))
+    assert d["line"] == 3, d

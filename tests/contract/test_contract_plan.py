@@ -565,3 +565,23 @@ def test_sizes_flow_through_split_into_the_map(tmp_path):
     assert 9 <= est["calls"] <= 11, est  # 10k tokens in pieces of 1000
     per_call = est["input_tokens"] / est["calls"]
     assert 1000 <= per_call <= 1100, est
+
+
+def _hashes(plan: dict) -> set[str]:
+    return set(re.findall(r"\b[0-9a-f]{64}\b", json.dumps(plan)))
+
+
+def test_the_plan_carries_the_sources_and_the_catalogs_hashes(tmp_path):
+    het = write(tmp_path, ONE.read_text(), "h.het")
+    _, first = compile_json(het, tmp_path=tmp_path)
+    het.write_text(ONE.read_text() + "# a comment changes the source\n")
+    _, second = compile_json(het, tmp_path=tmp_path)
+    changed = tmp_path / "changed.toml"
+    changed.write_text(
+        CATALOG.read_text().replace("input_per_mtok = 50.0", "input_per_mtok = 51.0")
+    )
+    _, third = compile_json(het, "--catalog", changed, tmp_path=tmp_path)
+    assert len(_hashes(first)) >= 2, first  # the source's and the catalog's
+    assert _hashes(first) != _hashes(second)  # the source's changed
+    assert _hashes(second) != _hashes(third)  # the catalog's changed
+    assert len(_hashes(first) & _hashes(second)) >= 1  # the catalog's did not

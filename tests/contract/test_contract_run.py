@@ -277,6 +277,8 @@ print("LINES", len(lines))
 labels = llm_query_batched(["Label: " + l for l in lines])
 one = llm_query("Say one")
 deep = rlm_query("Count the characters of your context.", "abcde")
+assert isinstance(labels, list) and all(isinstance(x, str) for x in labels), labels
+assert isinstance(one, str) and isinstance(deep, str), (one, deep)
 print("GOT", labels, one, deep)
 ```
 """
