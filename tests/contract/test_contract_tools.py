@@ -83,3 +83,35 @@ def test_simulate_needs_no_keys_and_reports_time_cost_and_chips(plan_path, monke
     assert ran.code == 0, ran.text
     assert "slow" in ran.out  # the chip it ran on
     assert "$" in ran.out and re.search(r"\d+(\.\d+)?\s*s\b", ran.out)
+
+
+DERIVED = """
+workflow derived {
+  input doc: text ~ 50k tokens
+  input q: text
+  objective cost
+  reason lookup = prompt "What is the title of this document? {{ doc }}"
+  reason counting = prompt "Count how many records in {{ doc }} mention {{ q }}."
+  reason pairs = prompt "Compare every pair of records in {{ doc }} and list the contradictions."
+  output lookup, counting, pairs
+}
+"""
+
+
+def test_explain_says_why_for_derived_needs(tmp_path):
+    het = tmp_path / "derived.het"
+    het.write_text(DERIVED)
+    plan = tmp_path / "derived.plan.json"
+    assert cli("compile", het, "-o", plan, "--catalog", CATALOG).code == 0
+    ran = cli("explain", plan, "--catalog", CATALOG)
+    assert ran.code == 0, ran.text
+    levels = {}
+    for step in ("lookup", "counting", "pairs"):
+        block = ran.out.split(f"\n{step}", 1)[1] if f"\n{step}" in ran.out else ""
+        m = re.search(r"reasoning >= (\d)", block)
+        assert m, (step, ran.out)
+        levels[step] = int(m.group(1))
+        assert re.search(r"deriv|because|why|complexity", block.split("\n\n")[0]), block
+    # look-up: constant; counting over the context: linear; pairs: quadratic
+    assert levels["lookup"] <= levels["counting"] <= levels["pairs"], levels
+    assert levels["lookup"] < levels["pairs"], levels
