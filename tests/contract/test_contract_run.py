@@ -518,3 +518,61 @@ async def test_python_api_run_is_awaitable(catalog, server, tmp_path):
         plan, inputs={"contract": CONTRACT_TEXT}, journal=tmp_path / "j.sqlite", cache=False
     )
     assert result.outputs["risky"] == len(RISKY)
+
+
+NETWORK_PROBE = """
+import ipaddress, json, socket, sys
+attempts = []
+real = socket.socket.connect
+def connect(self, address):
+    if isinstance(address, tuple):
+        host = address[0]
+        try:
+            local = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            local = False
+        if not local:
+            attempts.append(str(address))
+            raise ConnectionRefusedError("no network in this test")
+    return real(self, address)
+socket.socket.connect = connect
+real_getaddrinfo = socket.getaddrinfo
+def getaddrinfo(host, *args, **kwargs):
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        attempts.append("dns:" + str(host))
+    return real_getaddrinfo(host, *args, **kwargs)
+socket.getaddrinfo = getaddrinfo
+from hetflow.cli import main
+code = main(sys.argv[1:])
+print("ATTEMPTS", json.dumps(attempts), "CODE", code)
+"""
+
+
+def test_a_run_makes_no_network_call_but_the_model_calls(catalog, server, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LITELLM_")}
+    plan_path = tmp_path / "plan.json"
+    _review_plan(catalog).save(plan_path)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            NETWORK_PROBE,
+            "run",
+            str(plan_path),
+            "--input",
+            "contract=1. We indemnify you.",
+            "--journal",
+            str(tmp_path / "j.sqlite"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=tmp_path,
+    )
+    assert "ATTEMPTS [] CODE 0" in proc.stdout, (proc.stdout, proc.stderr[-2000:])
+    assert server.seen("worker")
