@@ -194,11 +194,11 @@ class Scope:
 
         g = nx.DiGraph([(u, v) for u, vs in graph.items() for v in vs])
         order = {name: i for i, name in enumerate(self.defs)}
+        for node in nx.nodes_with_selfloops(g):
+            self.error(f"step '{node}' uses its own result", self.deps[node][node])
+        g.remove_edges_from(list(nx.selfloop_edges(g)))
         for component in nx.strongly_connected_components(g):
             if len(component) == 1:
-                (only,) = component
-                if g.has_edge(only, only):
-                    self.error(f"step '{only}' uses its own result", self.deps[only][only])
                 continue
             first = min(component, key=lambda n: order.get(n, 0))
             sub = g.subgraph(component)

@@ -43,11 +43,102 @@ def parser() -> Lark:
 
 
 def parse_tree(text: str, file: str = "<string>") -> Tree:
-    """Parse text into Lark's tree, or raise :class:`DiagnosticError` saying what was expected."""
+    """Parse text into Lark's tree, or raise :class:`DiagnosticError` saying what was expected.
+
+    After a syntax error the parser resynchronizes at the next line that starts a step,
+    a declaration or closes a block, so one run reports the independent errors of a
+    file, not only the first.
+    """
+    recovery = _Recovery(text, file)
     try:
-        return parser().parse(text)
+        tree = parser().parse(text, on_error=recovery)
     except UnexpectedInput as exc:
-        raise DiagnosticError([syntax_diagnostic(exc, text, file)], {file: text}) from None
+        recovery.record(exc)
+        tree = None
+    if recovery.found:
+        raise DiagnosticError(recovery.found, {file: text})
+    return tree
+
+
+# Tokens at which parsing can start again after an error.
+_SYNC = {
+    "EXTRACT",
+    "REASON",
+    "ZOOM",
+    "RECURSE",
+    "MAP",
+    "REDUCE",
+    "INPUT",
+    "OBJECTIVE",
+    "BUDGET",
+    "DEADLINE",
+    "OUTPUT",
+    "WORKFLOW",
+    "SCHEMA",
+    "RBRACE",
+}
+MAX_SYNTAX_ERRORS = 20
+_SYNC_LINE = re.compile(
+    r"^[ \t]*(extract|reason|zoom|recurse|map|reduce|input|objective|budget|deadline|output"
+    r"|workflow|schema|\})\b",
+    re.M,
+)
+
+
+def _starts_line(text: str, token: Token) -> bool:
+    start = token.start_pos or 0
+    return not text[text.rfind("\n", 0, start) + 1 : start].strip()
+
+
+class _Recovery:
+    """Lark's ``on_error`` hook: record the error, then skip to a synchronizing token."""
+
+    def __init__(self, text: str, file: str):
+        self.text, self.file = text, file
+        self.found: list[Diagnostic] = []
+        self.recovering = False
+        self.last = 0
+        self.seen: set[tuple[int, int]] = set()
+
+    def record(self, exc: UnexpectedInput) -> None:
+        at = getattr(exc, "pos_in_stream", None)
+        if at is None:
+            at = len(self.text)
+        if self.recovering and self.found and not _SYNC_LINE.search(self.text, self.last, at):
+            return  # a consequence of the previous error, not a new one
+        where = (getattr(exc, "line", 0), getattr(exc, "column", 0))
+        if where in self.seen:
+            return
+        self.seen.add(where)
+        self.last = at
+        self.found.append(syntax_diagnostic(exc, self.text, self.file))
+
+    def __call__(self, exc: UnexpectedInput) -> bool:
+        self.record(exc)
+        self.recovering = True
+        if len(self.found) >= MAX_SYNTAX_ERRORS:
+            return False
+        if isinstance(exc, UnexpectedCharacters):
+            return True  # Lark skips the character
+        token = exc.token
+        if token.type == "$END":
+            return False
+        if token.type not in _SYNC or not _starts_line(self.text, token):
+            return True  # drop the token; keep dropping until a synchronizing one
+        ip = exc.interactive_parser
+        state = ip.parser_state
+        while len(state.state_stack) > 1:
+            trial = ip.copy()
+            try:
+                trial.feed_token(token)
+            except UnexpectedInput:
+                state.state_stack.pop()
+                state.value_stack.pop()
+                continue
+            ip.feed_token(token)
+            self.recovering = False
+            return True
+        return False
 
 
 # ------------------------------------------------------------------ error wording
@@ -141,8 +232,9 @@ def _found(token: Token) -> str:
     if token.type == "$END":
         return "the end of the file"
     value = str(token)
-    if len(value) > 30:
-        value = value[:27] + "..."
+    first = value.split("\n", 1)[0]
+    if len(first) > 30 or first != value:
+        value = first[:27] + "..."
     return f"'{value}'"
 
 
@@ -248,7 +340,12 @@ def _refine(token: Token, expected: set[str], message: str, text: str):
         )
     if "PROMPT" in expected and len(expected) <= 2 and token.type in ("STRING", "LONG_STRING"):
         return "expected 'prompt' before the text: reason NAME = prompt \"...\"", None
-    if "EQUAL" in expected and len(expected) <= 3 and token.type not in ("$END",):
+    if (
+        "EQUAL" in expected
+        and "RPAR" not in expected
+        and len(expected) <= 3
+        and (token.type != "$END")
+    ):
         return f"expected '=' here, found {_found(token)}", None
     if "DURATION" in expected and token.type in ("NUMBER", "SIZE_NUMBER"):
         return ("a duration needs its unit right after the number: 500ms, 30s, 5m or 1h", None)
