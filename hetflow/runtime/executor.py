@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,8 @@ class Outcome:
     failed: dict[str, str] = field(default_factory=dict)  # step -> one-line reason
     not_run: dict[str, str] = field(default_factory=dict)  # step -> why
     finished: set[str] = field(default_factory=set)  # steps with at least one value
+    done_items: Counter = field(default_factory=Counter)  # step -> instances finished
+    missed_items: Counter = field(default_factory=Counter)  # step -> instances not run
     node_times: dict[str, list[float]] = field(default_factory=dict)  # id -> [start, end]
     stopped: bool = False  # the budget stopped the run
     nodes_done: int = 0
@@ -186,6 +189,7 @@ class Executor:
             self.outcome.stopped = True
             self._fail_future(fut, Upstream(node.step))
             self.outcome.not_run.setdefault(node.step, "the budget ran out")
+            self.outcome.missed_items[node.step] += 1
             self.hooks(
                 "on_node_end", node=node.id, step=node.step, item=item, ok=False, error="budget"
             )
@@ -221,6 +225,7 @@ class Executor:
 
     def _finished(self, node: PlanNode, item: str) -> None:
         self.outcome.finished.add(node.step)
+        self.outcome.done_items[node.step] += 1
         self.outcome.nodes_done += 1
         if self.on_node is not None:
             self.on_node()
@@ -231,5 +236,6 @@ class Executor:
 
     def _not_run(self, steps: list[str], why: str, cause: Exception) -> None:
         for step in steps:
+            self.outcome.missed_items[step] += 1
             if step not in self.outcome.failed:
                 self.outcome.not_run.setdefault(step, why)

@@ -162,10 +162,16 @@ async def execute(
             not_run[s] = "not reached"
     stopped = None
     if outcome.stopped:
-        finished = [s for s in all_steps if s in outcome.finished and s not in not_run]
+        in_map = {n.step for n in plan.nodes if n.maps}
+
+        def counted(step: str, counts) -> str:
+            return f"{step} ({counts[step]} items)" if step in in_map and counts[step] else step
+
+        finished = [counted(s, outcome.done_items) for s in all_steps if s in outcome.finished]
+        missed = [counted(s, outcome.missed_items) for s in not_run]
         stopped = (
             f"budget {money(limit)} reached after {the_budget.calls} calls; "
-            f"finished: {_listing(finished)}; not run: {_listing(list(not_run))}"
+            f"finished: {_listing(finished)}; not run: {_listing(missed)}"
         )
     comparison = compare(
         plan, trace.records, latency, {k: v[1] - v[0] for k, v in outcome.node_times.items()}

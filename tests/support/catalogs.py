@@ -63,6 +63,7 @@ def local_catalog(
     url: str,
     *,
     small_concurrency: int = 4,
+    coder_concurrency: int = 8,
     big_key_env: str | None = None,
     extra: str = "",
 ) -> Path:
@@ -88,7 +89,7 @@ def local_catalog(
                     chip="cerebras-wse3",
                     tps=1500,
                     ttft=80,
-                    concurrency=8,
+                    concurrency=coder_concurrency,
                     pin=0.5,
                     pout=1.0,
                     url=url,

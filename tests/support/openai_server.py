@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import select
 import socket
 import threading
 import time
@@ -38,6 +39,7 @@ class Script:
     fail_codes: tuple[int, ...] = (429, 500)
     down: int | None = None  # answer every request with this status (503, 404, ...)
     usage: Callable[[dict, str], tuple[int, int]] | None = None  # (prompt, completion)
+    fail: Callable[[dict], int | None] | None = None  # a status to answer this request with
 
 
 @dataclass
@@ -110,8 +112,20 @@ class OpenAIServer:
                 except json.JSONDecodeError:
                     self._send(400, {"error": {"message": "bad json"}})
                     return
-                status, payload = server._handle(body, self.headers.get("Authorization"))
+                status, payload, req = server._handle(body, self.headers.get("Authorization"))
+                if status == 200 and self._client_gone():
+                    req.status = 499  # the client died waiting (kill -9): never delivered
+                    return
                 self._send(status, payload)
+
+            def _client_gone(self) -> bool:
+                readable, _, _ = select.select([self.connection], [], [], 0)
+                if not readable:
+                    return False
+                try:
+                    return self.connection.recv(1, socket.MSG_PEEK) == b""
+                except OSError:
+                    return True
 
             def _send(self, status: int, payload: dict) -> None:
                 data = json.dumps(payload).encode()
@@ -166,10 +180,14 @@ class OpenAIServer:
         return repeats
 
     # ------------------------------------------------------------ serving
-    def _handle(self, body: dict, auth: str | None) -> tuple[int, dict]:
-        model = str(body.get("model", ""))
+    def _handle(self, body: dict, auth: str | None) -> tuple[int, dict, Request]:
+        req = Request(str(body.get("model", "")), time.monotonic(), authorization=auth, body=body)
+        status, payload = self._answer(req)
+        return status, payload, req
+
+    def _answer(self, req: Request) -> tuple[int, dict]:
+        body, model = req.body, req.model
         script = self.scripts.get(model, self.default)
-        req = Request(model, time.monotonic(), authorization=auth, body=body)
         with self._lock:
             self.requests.append(req)
             self.in_flight[model] += 1
@@ -183,6 +201,9 @@ class OpenAIServer:
                 return self._error(req, script.down, f"model {model} is down")
             if code:
                 return self._error(req, code, "injected failure")
+            forced = script.fail(body) if script.fail else None
+            if forced:
+                return self._error(req, forced, f"refused (status {forced})")
             reply = script.reply(body) if callable(script.reply) else script.reply
             text = reply if isinstance(reply, str) else json.dumps(reply)
             if script.usage:

@@ -1,0 +1,149 @@
+"""The journal: a failed or killed run resumes and pays for no finished call twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from support.catalogs import local_catalog
+from support.fixtures import *  # noqa: F403  (the server and home fixtures)
+from support.replies import contract, contract_model, last_user
+
+import hetflow
+from hetflow.runtime import Settings, run_sync
+
+ROOT = Path(__file__).parent.parent
+FAST = Settings(backoff_s=0.01, backoff_max_s=0.05)
+
+
+def contract_plan(home, server, **kw):
+    catalog = local_catalog(home, server.url, **kw)
+    return hetflow.compile(str(ROOT / "examples" / "contract_review.het"), catalog=str(catalog))
+
+
+def is_summary(body: dict) -> bool:
+    return last_user(body).startswith("Summarize")
+
+
+def test_resume_after_a_failure_runs_only_what_did_not_finish(server, home):
+    broken = {"on": True}
+    for model in ("coder", "big"):
+        server.script(
+            model,
+            reply=contract_model,
+            fail=lambda body: 404 if broken["on"] and is_summary(body) else None,
+        )
+    plan = contract_plan(home, server)
+    journal = home / "journal.sqlite"
+    inputs = {"contract": contract(8)}
+
+    first = run_sync(plan, inputs, journal=journal, cache=False, settings=FAST)
+    assert set(first.failed) == {"summary"} and first.outputs == {"risky": 3}
+    asked_before = len(server.seen())
+
+    broken["on"] = False
+    second = run_sync(plan, inputs, journal=journal, cache=False, settings=FAST, resume=True)
+
+    assert second.ok, second.reason
+    assert second.outputs["summary"] == "SUMMARY: 3 risky clauses"
+    assert len(server.seen()) == asked_before + 1  # only the summary was asked
+    assert server.repeated_prompts() == 0
+    assert second.spent_before == first.cost_usd
+    # Without --resume the same run starts afresh (and pays again).
+    run_sync(plan, inputs, journal=journal, cache=False, settings=FAST)
+    assert server.repeated_prompts() == 9
+
+
+def test_the_cache_serves_the_same_calls_across_runs(server, home):
+    server.script("coder", reply=contract_model)
+    plan = contract_plan(home, server)
+    cache = home / "calls.sqlite"
+
+    first = run_sync(plan, {"contract": contract(5)}, journal=False, cache=cache)
+    second = run_sync(plan, {"contract": contract(5)}, journal=False, cache=cache)
+    third = run_sync(plan, {"contract": contract(5)}, journal=False, cache=False)
+
+    assert len(server.seen()) == 2 * 6  # the first run and the uncached third
+    assert second.outputs == first.outputs == third.outputs
+    assert second.cost_usd == 0 and all(r["cached"] for r in second.trace)
+    assert not any(r["cached"] for r in third.trace)
+
+
+def test_the_default_journal_and_cache_live_in_the_user_dirs(server, home):
+    server.script("coder", reply=contract_model)
+    plan = contract_plan(home, server)
+
+    result = run_sync(plan, {"contract": contract(2)})
+
+    assert Path(result.journal) == home / "data" / "hetflow" / "journal.sqlite"
+    assert (home / "cache" / "hetflow" / "calls.sqlite").exists()
+
+
+def _journaled(path: Path, node: str) -> int:
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(path, timeout=1) as db:
+            return db.execute("SELECT COUNT(*) FROM nodes WHERE node=?", (node,)).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def test_kill_9_mid_run_then_resume_repays_nothing(server, home):
+    # One call in flight at a time: a reply the server wrote is journaled before the next
+    # request goes out, so whatever the kill cuts off was never delivered.
+    for model in ("small", "coder", "big"):
+        server.script(model, reply=contract_model, latency_s=0.1)
+    plan = contract_plan(home, server, coder_concurrency=1, small_concurrency=1)
+    assert plan.node("verdict").assignment.concurrency == 1
+    plan_file, text = home / "plan.json", home / "contract.txt"
+    plan.save(plan_file)
+    text.write_text(contract(40))
+    journal = home / "journal.sqlite"
+    env = {
+        **os.environ,
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+        "PYTHONPATH": str(ROOT),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "hetflow",
+        "run",
+        str(plan_file),
+        "--input",
+        f"contract=@{text}",
+        "--journal",
+        str(journal),
+        "--no-cache",
+    ]
+
+    victim = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 90
+    while _journaled(journal, "verdict") < 10:
+        assert victim.poll() is None, victim.communicate()
+        assert time.monotonic() < deadline, "the run journaled nothing in time"
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    done_before = _journaled(journal, "verdict")
+    assert 10 <= done_before < 40
+
+    resumed = subprocess.run(
+        cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=120
+    )
+
+    assert resumed.returncode == 0, resumed.stderr
+    outputs = json.loads(resumed.stdout)
+    assert outputs["risky"] == 14 and outputs["summary"] == "SUMMARY: 14 risky clauses"
+    assert server.repeated_prompts() == 0  # no finished call was paid for twice
+    assert len(server.seen()) == 41  # 40 verdicts and the summary, each delivered once
+    assert [r.status for r in server.requests].count(499) <= 1  # the one cut off
+    assert "cost $" in resumed.stderr and "before the resume" in resumed.stderr
