@@ -585,3 +585,58 @@ def test_the_plan_carries_the_sources_and_the_catalogs_hashes(tmp_path):
     assert _hashes(first) != _hashes(second)  # the source's changed
     assert _hashes(second) != _hashes(third)  # the catalog's changed
     assert len(_hashes(first) & _hashes(second)) >= 1  # the catalog's did not
+
+
+# ---------------------------------------------------------------- the default catalog
+
+EXAMPLE_NEEDS = {
+    "example_oolong.het": {
+        "tallies.root": {"coding": 4, "reasoning": 4},
+        "tallies.sub": {"reasoning": 2},
+        "answer": {"reasoning": 3},
+    },
+    "example_web_step.het": {"focus": {"vision": 2}, "action": {"reasoning": 4, "vision": 3}},
+    "example_contract_review.het": {"verdict": {"reasoning": 2}, "summary": {"reasoning": 4}},
+}
+
+
+@pytest.fixture(scope="module")
+def default_listing():
+    ran = cli("catalog", "list", "--format", "json")
+    assert ran.code == 0, ran.text
+    return json.loads(ran.out)
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLE_NEEDS))
+def test_every_offer_in_a_plan_meets_the_steps_needs(name, default_listing, tmp_path):
+    plan_path = tmp_path / "p.json"
+    ran = cli("compile", FIXTURES / name, "-o", plan_path)
+    assert ran.code == 0, ran.text
+    plan = json.loads(plan_path.read_text())
+    models = default_listing["models"]
+    for node_id, needs in EXAMPLE_NEEDS[name].items():
+        n = node(plan, node_id)
+        assert n["assignment"] is not None, node_id
+        for offer in [n["assignment"], *n["alternatives"]]:
+            model = models[offer["model"]]
+            for skill, level in needs.items():
+                assert model[skill] >= level, (node_id, offer["model"], skill)
+            per_call = n["estimate"]["input_tokens"] / max(n["estimate"]["calls"], 1)
+            assert model["context"] >= per_call, (node_id, offer["model"])
+
+
+def test_the_baseline_model_is_the_catalogs_strongest(default_listing, tmp_path):
+    plan_path = tmp_path / "p.json"
+    assert cli("compile", FIXTURES / "example_contract_review.het", "-o", plan_path).code == 0
+    base = json.loads(plan_path.read_text())["baseline"]
+    skills = ("reasoning", "coding", "extraction", "vision")
+    models = default_listing["models"]
+    mine = models[base["model"]]
+    assert any(
+        o["model"] == base["model"] and o["chip"] == base["chip"] for o in default_listing["offers"]
+    )
+    for name, other in models.items():
+        stronger = all(other[s] >= mine[s] for s in skills) and any(
+            other[s] > mine[s] for s in skills
+        )
+        assert not stronger, f"{name} is stronger than the baseline {base['model']}"
