@@ -576,3 +576,47 @@ def test_a_run_makes_no_network_call_but_the_model_calls(catalog, server, tmp_pa
     )
     assert "ATTEMPTS [] CODE 0" in proc.stdout, (proc.stdout, proc.stderr[-2000:])
     assert server.seen("worker")
+
+
+ESCAPE = """```repl
+import os
+found = []
+found.append("env:" + str(os.environ.get("{key_env}")))
+try:
+    found.append("file:" + open("/etc/passwd").read()[:12])
+except Exception as e:
+    found.append("file-refused")
+try:
+    found.append("user-file:" + open({user_file!r}).read()[:12])
+except Exception as e:
+    found.append("user-file-refused")
+try:
+    import socket
+    socket.create_connection(("127.0.0.1", {port}), timeout=3).close()
+    found.append("net-open")
+except Exception as e:
+    found.append("net-refused")
+try:
+    with open("scratch.txt", "w") as f:
+        f.write("kept")
+    found.append("scratch:" + open("scratch.txt").read())
+except Exception as e:
+    found.append("scratch-refused:" + type(e).__name__)
+FINAL("|".join(found))
+```"""
+
+
+def test_the_repl_sees_no_key_no_files_no_network_but_its_scratch(catalog, server, tmp_path):
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    server.script("coder", reply=ESCAPE.format(key_env=KEY_ENV, port=port, user_file=str(catalog)))
+    het = write(tmp_path, RECURSE, "escape.het")
+    plan = hetflow.compile(het, catalog=catalog, objective="cost")
+    result = hetflow.run_sync(plan, inputs={"doc": "x"}, journal=False, cache=False)
+    value = result.outputs["r"]
+    assert SECRET not in value and "env:None" in value, value
+    assert "file-refused" in value and "user-file-refused" in value, value
+    assert "net-refused" in value, value
+    assert "scratch:kept" in value, value
+    assert len(server.seen("coder")) == 1  # only the root's one turn reached the server
+    for r in server.requests:
+        assert SECRET not in json.dumps(r.body)
