@@ -40,6 +40,7 @@ class Script:
     down: int | None = None  # answer every request with this status (503, 404, ...)
     usage: Callable[[dict, str], tuple[int, int]] | None = None  # (prompt, completion)
     fail: Callable[[dict], int | None] | None = None  # a status to answer this request with
+    echo_auth: bool = False  # error messages repeat the Authorization header (a leak test)
 
 
 @dataclass
@@ -203,7 +204,10 @@ class OpenAIServer:
                 return self._error(req, code, "injected failure")
             forced = script.fail(body) if script.fail else None
             if forced:
-                return self._error(req, forced, f"refused (status {forced})")
+                why = f"refused (status {forced})"
+                if script.echo_auth:
+                    why += f"; you sent Authorization: {req.authorization}"
+                return self._error(req, forced, why)
             reply = script.reply(body) if callable(script.reply) else script.reply
             text = reply if isinstance(reply, str) else json.dumps(reply)
             if script.usage:
