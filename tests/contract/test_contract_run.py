@@ -620,3 +620,39 @@ def test_the_repl_sees_no_key_no_files_no_network_but_its_scratch(catalog, serve
     assert len(server.seen("coder")) == 1  # only the root's one turn reached the server
     for r in server.requests:
         assert SECRET not in json.dumps(r.body)
+
+
+def test_a_run_never_spends_past_its_budget_and_says_so(catalog, server, tmp_path):
+    text = catalog.read_text().replace(
+        "input_per_mtok = 1.0\noutput_per_mtok = 2.0",
+        "input_per_mtok = 1000.0\noutput_per_mtok = 1000.0",
+    )
+    catalog.write_text(text)
+    server.script("worker", reply=_worker, usage=lambda body, reply: (50, 10))
+    contract = tmp_path / "contract.txt"
+    contract.write_text(CONTRACT_TEXT)
+    # compiled without a budget (the estimate is above $0.20), run with one
+    het = write(
+        tmp_path,
+        (FIXTURES / "example_contract_review.het").read_text().replace("  budget $0.20\n", ""),
+        "review.het",
+    )
+    plan = tmp_path / "review.plan.json"
+    assert cli("compile", het, "-o", plan, "--catalog", catalog).code == 0
+    ran = cli(
+        "run",
+        plan,
+        "--input",
+        f"contract=@{contract}",
+        "--journal",
+        tmp_path / "j.sqlite",
+        "--no-cache",
+        "--budget",
+        "0.20",
+    )
+    assert "Traceback" not in ran.text
+    paid = len(server.seen("worker"))
+    assert paid * (50 * 1000 + 10 * 1000) / 1e6 <= 0.20 + 1e-9, paid  # at most 3 calls
+    assert paid < 5  # the whole run (4 clauses and a summary) would cost $0.30
+    assert "budget" in ran.err.lower(), ran.err  # it says why it stopped
+    json.loads(ran.out)  # and prints what it has
