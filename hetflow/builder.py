@@ -490,6 +490,7 @@ def _find_word(text: str, name: str, start: int = 0) -> int:
 
 def build(text: str, file: str = "<string>", base_dir: Path | None = None):
     """Parse and build one file: ``(Program, diagnostics)``; syntax errors raise."""
+    text = text.replace("\r\n", "\n")  # CRLF files read (and dedent) like LF ones
     tree = parse_tree(text, file)
     builder = _Builder(file, base_dir)
     try:

@@ -148,10 +148,16 @@ class _WorkflowChecker:
         wf = self.wf
         if not wf.inputs:
             self.error(
-                f"workflow '{wf.name}' has no input; declare one with `input NAME: TYPE`",
+                f"workflow '{wf.name}' has no input; declare one or more with `input NAME: TYPE`",
                 wf.pos,
-                "warning",
             )
+        if not wf.steps:
+            self.error(
+                f"workflow '{wf.name}' has no step; add one or more (extract, reason, "
+                "zoom, recurse, map or reduce)",
+                wf.pos,
+            )
+
         for inp in wf.inputs:
             self.out.extend(_unknown_types(inp.type, self.schemas, inp.pos))
         if wf.budget is not None and wf.budget.value <= 0:

@@ -70,10 +70,8 @@ class _Loader:
             used = self.use(use, base_dir, stack, diags)
             if used is None:
                 continue
-            names = {s.name for s in schemas}
-            schemas.extend(s for s in used.schemas if s.name not in names)
-            wnames = {w.name for w in workflows}
-            workflows.extend(w for w in used.workflows if w.name not in wnames)
+            _merge("schema", schemas, used.schemas, file, use, diags)
+            _merge("workflow", workflows, used.workflows, file, use, diags)
         merged = ast.Program(file, program.uses, tuple(schemas), tuple(workflows), text)
         return merged, diags
 
@@ -101,6 +99,29 @@ class _Loader:
         self.done[target] = used
         diags.extend(used_diags)
         return used
+
+
+def _merge(what: str, mine: list, theirs, file: str, use: ast.Use, diags: list) -> None:
+    """Add the used file's declarations; the same name from another definition is an error.
+
+    A file reached through two `use` paths brings the very same declarations twice:
+    those are not a clash.
+    """
+    have = {d.name: d for d in mine}
+    for d in theirs:
+        other = have.get(d.name)
+        if other is None:
+            mine.append(d)
+            have[d.name] = d
+        elif (other.pos.file, other.pos.line, other.pos.column) != (
+            d.pos.file,
+            d.pos.line,
+            d.pos.column,
+        ):
+            where = other.pos if other.pos.file == file else use.pos
+            elsewhere = f"{Path(d.pos.file).name} (line {d.pos.line})"
+            message = f"{what} '{d.name}' is defined twice: here and in {elsewhere}"
+            diags.append(Diagnostic("error", message, where))
 
 
 def load(source: str | os.PathLike) -> tuple[ast.Program, list[Diagnostic], dict[str, str]]:

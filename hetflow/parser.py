@@ -49,6 +49,13 @@ def parse_tree(text: str, file: str = "<string>") -> Tree:
     a declaration or closes a block, so one run reports the independent errors of a
     file, not only the first.
     """
+    deep = _too_deep(text)
+    if deep is not None:
+        line = text.count("\n", 0, deep) + 1
+        column = deep - text.rfind("\n", 0, deep)
+        pos = SourcePosition(file, line, column, line, column + 1)
+        message = f"this is nested more than {MAX_NESTING} levels deep"
+        raise DiagnosticError([Diagnostic("error", message, pos)], {file: text})
     recovery = _Recovery(text, file)
     try:
         tree = parser().parse(text, on_error=recovery)
@@ -58,6 +65,26 @@ def parse_tree(text: str, file: str = "<string>") -> Tree:
     if recovery.found:
         raise DiagnosticError(recovery.found, {file: text})
     return tree
+
+
+MAX_NESTING = 64
+_BRACKETS = re.compile(r'"""[\s\S]*?"""|"(?:[^"\\\n]|\\.)*"|#[^\n]*|[\[\](){}]')
+
+
+def _too_deep(text: str) -> int | None:
+    """The offset where brackets nest deeper than MAX_NESTING (the parser would recurse)."""
+    if text.count("[") + text.count("(") + text.count("{") <= MAX_NESTING:
+        return None
+    depth = 0
+    for m in _BRACKETS.finditer(text):
+        c = m.group()
+        if c in "[({":
+            depth += 1
+            if depth > MAX_NESTING:
+                return m.start()
+        elif c in "])}":
+            depth = max(0, depth - 1)
+    return None
 
 
 # Tokens at which parsing can start again after an error.

@@ -95,6 +95,8 @@ def template_refs(source: str) -> tuple[list[tuple[str, tuple[str, ...]]], str |
         tree = env.parse(source)
     except TemplateSyntaxError as exc:
         return [], f"{exc.message} (line {exc.lineno} of the template)"
+    except RecursionError:
+        return [], "it is nested too deeply"
     free = meta.find_undeclared_variables(tree)
     refs: list[tuple[str, tuple[str, ...]]] = []
     seen: set[tuple[str, tuple[str, ...]]] = set()

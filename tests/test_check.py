@@ -156,12 +156,19 @@ def test_unknown_types_and_builtin_arguments():
 
 
 def test_outputs():
-    assert errors(wf("input a: text")) == [
+    assert errors(wf('input a: text\nreason b = prompt "{{ a }}"')) == [
         "workflow 'w' has no output line; add `output NAME` naming what it returns"
     ]
-    msgs = errors(wf("input a: text\noutput a\noutput a"))
+    assert errors("workflow w {\n output x\n}\n") == [
+        "workflow 'w' has no input; declare one or more with `input NAME: TYPE`",
+        "workflow 'w' has no step; add one or more (extract, reason, zoom, recurse, map or reduce)",
+        "name 'x' is not defined",
+    ]
+    msgs = errors(wf("input a: text\nextract b = slice(a, 0, 1)\noutput b\noutput b"))
     assert msgs[0].startswith("a workflow has one output line")
-    assert errors(wf("input a: text\noutput b")) == ["name 'b' is not defined"]
+    assert errors(wf("input a: text\nextract c = slice(a, 0, 1)\noutput b, c")) == [
+        "name 'b' is not defined"
+    ]
 
 
 def test_map_scoping():
@@ -251,7 +258,8 @@ def test_command_warnings_only_exit_0_and_unreadable_exit_1(tmp_path, capsys):
 
 def test_use_problems_are_positioned_diagnostics(tmp_path):
     (tmp_path / "a.het").write_text(
-        'use "b.het"\nuse "nope.het"\nworkflow w {\n input x: S\n output x\n}\n'
+        'use "b.het"\nuse "nope.het"\nworkflow w {\n input x: S\n'
+        ' extract y = field(x, "a")\n output y\n}\n'
     )
     (tmp_path / "b.het").write_text('use "a.het"\nschema S { a: text }\n')
     found = {
