@@ -656,3 +656,101 @@ def test_a_run_never_spends_past_its_budget_and_says_so(catalog, server, tmp_pat
     assert paid < 5  # the whole run (4 clauses and a summary) would cost $0.30
     assert "budget" in ran.err.lower(), ran.err  # it says why it stopped
     json.loads(ran.out)  # and prints what it has
+
+
+# ---------------------------------------------------------------- zoom
+
+SEER = """
+[models.eye]
+reasoning = 1
+coding = 0
+extraction = 2
+vision = 3
+context = 100000
+
+[models.seer]
+reasoning = 4
+coding = 0
+extraction = 3
+vision = 3
+context = 100000
+
+[[offers]]
+model = "eye"
+chip = "local"
+litellm = "openai/eye"
+output_tps = 1000
+prefill_tps = 100000
+ttft_ms = 10
+concurrency = 8
+input_per_mtok = 0.5
+output_per_mtok = 0.5
+api_base = "{url}"
+api_key_env = "{key_env}"
+
+[[offers]]
+model = "seer"
+chip = "local"
+litellm = "openai/seer"
+output_tps = 1000
+prefill_tps = 100000
+ttft_ms = 10
+concurrency = 8
+input_per_mtok = 2.0
+output_per_mtok = 2.0
+api_base = "{url}"
+api_key_env = "{key_env}"
+"""
+
+
+def _images_in(body: dict):
+    import base64
+    import io
+
+    from PIL import Image
+
+    found = []
+    for url in re.findall(r"data:image/[a-z]+;base64,([A-Za-z0-9+/=]+)", json.dumps(body)):
+        found.append(Image.open(io.BytesIO(base64.b64decode(url))).convert("RGB"))
+    return found
+
+
+def test_zoom_crops_where_the_vision_model_points(catalog, server, tmp_path):
+    from PIL import Image
+
+    catalog.write_text(catalog.read_text() + SEER.format(url=server.url, key_env=KEY_ENV))
+    shot = Image.new("RGB", (200, 100), (0, 0, 255))
+    shot.paste((255, 0, 0), (100, 0, 200, 100))  # the right half is red
+    shot_path = tmp_path / "shot.png"
+    shot.save(shot_path)
+    server.script("eye", reply={"x0": 0.5, "y0": 0.0, "x1": 1.0, "y1": 1.0})
+    seen_by_seer = []
+
+    def seer(body: dict):
+        seen_by_seer.extend(_images_in(body))
+        return {"kind": "click", "target": "the red button", "value": None}
+
+    server.script("seer", reply=seer)
+    ran = cli(
+        "run",
+        FIXTURES / "example_web_step.het",
+        "--input",
+        f"screenshot=@{shot_path}",
+        "--input",
+        "goal=press the red button",
+        "--catalog",
+        catalog,
+        "--journal",
+        tmp_path / "j.sqlite",
+        "--no-cache",
+    )
+    assert ran.code == 0, ran.text
+    action = json.loads(ran.out)["action"]
+    assert action["kind"] == "click" and action["target"] == "the red button"
+    assert len(_images_in(server.seen("eye")[0].body)) == 1  # the vision model saw the shot
+    assert seen_by_seer, "the reasoner got no image"
+    crop = seen_by_seer[0]
+    w, h = crop.size
+    for x, y in [(1, 1), (w - 2, h - 2), (w // 2, h // 2), (1, h - 2)]:
+        r, g, b = crop.getpixel((x, y))
+        assert r > 200 and b < 60, (crop.size, (x, y), (r, g, b))  # only the red half
