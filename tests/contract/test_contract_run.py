@@ -754,3 +754,19 @@ def test_zoom_crops_where_the_vision_model_points(catalog, server, tmp_path):
     for x, y in [(1, 1), (w - 2, h - 2), (w // 2, h // 2), (1, h - 2)]:
         r, g, b = crop.getpixel((x, y))
         assert r > 200 and b < 60, (crop.size, (x, y), (r, g, b))  # only the red half
+
+
+def test_repl_output_is_truncated_before_it_reaches_the_model(catalog, server, tmp_path):
+    def coder(body: dict) -> str:
+        messages = body.get("messages", [])
+        if not any(m.get("role") == "assistant" for m in messages):
+            return '```repl\nprint("A" * 3_000_000)\n```'
+        return '```repl\nFINAL("done")\n```'
+
+    server.script("coder", reply=coder)
+    plan = hetflow.compile(write(tmp_path, RECURSE, "loud.het"), catalog=catalog, objective="cost")
+    result = hetflow.run_sync(plan, inputs={"doc": "x"}, journal=False, cache=False)
+    assert result.outputs["r"] == "done"
+    second = server.seen("coder")[1]
+    assert "AAAA" in _text(second.body)  # the output came back...
+    assert len(json.dumps(second.body)) < 300_000  # ...cut to a size a model can read
