@@ -770,3 +770,24 @@ def test_repl_output_is_truncated_before_it_reaches_the_model(catalog, server, t
     second = server.seen("coder")[1]
     assert "AAAA" in _text(second.body)  # the output came back...
     assert len(json.dumps(second.body)) < 300_000  # ...cut to a size a model can read
+
+
+def test_a_down_model_falls_back_to_the_next_alternative(catalog, server, tmp_path):
+    server.script("worker", down=404)
+    server.script("coder", reply=_worker)
+    plan = _review_plan(catalog)
+    verdict = next(n for n in plan.nodes if n.id == "verdict")
+    assert verdict.assignment.model == "worker"
+    assert [a.model for a in verdict.alternatives] == ["coder"]
+    result = hetflow.run_sync(plan, inputs={"contract": CONTRACT_TEXT}, journal=False, cache=False)
+    assert result.outputs == {"summary": "SUMMARY-OK", "risky": len(RISKY)}
+    assert len([r for r in server.seen("coder") if "Clause:" in _text(r.body)]) == 4
+
+
+def test_the_cache_serves_a_repeated_run(catalog, server, tmp_path):
+    plan = _review_plan(catalog)
+    first = hetflow.run_sync(plan, inputs={"contract": CONTRACT_TEXT}, journal=False)
+    asked = len(server.requests)
+    second = hetflow.run_sync(plan, inputs={"contract": CONTRACT_TEXT}, journal=False)
+    assert second.outputs == first.outputs
+    assert len(server.requests) == asked  # every call served from the cache
