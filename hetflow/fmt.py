@@ -36,6 +36,8 @@ _DURATIONS = (("h", 3600.0), ("m", 60.0), ("s", 1.0), ("ms", 0.001))
 def format_source(text: str, file: str = "<string>", base_dir: Path | None = None) -> str:
     """The canonical form of a `.het` text; raises DiagnosticError if it does not build."""
     program, diagnostics = build(text, file, base_dir)
+    # Formatting keeps `file "..."` as written, so a prompt file it cannot read is no obstacle.
+    diagnostics = [d for d in diagnostics if not d.message.startswith("cannot read prompt file")]
     if any(d.is_error for d in diagnostics):
         raise DiagnosticError(diagnostics, {file: text})
     return _Printer(text).program(program)

@@ -96,3 +96,8 @@ def test_command_check_and_write(tmp_path, capsys):
     bad.write_text("workflow {\n")
     assert main(["fmt", str(bad)]) == 1
     assert "error" in capsys.readouterr().err
+
+
+def test_a_missing_prompt_file_does_not_stop_formatting():
+    text = 'workflow w {\ninput x: text\nreason a = prompt file "nope.txt"\noutput a}\n'
+    assert 'reason a = prompt file "nope.txt"' in format_source(text)
