@@ -791,3 +791,17 @@ def test_the_cache_serves_a_repeated_run(catalog, server, tmp_path):
     second = hetflow.run_sync(plan, inputs={"contract": CONTRACT_TEXT}, journal=False)
     assert second.outputs == first.outputs
     assert len(server.requests) == asked  # every call served from the cache
+
+
+def test_after_a_map_its_body_names_are_lists_of_every_items_value(catalog, server, tmp_path):
+    hetflow.run_sync(
+        _review_plan(catalog), inputs={"contract": CONTRACT_TEXT}, journal=False, cache=False
+    )
+    summary = [
+        _text(r.body)
+        for r in server.seen("worker")
+        if "Summarize the risky clauses" in _text(r.body)
+    ]
+    assert len(summary) == 1
+    for n in range(1, 5):
+        assert f"clause {n}" in summary[0], summary[0]  # every verdict's `why`, in one list
