@@ -190,8 +190,9 @@ def _invariants(plan) -> None:
         ), n
         if n["op"] in ("extract", "reduce"):
             assert n["assignment"] is None, n
-    if data["budget_usd"] is not None if "budget_usd" in data else False:
-        assert data["estimate"]["cost_usd"] <= data["budget_usd"] + 1e-9
+    budget = data.get("budget_usd")
+    if budget is not None:
+        assert data["estimate"]["cost_usd"] <= budget + 1e-9
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
@@ -223,3 +224,65 @@ def test_fuzz_check_and_compile(text):
         ):
             ran = cli(*args)
             assert ran.code == 0 and "Traceback" not in ran.text, (args, ran.text, text)
+
+
+# ---------------------------------------------------------------- running what compiles
+
+
+def _reply(body: dict):
+    """A model that answers whatever it is asked in the shape it is asked for."""
+    text = json.dumps(body.get("messages", []))
+    if "FINAL" in text:  # a recursion's root (or a child recursion): answer at once
+        return "```repl\nFINAL(str(len(context)))\n```"
+    if '"x0"' in text or "x0" in text:  # zoom's box
+        return {"x0": 0.25, "y0": 0.25, "x1": 0.75, "y1": 0.75}
+    if body.get("response_format") or "label" in text and "flag" in text:
+        return {"label": "p", "flag": True, "n": 2}
+    return "an answer"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    from support.openai_server import OpenAIServer
+
+    with OpenAIServer() as server:
+        server.default.reply = _reply
+        for model in ("m-fast", "m-slow", "big", "eye"):
+            server.script(model, reply=_reply)
+        tmp = tmp_path_factory.mktemp("served")
+        text = CATALOG.read_text()
+        for var in (
+            "CONTRACT_FAST_KEY",
+            "CONTRACT_SLOW_KEY",
+            "CONTRACT_BIG_KEY",
+            "CONTRACT_EYE_KEY",
+        ):
+            text = text.replace(f'api_key_env = "{var}"', f'api_base = "{server.url}"')
+        catalog = tmp / "served.toml"
+        catalog.write_text(text)
+        yield server, catalog
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(programs())
+def test_fuzz_what_compiles_runs(served, text):
+    from PIL import Image
+
+    server, catalog = served
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "fuzz.het"
+        path.write_text(text.replace("budget $0.000001", ""))
+        try:
+            plan = hetflow.compile(path, catalog=catalog)
+        except hetflow.HetError:
+            return
+        inputs = {
+            "doc": "alpha beta\ngamma a delta\nb epsilon\n" * 5,
+            "docs": ["first a", "second b", "third"],
+            "img": Image.new("RGB", (64, 48), (10, 200, 30)),
+            "rows": [{"label": "p", "flag": True, "n": 1}, {"label": "q", "flag": False, "n": 2}],
+            "q": "what matters?",
+        }
+        result = hetflow.run_sync(plan, inputs=inputs, journal=False, cache=False)
+        assert result.ok, (result.reason, result.failed, result.not_run, text)
+        assert set(result.outputs) == set(plan.outputs), (result.outputs, text)
