@@ -73,7 +73,12 @@ def check_keys(plan: Plan, env=os.environ) -> dict[str, list[Assignment]]:
             missing.setdefault(_wanted(node.assignment), []).append(node.id)
         offers[node.id] = ok
     if missing:
-        parts = [f"{var} (for {', '.join(nodes)})" for var, nodes in missing.items()]
+
+        def some(nodes: list[str]) -> str:
+            more = f" and {len(nodes) - 5} more" if len(nodes) > 5 else ""
+            return ", ".join(nodes[:5]) + more
+
+        parts = [f"{var} (for {some(nodes)})" for var, nodes in missing.items()]
         raise HetError(
             "missing API key"
             + ("s" if len(parts) > 1 else "")

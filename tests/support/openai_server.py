@@ -119,6 +119,12 @@ class OpenAIServer:
                     return
                 self._send(status, payload)
 
+            def do_GET(self) -> None:  # noqa: N802
+                """``/stats``: requests and high-water marks (for a server in another process)."""
+                self._send(
+                    200, {"requests": len(server.requests), "high_water": dict(server.high_water)}
+                )
+
             def _client_gone(self) -> bool:
                 readable, _, _ = select.select([self.connection], [], [], 0)
                 if not readable:
@@ -242,3 +248,29 @@ class OpenAIServer:
         req.status = status
         kind = {429: "rate_limit_error", 404: "not_found_error"}.get(status, "server_error")
         return status, {"error": {"message": message, "type": kind, "code": status}}
+
+
+def main() -> None:
+    """Serve in a process of its own (benches: the client's CPU is then not the server's).
+
+    ``python tests/support/openai_server.py --model m --latency 0.05`` prints its URL.
+    """
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", action="append", default=[])
+    ap.add_argument("--latency", type=float, default=0.0)
+    ap.add_argument("--reply", default="ok")
+    args = ap.parse_args()
+    server = OpenAIServer().start()
+    for model in args.model:
+        server.script(model, reply=args.reply, latency_s=args.latency)
+    print(server.url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
