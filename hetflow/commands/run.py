@@ -53,7 +53,9 @@ def register(subparsers) -> None:
         type=_dollars,
         help="stop before spending more than this (overrides the plan's)",
     )
-    parser.add_argument("--workflow", metavar="NAME", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--workflow", metavar="NAME", help="which workflow of a .het file holding several"
+    )
     parser.set_defaults(func=run)
 
 
@@ -79,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         args.source,
         catalog=args.catalog,
         inputs={k: v for k, v in given.items() if isinstance(v, str)},
+        workflow=args.workflow,
     )
     result = run_sync(
         plan,

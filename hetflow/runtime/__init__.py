@@ -15,6 +15,7 @@ fallbacks, the budget, the journal and ``--resume``, the cache, the trace, keys,
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,11 +45,29 @@ class RunResult:
     stopped: str | None = None
     failed: dict[str, str] = field(default_factory=dict)
     not_run: dict[str, str] = field(default_factory=dict)
-    comparison: dict[str, Any] = field(default_factory=dict)
-    summary: str = ""
+    plan: Plan | None = field(default=None, repr=False)
+    node_times: dict[str, float] = field(default_factory=dict, repr=False)
     run_id: int | None = None
     journal: str | None = None
     spent_before: float = 0.0  # a resumed run's spend before this invocation
+
+    @functools.cached_property
+    def comparison(self) -> dict[str, Any]:
+        """Predicted vs actual: cost, time, calls and tokens, and the steps off by >25%."""
+        from .trace import compare
+
+        if self.plan is None:
+            return {}
+        return compare(self.plan, self.trace, self.latency_s, self.node_times)
+
+    @functools.cached_property
+    def summary(self) -> str:
+        """The end-of-run summary ``hetflow run`` prints on standard error."""
+        from .trace import summary_text
+
+        if self.plan is None:
+            return ""
+        return summary_text(self.comparison, spent_before=self.spent_before)
 
     @property
     def ok(self) -> bool:
@@ -68,7 +87,13 @@ class RunResult:
         return None
 
 
-def load_plan(source: Any, *, catalog: Any = None, inputs: dict[str, Any] | None = None) -> Plan:
+def load_plan(
+    source: Any,
+    *,
+    catalog: Any = None,
+    inputs: dict[str, Any] | None = None,
+    workflow: str | None = None,
+) -> Plan:
     """A Plan from a Plan, a plan dict, a plan JSON file, or a ``.het`` file (compiled)."""
     if isinstance(source, Plan):
         return source
@@ -83,7 +108,7 @@ def load_plan(source: Any, *, catalog: Any = None, inputs: dict[str, Any] | None
         except ImportError:
             raise HetError("this hetflow cannot compile .het files yet; pass a plan JSON") from None
         real = {k: v for k, v in (inputs or {}).items() if isinstance(v, str)}
-        return compile_het(str(source), catalog=catalog, inputs=real or None)
+        return compile_het(str(source), catalog=catalog, inputs=real or None, workflow=workflow)
     return Plan.load(path)
 
 

@@ -87,6 +87,7 @@ class Executor:
         self.done = done  # journaled values of a resumed run
         self.on_node = on_node
         self.outcome = Outcome()
+        self.watched = hooks.has("on_node_start") or hooks.has("on_node_end")
         self.t0 = time.monotonic()
         self._loop = asyncio.get_running_loop()
         # The block structure: top-level units, and each map's direct units.
@@ -182,7 +183,8 @@ class Executor:
             self._finished(node, item)
             return
         start = time.monotonic()
-        self.hooks("on_node_start", node=node.id, step=node.step, item=item)
+        if self.watched:
+            self.hooks("on_node_start", node=node.id, step=node.step, item=item)
         try:
             value = await self._execute(node, item, values)
         except BudgetExhausted:
@@ -209,7 +211,8 @@ class Executor:
             self.journal.node_done(node.id, item, value)
         fut.set_result(value)
         self._finished(node, item)
-        self.hooks("on_node_end", node=node.id, step=node.step, item=item, ok=True, error=None)
+        if self.watched:
+            self.hooks("on_node_end", node=node.id, step=node.step, item=item, ok=True, error=None)
 
     async def _execute(self, node: PlanNode, item: str, values: dict[str, Any]) -> Any:
         op = node.op

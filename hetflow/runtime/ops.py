@@ -168,7 +168,7 @@ async def zoom_step(
 async def recurse(
     caller: Caller, plan: Plan, node: PlanNode, item: str, values: dict[str, Any]
 ) -> Any:
-    from hetflow.recurse import RecursionFailed, run_recursion
+    from hetflow.recurse import run_recursion
 
     step = node.step
     levels = {0: node}
@@ -203,7 +203,7 @@ async def recurse(
         result = await run_recursion(
             task, context, depth=depth, call_model=call_model, validate=validate, **kwargs
         )
-    except RecursionFailed as exc:
+    except HetError as exc:  # no valid answer, or the sandbox could not start
         raise StepError(str(exc)) from None
     value = result.value
     if schema is None and not isinstance(value, str):

@@ -24,7 +24,7 @@ from .hooks import Hooks
 from .inputs import coerce_inputs
 from .journal import Journal, default_path, plan_hash, run_key
 from .progress import Progress
-from .trace import Trace, compare, summary_text
+from .trace import Trace
 
 
 def _open_journal(journal: Any) -> Journal | None:
@@ -173,9 +173,6 @@ async def execute(
             f"budget {money(limit)} reached after {the_budget.calls} calls; "
             f"finished: {_listing(finished)}; not run: {_listing(missed)}"
         )
-    comparison = compare(
-        plan, trace.records, latency, {k: v[1] - v[0] for k, v in outcome.node_times.items()}
-    )
     result = RunResult(
         outputs=outputs,
         cost_usd=the_budget.spent - spent_before,
@@ -184,8 +181,8 @@ async def execute(
         stopped=stopped,
         failed=dict(outcome.failed),
         not_run=not_run if (outcome.failed or stopped) else {},
-        comparison=comparison,
-        summary=summary_text(comparison, spent_before=spent_before),
+        plan=plan,
+        node_times={k: v[1] - v[0] for k, v in outcome.node_times.items()},
         run_id=jr.run_id if jr else None,
         journal=str(jr.path) if jr else None,
         spent_before=spent_before,
