@@ -4,8 +4,9 @@ The formatter prints the AST back (so it can never change what a file means: a t
 checks ``build(fmt(x)) == build(x)``), in one layout: two-space indent, one step per
 line, clauses in the order needs, using, on, with, triple-quoted prompts re-indented
 under their step, declarations in the order they were written.  Comments are not in
-the AST (Lark drops them), so they are read from the text and each is printed before
-the construct that follows it; blank lines between constructs are kept (at most one).
+the AST (Lark drops them), so they are read from the text: a comment on its own line is
+printed before the construct that follows it, a comment after code at the end of that
+construct's last line; blank lines between constructs are kept (at most one).
 
 >>> print(format_source('workflow w{input x:text\\n  output   x}'), end="")
 workflow w {
@@ -43,12 +44,17 @@ def format_source(text: str, file: str = "<string>", base_dir: Path | None = Non
     return _Printer(text).program(program)
 
 
-def comments(text: str) -> list[tuple[int, str]]:
-    """Every comment of a text with its line, skipping `#` inside strings."""
+def comments(text: str) -> list[tuple[int, str, bool]]:
+    """Every comment of a text: its line, its text, and whether code precedes it on its line.
+
+    A `#` inside a string is not a comment.
+    """
     out = []
     for m in _TOKENS.finditer(text):
         if m.group().startswith("#"):
-            out.append((text.count("\n", 0, m.start()) + 1, m.group().rstrip()))
+            start = text.rfind("\n", 0, m.start()) + 1
+            trailing = bool(text[start : m.start()].strip())
+            out.append((text.count("\n", 0, m.start()) + 1, m.group().rstrip(), trailing))
     return out
 
 
@@ -63,11 +69,12 @@ def number(x: float) -> str:
 
 
 def size(x: float, suffix: bool = True) -> str:
-    if suffix and float(x).is_integer() and x >= 1000:
-        if x % 1_000_000 == 0:
-            return f"{int(x) // 1_000_000}M"
-        if x % 1000 == 0:
-            return f"{int(x) // 1000}k"
+    """``128k``, ``1.5M``: the largest suffix that reads back exactly, with few decimals."""
+    if suffix and x >= 1000:
+        for unit, scale in (("M", 1_000_000), ("k", 1_000)):
+            text = number(x / scale)
+            if x >= scale and len(text.partition(".")[2]) <= 2 and float(text) * scale == x:
+                return text + unit
     return number(x)
 
 
@@ -198,14 +205,13 @@ class _Printer:
         self.source_lines = source.split("\n")
         self.comments = comments(source)
         self.next_comment = 0
+        self.opened = False  # the last line printed opens a block
         self.last_line = 0  # the last source line already printed
         self.out: list[str] = []
 
     def program(self, program: ast.Program) -> str:
         for use in program.uses:
-            self.flush(use.pos.line, 0, gap_at=use.pos.line)
-            self.out.append(f"use {string(use.path)}")
-            self.last_line = use.pos.line
+            self.line(0, f"use {string(use.path)}", use.pos.line)
         decls = sorted(program.schemas + program.workflows, key=lambda d: (d.span.line, d.pos.line))
         for decl in decls:
             if self.out and self.out[-1] != "":
@@ -222,21 +228,37 @@ class _Printer:
         return "\n".join(self.out) + "\n"
 
     def flush(self, limit: int, depth: int, gap_at: int | None = None, top: bool = False):
-        """Print the comments up to line ``limit``, then keep a blank line before ``gap_at``."""
+        """Print the comments up to line ``limit``, then keep a blank line before ``gap_at``.
+
+        A comment that trails the code of line ``limit`` is left for :meth:`trailing`.
+        """
         while self.next_comment < len(self.comments):
-            at, comment = self.comments[self.next_comment]
-            if at > limit:
+            at, comment, trailing = self.comments[self.next_comment]
+            if at > limit or (at == limit and trailing):
                 break
             self.gap(at, top)
-            self.out.append(INDENT * depth + comment)
+            self.emit(INDENT * depth + comment)
             self.last_line = max(self.last_line, at)
             self.next_comment += 1
         if gap_at is not None:
             self.gap(gap_at, top)
 
+    def trailing(self, line: int) -> str:
+        """The comment that ends source line ``line`` after code, to end the printed line."""
+        if self.next_comment < len(self.comments):
+            at, comment, trailing = self.comments[self.next_comment]
+            if at == line and trailing:
+                self.next_comment += 1
+                return "  " + comment
+        return ""
+
+    def emit(self, text_: str, opens: bool = False) -> None:
+        self.out.append(text_)
+        self.opened = opens
+
     def gap(self, line: int, top: bool = False) -> None:
         """Keep one blank line where the source had some, except at a block's start."""
-        if not self.out or self.out[-1] == "" or self.out[-1].endswith("{"):
+        if not self.out or self.out[-1] == "" or self.opened:
             return
         between = self.source_lines[self.last_line : max(self.last_line, line - 1)]
         if any(not s.strip() for s in between) and not top:
@@ -244,13 +266,14 @@ class _Printer:
 
     def line(self, depth: int, text_: str, start: int, end: int | None = None) -> None:
         """One construct from source lines start..end; comments inside it go before it."""
-        self.flush(end or start, depth, gap_at=start)
-        self.out.append(INDENT * depth + text_)
-        self.last_line = max(self.last_line, end or start)
+        end = end or start
+        self.flush(end, depth, gap_at=start)
+        self.emit(INDENT * depth + text_ + self.trailing(end), opens=text_.endswith("{"))
+        self.last_line = max(self.last_line, end)
 
     def close(self, depth: int, end: int, tail: str = "") -> None:
         self.flush(end, depth + 1)
-        self.out.append(INDENT * depth + "}" + tail)
+        self.emit(INDENT * depth + "}" + tail + self.trailing(end))
         self.last_line = max(self.last_line, end)
 
     def schema(self, s: ast.Schema) -> None:
