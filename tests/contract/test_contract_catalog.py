@@ -299,3 +299,27 @@ def test_default_catalog_names_its_sources():
         assert model.get("source"), name
     for offer in listing["offers"]:
         assert offer.get("source"), offer
+
+
+# ---------------------------------------------------------------- hetflow catalog
+
+
+def test_catalog_list_show_validate():
+    ran = cli("catalog", "list", "--catalog", CATALOG)
+    assert ran.code == 0 and "m@fast" in ran.out.replace(" @ ", "@"), ran.text
+    for what, words in [
+        ("m", ["m", "reasoning"]),
+        ("fast", ["FastCo"]),
+        ("m@slow", ["openai/m-slow"]),
+        ("cpu", ["cpu"]),
+    ]:
+        ran = cli("catalog", "show", what, "--catalog", CATALOG)
+        assert ran.code == 0, (what, ran.text)
+        for w in words:
+            assert w in ran.out, (what, w, ran.out)
+    assert cli("catalog", "validate", CATALOG).code == 0
+
+
+def test_catalog_show_unknown_name_suggests():
+    ran = cli("catalog", "show", "bgi", "--catalog", CATALOG)
+    assert ran.code == 1 and "big" in ran.err and "Traceback" not in ran.text, ran.text
