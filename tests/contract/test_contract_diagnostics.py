@@ -598,3 +598,12 @@ def test_invalid_template_is_positioned(tmp_path):
     text = wf('reason a = prompt "{{ doc "\noutput a')
     d = _one(errors(text, tmp_path))
     assert d["line"] == 3, d
+
+
+def test_errors_in_a_used_file_point_into_that_file(tmp_path):
+    lib = 'workflow helper {\n  input x: text\n  reason y = prompt "{{ xx }}"\n  output y\n}\n'
+    write(tmp_path, lib, "lib.het")
+    text = 'use "lib.het"\n' + wf('reason a = prompt "{{ doc }}"\noutput a')
+    found = errors(text, tmp_path)
+    assert len(found) == 1 and found[0]["file"].endswith("lib.het"), found
+    _at(found[0], lib, "xx")
