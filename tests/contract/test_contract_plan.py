@@ -640,3 +640,12 @@ def test_the_baseline_model_is_the_catalogs_strongest(default_listing, tmp_path)
             other[s] > mine[s] for s in skills
         )
         assert not stronger, f"{name} is stronger than the baseline {base['model']}"
+
+
+def test_the_summary_table_has_each_steps_model_chip_cost_latency(tmp_path):
+    ran, plan = compile_json(ONE, "--objective", "latency", tmp_path=tmp_path)
+    row = next(x for x in ran.out.splitlines() if x.split()[:1] == ["answer"])
+    cells = row.split()
+    assert "m" in cells and "fast" in cells, row
+    assert re.search(r"\$0\.10\b", row), row  # $0.103 rounded
+    assert re.search(r"113 ?ms|0\.11\d? ?s", row), row
