@@ -26,6 +26,9 @@ from .errors import DiagnosticError, HetError, closest
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([kKmM]?)\s*(tokens?|items?)?\s*$")
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+# The solver's time limit: past it, the best plan found is used and plan.optimizer
+# says exact=false with the gap HiGHS proved (docs/optimizer.md, "Fallback").
+DEFAULT_TIME_LIMIT_S = 30.0
 
 
 # ---------------------------------------------------------------- option values
