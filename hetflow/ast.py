@@ -154,6 +154,7 @@ class Requirement:
     key: str
     amount: float
     pos: SourcePosition = field(default=NOWHERE, compare=False)
+    unit: str | None = field(default=None, compare=False)  # as written: tokens, items, none
 
 
 @dataclass(frozen=True, slots=True)

@@ -311,7 +311,7 @@ class _Builder(Transformer):
 
     def requirement(self, meta, items):
         key, size = items
-        return ast.Requirement(str(key), size.value, self.pos(meta))
+        return ast.Requirement(str(key), size.value, self.pos(meta), size.unit)
 
     def pin_model(self, meta, items):
         return ("model", string_value(items[0]), self.pos(meta))

@@ -160,6 +160,13 @@ class _WorkflowChecker:
 
         for inp in wf.inputs:
             self.out.extend(_unknown_types(inp.type, self.schemas, inp.pos))
+            if inp.size is not None and inp.size.unit == "items" and not inp.type.is_list:
+                self.error(
+                    f"'{inp.name}' is not a list: give its size in tokens "
+                    f"(~ {_num(inp.size.value)} tokens)",
+                    inp.size.pos,
+                    "warning",
+                )
         if wf.budget is not None and wf.budget.value <= 0:
             self.error("the budget must be more than $0", wf.budget.pos)
         if wf.deadline is not None and wf.deadline.value <= 0:
@@ -167,6 +174,7 @@ class _WorkflowChecker:
         for step, maps in ast.walk_steps(wf.steps):
             self.step(step, self.scope.path(maps))
         self.outputs()
+        self.unused_items()
         self.scope.report_cycles()
         self.unused()
         return self.out
@@ -245,13 +253,19 @@ class _WorkflowChecker:
     def clauses(self, clauses: ast.Clauses) -> None:
         for req in clauses.needs:
             if req.key in SKILLS:
-                if not float(req.amount).is_integer() or not 0 <= req.amount <= 5:
+                if req.unit is not None:
+                    self.error(
+                        f"a skill level has no unit: write {req.key} >= {_num(req.amount)}", req.pos
+                    )
+                elif not float(req.amount).is_integer() or not 0 <= req.amount <= 5:
                     self.error(
                         f"a skill level is a whole number from 0 to 5, not {_num(req.amount)}",
                         req.pos,
                     )
             elif req.key == "context":
-                if req.amount <= 0:
+                if req.unit == "items":
+                    self.error("context is a number of tokens, not items", req.pos)
+                elif req.amount <= 0:
                     self.error("context needs a size of more than 0 tokens", req.pos)
             else:
                 hint = closest(req.key, REQUIREMENT_KEYS)
@@ -317,6 +331,21 @@ class _WorkflowChecker:
                     self.error(f"'{ref.name}' is listed twice in the output", ref.pos, "warning")
                 seen.add(ref.name)
                 self.scope.use(ref, ())
+
+    def unused_items(self) -> None:
+        """A map whose body never reads its item does the same work for every item."""
+        for step, _ in ast.walk_steps(self.wf.steps):
+            if not isinstance(step, ast.Map) or not step.body:
+                continue
+            if not any(
+                r.name == step.item for s, _ in ast.walk_steps(step.body) for r in ast.reads(s)
+            ):
+                self.error(
+                    f"the map's item '{step.item}' is never used in its body: every "
+                    "item would do the same work",
+                    step.pos,
+                    "warning",
+                )
 
     def unused(self) -> None:
         if not self.wf.outputs:

@@ -217,8 +217,17 @@ class Scope:
             )
 
     def needed_by(self, names) -> set[str]:
-        """Every name the given names depend on, themselves included."""
+        """Every name the given names depend on, themselves included.
+
+        A step inside a map also depends on the map's list, which says how many times it
+        runs, even when it does not read the item.
+        """
         graph = self.edges()
+        items = {path[-1]: name for name, (_, kind, path) in self.defs.items() if kind == "item"}
+        for name, (_, kind, path) in self.defs.items():
+            for index in path if kind == "step" else path[:-1]:
+                if index in items:
+                    graph.setdefault(name, set()).add(items[index])
         seen: set[str] = set()
         todo = [n for n in names if n in self.defs]
         while todo:

@@ -269,3 +269,26 @@ def test_use_problems_are_positioned_diagnostics(tmp_path):
         ("b.het", 1, "'use' cycle: a.het -> b.het -> a.het"),
         ("a.het", 2, "cannot use 'nope.het': no such file"),
     }
+
+
+def test_units_in_needs_and_sizes():
+    src = wf(
+        "input d: text ~ 40 items\n"
+        'reason r = prompt "{{ d }}" needs reasoning >= 3 tokens, context >= 3 items\noutput r'
+    )
+    assert errors(src) == [
+        "a skill level has no unit: write reasoning >= 3",
+        "context is a number of tokens, not items",
+    ]
+    assert warnings(src) == ["'d' is not a list: give its size in tokens (~ 40 tokens)"]
+
+
+def test_a_map_item_never_read_is_a_warning_and_its_list_still_counts_as_used():
+    src = wf(
+        'input d: text\nextract ps = split(d, lines=2)\nmap p in ps { reason r = prompt "{{ d }}" }'
+        "\noutput r"
+    )
+    assert errors(src) == []
+    assert warnings(src) == [
+        "the map's item 'p' is never used in its body: every item would do the same work"
+    ]
