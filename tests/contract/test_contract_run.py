@@ -805,3 +805,47 @@ def test_after_a_map_its_body_names_are_lists_of_every_items_value(catalog, serv
     assert len(summary) == 1
     for n in range(1, 5):
         assert f"clause {n}" in summary[0], summary[0]  # every verdict's `why`, in one list
+
+
+# ---------------------------------------------------------------- concurrency (ordering only)
+
+PARALLEL = """
+workflow parallel {
+  input doc: text
+  input docs: list[text]
+  objective cost
+  reason left = prompt "LEFT {{ doc }}" needs reasoning >= 2
+  reason right = prompt "RIGHT {{ doc }}" needs reasoning >= 2
+  reason both = prompt "BOTH {{ left }} {{ right }}" needs reasoning >= 2
+  map d in docs {
+    reason each = prompt "EACH {{ d }}" needs reasoning >= 2
+  }
+  output both, each
+}
+"""
+
+
+def test_independent_steps_overlap_and_a_map_stays_within_concurrency(catalog, server, tmp_path):
+    catalog.write_text(catalog.read_text().replace("concurrency = 8", "concurrency = 2", 1))
+    server.script("worker", reply="ok", latency_s=0.3)
+    plan = hetflow.compile(
+        write(tmp_path, PARALLEL, "parallel.het"), catalog=catalog, objective="cost"
+    )
+    result = hetflow.run_sync(
+        plan,
+        inputs={"doc": "d", "docs": [f"item {i}" for i in range(6)]},
+        journal=False,
+        cache=False,
+    )
+    assert result.ok, result.reason
+
+    def one(word):
+        (r,) = [r for r in server.seen("worker") if _text(r.body).startswith(word)]
+        return r
+
+    left, right, both = one("LEFT"), one("RIGHT"), one("BOTH")
+    # left and right are independent: they run at once (their calls overlap)...
+    assert left.started < right.ended and right.started < left.ended
+    # ...and `both` waits for the two
+    assert both.started >= max(left.ended, right.ended)
+    assert server.high_water["worker"] == 2  # the offer's concurrency, reached, not passed
