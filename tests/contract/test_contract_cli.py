@@ -363,7 +363,7 @@ program_text = st.one_of(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(program_text)
 def test_fuzz_check_never_raises_but_het_errors(text):
     with tempfile.TemporaryDirectory() as tmp:
@@ -378,7 +378,7 @@ def test_fuzz_check_never_raises_but_het_errors(text):
             assert d.pos.line >= 0 and d.message
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(program_text)
 def test_fuzz_every_command_exits_cleanly(text):
     with tempfile.TemporaryDirectory() as tmp:

@@ -195,7 +195,7 @@ def _invariants(plan) -> None:
         assert data["estimate"]["cost_usd"] <= budget + 1e-9
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(programs())
 def test_fuzz_check_and_compile(text):
     with tempfile.TemporaryDirectory() as tmp:
