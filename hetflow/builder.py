@@ -12,7 +12,6 @@ Jinja, a prompt file that cannot be read.
 from __future__ import annotations
 
 import re
-import textwrap
 from pathlib import Path
 
 from lark import Token, Transformer
@@ -20,40 +19,13 @@ from lark.exceptions import VisitError
 
 from . import ast
 from .errors import Diagnostic, DiagnosticError, SourcePosition
+from .literals import locate, number, string_value, unescape
 from .parser import parse_tree
+
+__all__ = ["build", "build_or_raise", "unescape", "string_value", "number"]
 
 _SIZE_SUFFIX = {"k": 1_000, "K": 1_000, "M": 1_000_000}
 _DURATION_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "0": "\0"}
-_ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.S)
-
-
-def unescape(body: str) -> str:
-    r"""Resolve the usual escapes; an unknown one keeps its backslash (so regexes read well).
-
-    >>> unescape(r'a\nb\d')
-    'a\nb\\d'
-    """
-
-    def one(m: re.Match) -> str:
-        s = m.group(1)
-        if s.startswith("u") and len(s) == 5:
-            return chr(int(s[1:], 16))
-        return _ESCAPES.get(s, "\\" + s)
-
-    return _ESCAPE_RE.sub(one, body)
-
-
-def string_value(token: Token) -> str:
-    raw = str(token)
-    if raw.startswith('"""'):
-        return textwrap.dedent(raw[3:-3]).strip()
-    return unescape(raw[1:-1])
-
-
-def number(text: str) -> float | int:
-    value = float(text)
-    return int(value) if value.is_integer() and "." not in text else value
 
 
 class _Builder(Transformer):
@@ -368,7 +340,7 @@ class _Builder(Transformer):
         for name, attrs in refs:
             located.append(
                 ast.TemplateRef(
-                    name, attrs, _locate(str(token), name, pos, attrs) if path is None else pos
+                    name, attrs, locate(str(token), name, pos, attrs) if path is None else pos
                 )
             )
         return ast.Text(source, tuple(located), path, pos)
@@ -440,52 +412,6 @@ def _plain(value):
     if isinstance(value, ast.ListValue):
         return [_plain(v) for v in value.items]
     return value
-
-
-def _locate(raw: str, name: str, pos: SourcePosition, attrs: tuple[str, ...] = ()):
-    """Where `name` (followed by exactly `.attrs`) appears in a `{{ }}`/`{% %}` of a token.
-
-    Falls back to the name's first appearance, then to the token itself.
-    """
-    chain = "".join("." + a for a in attrs)
-    first = -1
-    for block in _BLOCKS.finditer(raw):
-        text = block.group(0)
-        offset = _find_word(text, name)
-        while offset >= 0:
-            if first < 0:
-                first = block.start() + offset
-            after = text[offset + len(name) :]
-            if after.startswith(chain) and not after[len(chain) :].startswith("."):
-                return _offset_pos(raw, block.start() + offset, len(name), pos)
-            offset = _find_word(text, name, offset + 1)
-    return _offset_pos(raw, first, len(name), pos) if first >= 0 else pos
-
-
-def _offset_pos(raw: str, offset: int, width: int, pos: SourcePosition) -> SourcePosition:
-    before = raw[:offset]
-    line = pos.line + before.count("\n")
-    col = (pos.column + offset) if "\n" not in before else offset - before.rfind("\n")
-    return SourcePosition(pos.file, line, col, line, col + width)
-
-
-_BLOCKS = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
-
-
-def _find_word(text: str, name: str, start: int = 0) -> int:
-    """The offset of `name` as a whole word not preceded by '.', or -1.
-
-    Plain string search rather than a regex per name: a regex per distinct name would
-    overflow `re`'s cache on big workflows and recompile for every prompt.
-    """
-    start = text.find(name, start)
-    while start >= 0:
-        before = text[start - 1] if start else " "
-        after = text[start + len(name)] if start + len(name) < len(text) else " "
-        if not (before.isalnum() or before in "_.") and not (after.isalnum() or after == "_"):
-            return start
-        start = text.find(name, start + 1)
-    return -1
 
 
 def build(text: str, file: str = "<string>", base_dir: Path | None = None):

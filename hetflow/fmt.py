@@ -23,8 +23,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from . import ast
-from .builder import build, unescape
+from .builder import build
 from .errors import DiagnosticError
+from .literals import unescape
 
 INDENT = "  "
 _TOKENS = re.compile(r'"""[\s\S]*?"""|"(?!"")(?:[^"\\\n]|\\.)*"|#[^\n]*')
