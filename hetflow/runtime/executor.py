@@ -53,10 +53,11 @@ class Outcome:
 class Scope:
     """The futures of the names visible at one place: the top level or one map item."""
 
-    __slots__ = ("parent", "path", "futures")
+    __slots__ = ("parent", "path", "futures", "item")
 
     def __init__(self, parent: Scope | None, path: tuple[int, ...]):
         self.parent, self.path, self.futures = parent, path, {}
+        self.item = item_key(path)
 
     def get(self, name: str) -> asyncio.Future:
         scope: Scope | None = self
@@ -65,11 +66,6 @@ class Scope:
                 return scope.futures[name]
             scope = scope.parent
         raise KeyError(name)
-
-
-def _quiet(fut: asyncio.Future) -> None:
-    if not fut.cancelled():
-        fut.exception()  # mark retrieved: a failed name is reported by the scheduler
 
 
 class Executor:
@@ -125,9 +121,7 @@ class Executor:
         units = self.children[item]
         for kind, unit in units:
             for name in self._names(kind, unit):
-                fut = self._loop.create_future()
-                fut.add_done_callback(_quiet)
-                scope.futures[name] = fut
+                scope.futures[name] = self._loop.create_future()
         tasks = [self._node(scope, u) if k == "node" else self._map(scope, u) for k, u in units]
         if len(tasks) == 1:
             await tasks[0]
@@ -166,7 +160,7 @@ class Executor:
     # ---------------------------------------------------------------- nodes
     async def _node(self, scope: Scope, node: PlanNode) -> None:
         fut = scope.futures[node.step]
-        item = item_key(scope.path)
+        item = scope.item
         values: dict[str, Any] = {}
         for name in node.reads:
             try:
@@ -196,10 +190,12 @@ class Executor:
                 "on_node_end", node=node.id, step=node.step, item=item, ok=False, error="budget"
             )
             return
-        except (NodeFailed, ops.StepError) as exc:
+        except Exception as exc:  # NodeFailed, StepError, or anything a value provoked
+            if not isinstance(exc, (NodeFailed, ops.StepError)):
+                exc = ops.StepError(f"{type(exc).__name__}: {exc}")
             self._fail_future(fut, exc)
             where = f" (item {item})" if item else ""
-            self.outcome.failed.setdefault(node.step, f"{exc}{where}")
+            self.outcome.failed.setdefault(node.step, self.caller._redact(f"{exc}{where}"))
             self.hooks(
                 "on_node_end", node=node.id, step=node.step, item=item, ok=False, error=str(exc)
             )
@@ -236,6 +232,7 @@ class Executor:
     def _fail_future(self, fut: asyncio.Future, exc: Exception) -> None:
         if not fut.done():
             fut.set_exception(exc)
+            fut.exception()  # mark it retrieved: the scheduler reports failures itself
 
     def _not_run(self, steps: list[str], why: str, cause: Exception) -> None:
         for step in steps:
