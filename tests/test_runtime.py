@@ -217,3 +217,114 @@ def test_outputs_render_images_as_data_urls():
     shown = for_output({"focus": img, "n": 1})
     assert shown["focus"].startswith("data:image/png;base64,")
     assert json.dumps(shown)
+
+
+def _cpu_plan(nodes, maps, outputs, inputs=("doc",)):
+    from hetflow.plan import MapScope, Plan, PlanInput, PlanNode
+
+    return Plan(
+        workflow="w",
+        inputs=[PlanInput(name=i, type="text") for i in inputs],
+        outputs=outputs,
+        maps=[MapScope(**m) for m in maps],
+        nodes=[PlanNode(**n) for n in nodes],
+        edges=[],
+    )
+
+
+def ref(name):
+    return {"ref": name}
+
+
+def test_nested_maps_give_lists_of_lists_and_items_see_outer_names():
+    plan = _cpu_plan(
+        nodes=[
+            dict(
+                id="paras",
+                op="extract",
+                step="paras",
+                reads=["doc"],
+                builtin={"name": "split", "args": [ref("doc")], "kwargs": {"sep": "\n\n"}},
+            ),
+            dict(
+                id="lines",
+                op="extract",
+                step="lines",
+                maps=["p"],
+                reads=["p"],
+                builtin={"name": "split", "args": [ref("p")], "kwargs": {"lines": 1}},
+            ),
+            dict(
+                id="hits",
+                op="extract",
+                step="hits",
+                maps=["p", "l"],
+                reads=["l"],
+                builtin={"name": "grep", "args": [ref("l"), {"value": "x"}]},
+            ),
+            dict(
+                id="n",
+                op="reduce",
+                step="n",
+                maps=["p"],
+                reads=["hits"],
+                builtin={"name": "count", "args": [ref("hits")], "kwargs": {"where": None}},
+            ),
+            dict(
+                id="all",
+                op="reduce",
+                step="all",
+                reads=["hits"],
+                builtin={"name": "merge", "args": [ref("hits")]},
+            ),
+        ],
+        maps=[
+            dict(item="p", over="paras", body=["lines", "hits", "n"]),
+            dict(item="l", over="lines", parent="p", body=["hits"]),
+        ],
+        outputs=["all", "n"],
+    )
+
+    result = run_sync(plan, {"doc": "ax\nb\n\ncx\ndx\ne"}, journal=False, cache=False)
+
+    assert result.ok, result.reason
+    assert result.outputs["all"] == ["ax", "", "cx", "dx", ""]
+    assert result.outputs["n"] == [2, 3]
+
+
+def test_a_builtin_that_fails_on_real_data_names_the_step_and_item():
+    plan = _cpu_plan(
+        nodes=[
+            dict(
+                id="parts",
+                op="extract",
+                step="parts",
+                reads=["doc"],
+                builtin={"name": "split", "args": [ref("doc")], "kwargs": {"lines": 1}},
+            ),
+            dict(
+                id="f",
+                op="extract",
+                step="f",
+                maps=["x"],
+                reads=["x"],
+                builtin={"name": "field", "args": [ref("x"), {"value": "a"}]},
+            ),
+            dict(
+                id="ok",
+                op="extract",
+                step="ok",
+                reads=["doc"],
+                builtin={"name": "slice", "args": [ref("doc"), {"value": 0}, {"value": 2}]},
+            ),
+        ],
+        maps=[dict(item="x", over="parts", body=["f"])],
+        outputs=["f", "ok"],
+    )
+
+    result = run_sync(plan, {"doc": "l1\nl2"}, journal=False, cache=False)
+
+    assert result.outputs == {"ok": "l1"}
+    assert result.failed["f"].startswith("field('a'): cannot take field 'a' of str")
+    assert result.failed["f"].endswith("(item 0)")
+    assert result.reason.startswith("step 'f' failed: ")
