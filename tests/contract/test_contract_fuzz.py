@@ -190,6 +190,8 @@ def _invariants(plan) -> None:
         ), n
         if n["op"] in ("extract", "reduce"):
             assert n["assignment"] is None, n
+        if n["op"] == "zoom":  # derived needs ask for vision: eye is the only seeing model
+            assert n["assignment"] and n["assignment"]["model"] == "eye", n
     budget = data.get("budget_usd")
     if budget is not None:
         assert data["estimate"]["cost_usd"] <= budget + 1e-9
