@@ -649,3 +649,15 @@ def test_the_summary_table_has_each_steps_model_chip_cost_latency(tmp_path):
     assert "m" in cells and "fast" in cells, row
     assert re.search(r"\$0\.10\b", row), row  # $0.103 rounded
     assert re.search(r"113 ?ms|0\.11\d? ?s", row), row
+
+
+@pytest.mark.parametrize(
+    ("objective", "ranked"),
+    [
+        ("cost", ["m@fast", "big@bigchip"]),  # $0.10 before $0.52
+        ("latency", ["big@bigchip", "m@slow"]),  # 10 s before 41 s
+    ],
+)
+def test_alternatives_are_ranked_by_the_objective(objective, ranked, tmp_path):
+    _, plan = compile_json(ONE, "--objective", objective, tmp_path=tmp_path)
+    assert [_offer(a) for a in node(plan, "answer")["alternatives"]] == ranked
