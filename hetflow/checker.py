@@ -335,7 +335,14 @@ class _WorkflowChecker:
     def unused_items(self) -> None:
         """A map whose body never reads its item does the same work for every item."""
         for step, _ in ast.walk_steps(self.wf.steps):
-            if not isinstance(step, ast.Map) or not step.body:
+            if not isinstance(step, ast.Map):
+                continue
+            if not step.body:
+                self.error(
+                    f"the map over '{step.over.name}' has no steps: it does nothing",
+                    step.pos,
+                    "warning",
+                )
                 continue
             if not any(
                 r.name == step.item for s, _ in ast.walk_steps(step.body) for r in ast.reads(s)
