@@ -19,6 +19,7 @@ from pathlib import Path
 FIXTURES = Path(__file__).parent / "fixtures"
 EXAMPLES = ("example_oolong.het", "example_web_step.het", "example_contract_review.het")
 CATALOG = FIXTURES / "two_chips.toml"
+ONE = FIXTURES / "one_step.het"  # one model step: slow chip for cost, fast for latency
 
 
 @dataclasses.dataclass
@@ -155,3 +156,12 @@ def node(plan: dict, node_id: str) -> dict:
         if n["id"] == node_id:
             return n
     raise AssertionError(f"no node {node_id!r} in {[n['id'] for n in plan['nodes']]}")
+
+
+def _offer(assignment: dict) -> str:
+    """`MODEL@CHIP` of an assignment or alternative."""
+    return f"{assignment['model']}@{assignment['chip']}"
+
+
+def _chip(plan: dict, node_id: str = "answer") -> str:
+    return node(plan, node_id)["assignment"]["chip"]
