@@ -165,3 +165,10 @@ def _offer(assignment: dict) -> str:
 
 def _chip(plan: dict, node_id: str = "answer") -> str:
     return node(plan, node_id)["assignment"]["chip"]
+
+
+def _clean(text: str, tmp_path: Path, name: str = "flow.het") -> list[dict]:
+    """`hetflow check --format json` found no error in the text; every diagnostic it found."""
+    found = diagnostics(text, tmp_path, name)
+    assert [d for d in found if d["severity"] == "error"] == [], (text, found)
+    return found

@@ -1,6 +1,7 @@
-"""LANGUAGE.md §4 "Builtins": what each extract and reduce builtin computes, run for real.
+"""LANGUAGE.md §4 "Builtins": every argument form checks clean, and what each extract and
+reduce builtin computes, run for real.
 
-The workflow has only CPU steps, so running it needs no model, no key and no server.
+The run's workflow has only CPU steps, so it needs no model, no key and no server.
 """
 
 from __future__ import annotations
@@ -8,9 +9,81 @@ from __future__ import annotations
 import re
 
 import pytest
-from contract_support import CATALOG, write
+from contract_support import CATALOG, _clean, wf, write
 
 import hetflow
+
+EXTRACT_FORMS = [
+    ("split(doc, lines=10)", "input doc: text"),
+    ("split(doc, tokens=1000)", "input doc: text"),
+    ("split(doc, tokens=4k)", "input doc: text"),
+    ('split(doc, sep="\\n\\n")', "input doc: text"),
+    ('grep(doc, "(?i)error|warn")', "input doc: text"),
+    ("slice(doc, 0, 1000)", "input doc: text"),
+    ("slice(docs, 0, 10)", "input docs: list[text]"),
+    ('window(doc, ["indemnify", "liability"], lines=3)', "input doc: text"),
+    ('window(doc, ["x"], lines=1)', "input doc: text"),
+    ('field(v, "inner.n")', "input v: S"),
+    ('field(v, "label")', "input v: S"),
+]
+SCHEMAS = """
+    schema Inner { n: number }
+    schema S { label: enum(a, b)  inner: Inner  risky: bool  count: number }
+"""
+
+
+@pytest.mark.parametrize(("call", "inputs"), EXTRACT_FORMS)
+def test_every_extract_builtin_form(call, inputs, tmp_path):
+    text = wf(
+        f'extract e = {call}\nreason a = prompt "{{{{ e }}}}"\noutput a',
+        inputs=inputs,
+        head=SCHEMAS,
+    )
+    _clean(text, tmp_path)
+
+
+REDUCE_FORMS = [
+    "count(xs)",
+    'count(xs, where="risky")',
+    "sum(ns)",
+    'sum(xs, field="count")',
+    "concat(ts)",
+    'concat(ts, sep="\\n---\\n")',
+    "vote(ts)",
+    "vote(ls)",
+    "merge(tss)",
+    'tally(xs, by="label")',
+]
+
+
+@pytest.mark.parametrize("call", REDUCE_FORMS)
+def test_every_reduce_builtin_form(call, tmp_path):
+    inputs = """
+        input xs: list[S]
+        input ns: list[number]
+        input ts: list[text]
+        input ls: list[S]
+        input tss: list[list[text]]
+    """
+    text = wf(
+        f'reduce r = {call}\nreason a = prompt "{{{{ r }}}}"\noutput a', inputs=inputs, head=SCHEMAS
+    )
+    found = _clean(text, tmp_path)
+    # Unused inputs are not steps: no warning may name them.
+    assert not [d for d in found if d["severity"] == "warning"], found
+
+
+def test_typed_extract_and_reduce(tmp_path):
+    text = wf("""
+        extract parts: list[text] = split(doc, lines=20)
+        map p in parts {
+          reason n: number = prompt "How many errors in {{ p }}?"
+        }
+        reduce total: number = sum(n)
+        output total
+    """)
+    _clean(text, tmp_path)
+
 
 BUILTINS = """
 schema Inner { n: number }
