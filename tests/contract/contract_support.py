@@ -172,3 +172,19 @@ def _clean(text: str, tmp_path: Path, name: str = "flow.het") -> list[dict]:
     found = diagnostics(text, tmp_path, name)
     assert [d for d in found if d["severity"] == "error"] == [], (text, found)
     return found
+
+
+def _one(found: list[dict], severity: str = "error") -> dict:
+    """The one diagnostic of that severity."""
+    picked = [d for d in found if d["severity"] == severity]
+    assert len(picked) == 1, found
+    return picked[0]
+
+
+def _at(d: dict, text: str, needle: str, occurrence: int = 1) -> None:
+    """The diagnostic starts at the n-th occurrence of needle in text."""
+    line, column = locate(text, needle, occurrence)
+    assert (d["line"], d["column"]) == (line, column), (d, needle)
+    assert d["end_line"] >= d["line"]
+    if d["end_line"] == d["line"]:
+        assert d["end_column"] >= d["column"]
