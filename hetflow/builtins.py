@@ -158,12 +158,13 @@ def run_split(x, *, lines=None, tokens=None, sep=None) -> list[str]:
     pieces: list[str] = []
     current = ""
     for line in x.splitlines(keepends=True):
-        while len(line) > limit:  # one line longer than a piece: cut it
+        while len(line) > limit:  # one line longer than a piece: cut it, between words
             if current:
                 pieces.append(current)
                 current = ""
-            pieces.append(line[:limit])
-            line = line[limit:]
+            cut = line.rfind(" ", 0, limit) + 1 or limit
+            pieces.append(line[:cut])
+            line = line[cut:]
         if len(current) + len(line) > limit and current:
             pieces.append(current)
             current = ""
