@@ -315,5 +315,5 @@ def test_the_summary_table_has_each_steps_model_chip_cost_latency(tmp_path):
     row = next(x for x in ran.out.splitlines() if x.split()[:1] == ["answer"])
     cells = row.split()
     assert "m" in cells and "fast" in cells, row
-    assert re.search(r"\$0\.10\b", row), row  # $0.103 rounded
+    assert re.search(r"\$0\.10\d*\b", row), row  # $0.103, maybe rounded
     assert re.search(r"113 ?ms|0\.11\d? ?s", row), row
