@@ -285,3 +285,34 @@ def test_after_a_map_its_body_names_are_lists_of_every_items_value(catalog, serv
     assert len(summary) == 1
     for n in range(1, 5):
         assert f"clause {n}" in summary[0], summary[0]  # every verdict's `why`, in one list
+
+
+def test_a_plan_runs_without_its_het_file_or_its_prompt_files(catalog, server, tmp_path):
+    work = tmp_path / "work"
+    (work / "prompts").mkdir(parents=True)
+    (work / "prompts" / "ask.txt").write_text(
+        "FROM-A-FILE: Summarize the risky clauses: {{ doc }}\n"
+    )
+    het = write(
+        work,
+        """
+workflow from_file {
+  input doc: text
+  objective cost
+  reason answer = prompt file "prompts/ask.txt" needs reasoning >= 2
+  output answer
+}
+""",
+        "flow.het",
+    )
+    plan_path = tmp_path / "plan.json"
+    hetflow.compile(het, catalog=catalog, objective="cost").save(plan_path)
+    import shutil
+
+    shutil.rmtree(work)
+    result = hetflow.run_sync(
+        hetflow.Plan.load(plan_path), inputs={"doc": "1. We indemnify."}, journal=False, cache=False
+    )
+    assert result.outputs["answer"] == "SUMMARY-OK"
+    (sent,) = [_text(r.body) for r in server.seen("worker")]
+    assert "FROM-A-FILE: Summarize the risky clauses: 1. We indemnify." in sent
