@@ -366,3 +366,12 @@ def test_the_plan_carries_the_sources_and_the_catalogs_hashes(tmp_path):
 def test_alternatives_are_ranked_by_the_objective(objective, ranked, tmp_path):
     _, plan = compile_json(ONE, "--objective", objective, tmp_path=tmp_path)
     assert [_offer(a) for a in node(plan, "answer")["alternatives"]] == ranked
+
+
+def test_budget_and_deadline_are_hard_under_balanced_too(tmp_path):
+    text = ONE.read_text().replace("objective cost", "objective balanced")
+    het = write(tmp_path, text, "balanced_capped.het")
+    _, capped = compile_json(het, "--budget", "0.01", tmp_path=tmp_path)
+    assert _chip(capped) == "slow" and capped["estimate"]["cost_usd"] <= 0.01
+    _, rushed = compile_json(het, "--deadline", "2s", tmp_path=tmp_path)
+    assert _chip(rushed) == "fast" and rushed["estimate"]["latency_s"] <= 2
