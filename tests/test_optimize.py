@@ -151,6 +151,7 @@ def test_a_time_limit_gives_a_feasible_plan_with_its_gap():
     fastest = [min(range(4), key=lambda j, o=o: o[j].latency) for o in p.options]
     deadline = evaluate(p, fastest)[1] * 1.3
     sol = solve(p, Goal("cost", deadline=deadline), time_limit=0.05)
+    assert sol.method == "milp"
     if sol.choice is not None:  # HiGHS found a plan in time: it meets the deadline
         assert evaluate(p, sol.choice)[1] <= deadline * (1 + 1e-6)
         assert sol.exact or sol.gap is not None
@@ -160,7 +161,9 @@ def test_a_time_limit_gives_a_feasible_plan_with_its_gap():
 
 def test_solution_reports_method_and_exactness():
     plan = compile(GOLDEN / "map_waves.het", catalog=LAB)
-    assert plan.optimizer["method"] == "milp" and plan.optimizer["exact"] is True
+    assert plan.optimizer["method"] == "enumerate" and plan.optimizer["exact"] is True
+    wide = compile(GOLDEN / "recurse_placement.het", catalog=LAB)
+    assert wide.optimizer["exact"] is True and wide.optimizer["method"] in ("enumerate", "milp")
     cheap = compile(GOLDEN / "chip_choice_cost.het", catalog=LAB)
     assert cheap.optimizer["method"] == "separable" and cheap.optimizer["exact"] is True
 

@@ -27,6 +27,7 @@ slower for that node — an exact reduction, since only the chip enters the hand
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ LARGE_TIME_LIMIT_S = 20.0
 LARGE_GAP = 1e-4
 SCALE = 1_000.0  # objectives are scaled to ~1,000 so HiGHS's absolute tolerances vanish
 TIE_BREAK_MIN_S = 0.5
+ENUMERATE_LIMIT = 20_000  # at most this many combinations: enumerate them all
 
 
 @dataclass(frozen=True)
@@ -92,21 +94,51 @@ def prune(p: Problem) -> list[list[int]]:
     return kept
 
 
-def solve(p: Problem, goal: Goal, *, time_limit: float | None = None) -> Solution:
-    """The optimal choice of option per node for the goal (or ``status="infeasible"``)."""
+def solve(
+    p: Problem, goal: Goal, *, time_limit: float | None = None, method: str = "auto"
+) -> Solution:
+    """The optimal choice of option per node for the goal (or ``status="infeasible"``).
+
+    ``method``: ``auto`` (separable when it can be, enumeration when the pruned choices
+    are few, else the MILP), or ``milp`` / ``enumerate`` to force one.
+    """
     t0 = time.perf_counter()
     n = len(p.options)
     if n == 0:
         return Solution([], 0.0, 0.0, time_s=0.0)
-    if goal.objective == "cost" and goal.deadline is None:
+    kept = prune(p)
+    combos = math.prod(len(k) for k in kept)
+    if method == "auto" and goal.objective == "cost" and goal.deadline is None:
         sol = _separable(p, goal)
+    elif method == "enumerate" or (method == "auto" and combos <= ENUMERATE_LIMIT):
+        sol = _enumerate(p, goal, kept)
     else:
         large = n > LARGE_NODES
         if time_limit is None and large:
             time_limit = LARGE_TIME_LIMIT_S
-        sol = _milp(p, goal, prune(p), time_limit, LARGE_GAP if large else EXACT_GAP)
+        sol = _milp(p, goal, kept, time_limit, LARGE_GAP if large else EXACT_GAP)
     sol.time_s = time.perf_counter() - t0
     return sol
+
+
+def _enumerate(p: Problem, goal: Goal, kept) -> Solution:
+    """Every combination of the kept options: exact, and for small graphs faster than
+    starting a MILP solver (no scipy import).  Ties: the cheaper, then the faster."""
+    best, best_key = None, None
+    for choice in itertools.product(*kept):
+        cost, latency = evaluate(p, list(choice))
+        if goal.budget is not None and cost > goal.budget * (1 + 1e-9) + 1e-12:
+            continue
+        if goal.deadline is not None and latency > goal.deadline * (1 + 1e-9) + 1e-9:
+            continue
+        value = objective_value(goal, cost, latency)
+        key = (value, latency if goal.objective == "cost" else cost)
+        if best_key is None or key < best_key:
+            best, best_key = list(choice), key
+    if best is None:
+        return Solution(None, status="infeasible", method="enumerate")
+    cost, latency = evaluate(p, best)
+    return Solution(best, cost, latency, method="enumerate")
 
 
 def _separable(p: Problem, goal: Goal) -> Solution:
