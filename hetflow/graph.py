@@ -65,18 +65,18 @@ def build_graph(workflow: ast.Workflow) -> nx.DiGraph:
                    reads=())
         producer[inp.name] = inp.name
 
-    def add(steps, scope: tuple[ast.Map, ...]):
+    def add(steps, scope: tuple[ast.Map, ...]) -> list[str]:
+        """Add the steps' nodes; return their ids (a map's body included)."""
+        added: list[str] = []
         for step in steps:
             scope_names = tuple(m.item for m in scope)
             reads = tuple(dict.fromkeys(r.name for r in ast.reads(step)))
             if isinstance(step, ast.Map):
                 producer[step.item] = f"map:{step.item}"
-                body_ids: list[str] = []
-                before = set(g.nodes)
-                add(step.body, scope + (step,))
-                body_ids = [n for n in g.nodes if n not in before]
+                body_ids = add(step.body, scope + (step,))
                 maps[step.item] = MapInfo(step.item, step.over.name,
                                           scope[-1].item if scope else None, tuple(body_ids))
+                added.extend(body_ids)
                 continue
             if isinstance(step, ast.Recurse):
                 ids = recurse_ids(step)
@@ -86,10 +86,13 @@ def build_graph(workflow: ast.Workflow) -> nx.DiGraph:
                     g.add_node(node_id, op=op, step=step, step_name=step.name, level=level,
                                maps=scope_names, reads=reads if i == 0 else ())
                 nx.add_path(g, ids)
+                added.extend(ids)
             else:
                 g.add_node(step.name, op=step.op, step=step, step_name=step.name, level=None,
                            maps=scope_names, reads=reads)
+                added.append(step.name)
             producer[step.name] = exit_node(step)
+        return added
 
     add(workflow.steps, ())
     g.graph["maps"] = maps
