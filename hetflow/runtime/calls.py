@@ -160,7 +160,7 @@ class Caller:
                 except Exception as exc:
                     if llm.is_transient(exc) and attempt < retries:
                         attempt += 1
-                        await asyncio.sleep(self._backoff(attempt))
+                        await asyncio.sleep(self._delay(attempt, exc))
                         continue
                     tries = f" after {attempt + 1} attempts" if attempt else ""
                     failures.append(f"{_name(offer)}: {self._describe(exc)}{tries}")
@@ -183,6 +183,17 @@ class Caller:
                     )
                     break
         raise NodeFailed("; ".join(failures))
+
+    def _delay(self, attempt: int, exc: BaseException) -> float:
+        """The backoff, or the provider's ``Retry-After`` if it asks for longer (capped)."""
+        delay = self._backoff(attempt)
+        response = getattr(exc, "response", None)
+        headers = getattr(response, "headers", None) or {}
+        try:
+            asked = float(headers.get("retry-after", 0) or 0)
+        except (TypeError, ValueError):
+            asked = 0.0
+        return min(max(delay, asked), self.settings.backoff_max_s)
 
     def _backoff(self, attempt: int) -> float:
         cap = min(self.settings.backoff_max_s, self.settings.backoff_s * 2 ** (attempt - 1))

@@ -2,8 +2,8 @@
 
 :func:`check_keys` looks at every offer a plan may use — each model node's assignment
 and its alternatives — before any money is spent: an offer is usable if its
-``api_key_env`` variable is set, or it has an ``api_base`` (a local server needs no
-key).  Unusable offers are dropped from a node's fallbacks; a node left with none is a
+``api_key_env`` variable is set, or it names no variable and has an ``api_base`` (a
+local server that needs no key).  Unusable offers are dropped from a node's fallbacks; a node left with none is a
 one-line error naming the variables to set.
 
 :func:`redact` replaces every key value the process holds with ``***`` in a text, so
@@ -23,8 +23,9 @@ _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)S?$|_KEY_", re.IGNORECASE
 
 
 def usable(offer: Assignment, env=os.environ) -> bool:
+    """An offer that names a key variable needs it set (even on its own ``api_base``)."""
     if offer.api_key_env:
-        return bool(env.get(offer.api_key_env)) or bool(offer.api_base)
+        return bool(env.get(offer.api_key_env))
     if offer.api_base:
         return True
     return _litellm_has_key(offer.litellm, env)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,7 +104,7 @@ def is_transient(exc: BaseException) -> bool:
     """Worth retrying on the same offer: rate limits, 5xx, timeouts, dropped connections."""
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError, ConnectionError)):
         return True
-    if "litellm" not in _loaded():
+    if "litellm" not in sys.modules:  # no call was made through litellm
         return False
     lt = litellm()
     transient = (
@@ -118,12 +119,6 @@ def is_transient(exc: BaseException) -> bool:
         return True
     status = getattr(exc, "status_code", None)
     return isinstance(status, int) and (status == 429 or status >= 500)
-
-
-def _loaded() -> set[str]:
-    import sys
-
-    return set(sys.modules)
 
 
 def describe(exc: BaseException) -> str:
