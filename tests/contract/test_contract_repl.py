@@ -70,6 +70,14 @@ def test_repl_surface_context_llm_query_batched_rlm_query_final(catalog, server,
     labels = [r for r in server.seen("worker") if "Label: " in _text(r.body)]
     assert len(labels) == 3
     assert server.seen("coder"), "the root ran on the coding model"
+    # every sub-call is a traced, paid call like any other
+    traced = [
+        t
+        for t in result.trace
+        if '"worker"' in json.dumps(t, default=str) or "openai/worker" in json.dumps(t, default=str)
+    ]
+    assert len(traced) == len(server.seen("worker")), (len(traced), result.trace)
+    assert result.cost_usd > 0
 
 
 TYPED_RECURSE = """
