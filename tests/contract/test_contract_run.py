@@ -115,7 +115,9 @@ def test_hetflow_run_cli_prints_outputs_as_json(catalog, server, tmp_path):
     assert ran.code == 0, ran.text
     outputs = json.loads(ran.out)
     assert outputs["risky"] == len(RISKY) and outputs["summary"] == "SUMMARY-OK"
-    assert ran.err.strip()  # the summary goes to standard error
+    assert ran.err.strip()  # the summary goes to standard error...
+    assert re.search(r"estimat|predict", ran.err), ran.err  # ...against the plan's estimate
+    assert "$" in ran.err
     assert SECRET not in ran.text
 
 
