@@ -101,7 +101,7 @@ def load_plan(
         return Plan.from_dict(source)
     path = Path(source)
     if path.suffix == ".json":
-        return Plan.load(path)
+        return _load_json(path)
     if path.suffix == ".het" or not path.exists():
         try:
             from hetflow.compiler import compile as compile_het
@@ -109,7 +109,14 @@ def load_plan(
             raise HetError("this hetflow cannot compile .het files yet; pass a plan JSON") from None
         real = {k: v for k, v in (inputs or {}).items() if isinstance(v, str)}
         return compile_het(str(source), catalog=catalog, inputs=real or None, workflow=workflow)
-    return Plan.load(path)
+    return _load_json(path)
+
+
+def _load_json(path: Path) -> Plan:
+    try:
+        return Plan.load(path)
+    except RecursionError:  # json's parser on absurdly nested input
+        raise HetError(f"{path}: not a plan file (nested too deeply)") from None
 
 
 async def run(
