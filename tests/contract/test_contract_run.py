@@ -8,6 +8,7 @@ right only when hetflow rendered, split, mapped, validated and reduced for real.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 
 import pytest
