@@ -148,3 +148,49 @@ def test_kill_9_mid_run_then_resume_repays_nothing(server, home):
     assert len(server.seen()) == 41  # 40 verdicts and the summary, each delivered once
     assert [r.status for r in server.requests].count(499) <= 1  # the one cut off
     assert "cost $" in resumed.stderr and "before the resume" in resumed.stderr
+
+
+TURN_1 = """```python
+lines = [l for l in context.splitlines() if l.strip()]
+labels = llm_query_batched(["Label this record: " + l for l in lines])
+print(labels)
+```"""
+TURN_2 = """```python
+counts = {}
+for lab in labels:
+    counts[lab] = counts.get(lab, 0) + 1
+FINAL([{"label": k, "count": v} for k, v in counts.items()])
+```"""
+
+
+def test_resume_mid_recursion_replays_its_finished_calls(server, home):
+    broken = {"on": True}
+
+    def root(body):
+        return TURN_1 if len(body["messages"]) == 2 else TURN_2
+
+    def second_turn_fails(body):
+        return 503 if broken["on"] and len(body["messages"]) > 2 else None
+
+    for model in ("coder", "big"):
+        server.script(model, reply=root, fail=second_turn_fails)
+    server.script("small", reply="numeric")
+    plan = hetflow.compile(
+        str(ROOT / "examples" / "oolong.het"), catalog=str(local_catalog(home, server.url))
+    )
+    context = "\n".join(f"Date: 2024 || User: u{i} || Instance: how many {i}?" for i in range(5))
+    inputs = {"context": context, "question": "How many numeric?"}
+    journal = home / "j.sqlite"
+
+    first = run_sync(plan, inputs, journal=journal, cache=False, settings=FAST)
+    assert "tallies" in first.failed
+    assert len(server.seen("small")) == 5  # the sub-calls of the first turn were paid for
+
+    broken["on"] = False
+    second = run_sync(plan, inputs, journal=journal, cache=False, settings=FAST, resume=True)
+
+    assert second.ok, second.reason
+    assert server.repeated_prompts() == 0  # turn 1 and its sub-calls came from the journal
+    assert len(server.seen("small")) == 5
+    replayed = [r for r in second.trace if r.get("source") == "journal"]
+    assert len(replayed) == 6  # the root's first turn and its five sub-calls
