@@ -73,14 +73,14 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from hetflow.runtime import load_plan, run_sync
-    from hetflow.runtime.inputs import parse_assignments
+    from hetflow.runtime.inputs import for_sizing, parse_assignments
     from hetflow.runtime.values import for_output
 
     given = parse_assignments(args.input)
     plan = load_plan(
         args.source,
         catalog=args.catalog,
-        inputs={k: v for k, v in given.items() if isinstance(v, str)},
+        inputs=for_sizing(given),
         workflow=args.workflow,
     )
     result = run_sync(

@@ -103,11 +103,13 @@ def load_plan(
     if path.suffix == ".json":
         return _load_json(path)
     if path.suffix == ".het" or not path.exists():
+        from .inputs import for_sizing
+
         try:
             from hetflow.compiler import compile as compile_het
         except ImportError:
             raise HetError("this hetflow cannot compile .het files yet; pass a plan JSON") from None
-        real = {k: v for k, v in (inputs or {}).items() if isinstance(v, str)}
+        real = for_sizing(inputs or {})
         return compile_het(str(source), catalog=catalog, inputs=real or None, workflow=workflow)
     return _load_json(path)
 

@@ -62,6 +62,20 @@ class _FileRef:
         return f"@{self.path}"
 
 
+def for_sizing(given: Mapping[str, Any]) -> dict[str, Any]:
+    """The given values the compiler can measure: text, and files that read as text."""
+    out: dict[str, Any] = {}
+    for name, value in given.items():
+        if isinstance(value, _FileRef):
+            try:
+                out[name] = value.path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue  # an image, or unreadable: the run says so in one line
+        elif isinstance(value, str):
+            out[name] = value
+    return out
+
+
 def coerce_inputs(plan: Plan, given: Mapping[str, Any]) -> dict[str, Any]:
     """The plan's inputs from what was given: every input present, each of its type."""
     declared = {i.name: i.type for i in plan.inputs}
