@@ -328,3 +328,11 @@ def test_a_builtin_that_fails_on_real_data_names_the_step_and_item():
     assert result.failed["f"].startswith("field('a'): cannot take field 'a' of str")
     assert result.failed["f"].endswith("(item 0)")
     assert result.reason.startswith("step 'f' failed: ")
+
+
+async def test_run_sync_inside_an_event_loop_says_to_await_run():
+    from hetflow.errors import HetError
+
+    plan = _cpu_plan(nodes=[], maps=[], outputs=[])
+    with pytest.raises(HetError, match="await hetflow.run"):
+        run_sync(plan, {"doc": "x"})

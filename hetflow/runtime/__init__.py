@@ -160,4 +160,11 @@ async def run(
 
 def run_sync(plan: Any, inputs: dict[str, Any] | None = None, **kwargs: Any) -> RunResult:
     """:func:`run` for code that is not async (it starts its own event loop)."""
-    return asyncio.run(run(plan, inputs, **kwargs))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(run(plan, inputs, **kwargs))
+    raise HetError(
+        "run_sync cannot run inside a running event loop (a notebook, an async "
+        "app): use `await hetflow.run(...)` there"
+    )
