@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from . import __version__
@@ -57,6 +58,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except RecursionError:
+        print("hetflow: error: the input nests too deeply to read", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug of ours: say so in one line, keep the trace for debugging
+        if os.environ.get("HETFLOW_DEBUG"):
+            raise
+        print(f"hetflow: internal error: {type(exc).__name__}: {exc} "
+              "(set HETFLOW_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
+        return 70
 
 
 if __name__ == "__main__":  # pragma: no cover

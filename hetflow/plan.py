@@ -212,6 +212,8 @@ class Plan(_Model):
             raise HetError(f"{p}: no such plan file") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise HetError(f"{p}: not a plan file ({exc})") from None
+        except RecursionError:
+            raise HetError(f"{p}: not a plan file (nested too deeply)") from None
         return cls.from_dict(data, str(p))
 
     @classmethod

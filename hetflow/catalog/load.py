@@ -87,6 +87,8 @@ def parse_catalog(
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise CatalogError(diagnostics=[_syntax_error(err, label, text)], sources=sources) from None
+    except RecursionError:
+        raise CatalogError(f"{label}: not a catalog: its tables or arrays nest too deeply") from None
 
     spots = locate(text)
     errors: list[Diagnostic] = []
