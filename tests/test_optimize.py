@@ -146,17 +146,32 @@ def _big_problem(n: int, seed: int = 7) -> Problem:
     return Problem(options, sorted(set(edges)), {"a": 0.05, "b": 0.1, "c": 0.02})
 
 
-def test_a_time_limit_gives_a_feasible_plan_with_its_gap():
+def test_a_time_limit_gives_a_feasible_plan_with_a_true_gap():
     p = _big_problem(400)
     fastest = [min(range(4), key=lambda j, o=o: o[j].latency) for o in p.options]
     deadline = evaluate(p, fastest)[1] * 1.3
     sol = solve(p, Goal("cost", deadline=deadline), time_limit=0.05)
-    assert sol.method == "milp"
-    if sol.choice is not None:  # HiGHS found a plan in time: it meets the deadline
-        assert evaluate(p, sol.choice)[1] <= deadline * (1 + 1e-6)
-        assert sol.exact or sol.gap is not None
+    assert sol.choice is not None and not sol.exact and sol.gap is not None
+    assert sol.method in ("milp", "greedy")
+    assert evaluate(p, sol.choice)[1] <= deadline * (1 + 1e-6)
     full = solve(p, Goal("cost", deadline=deadline))
     assert full.exact and full.gap == 0.0
+    # The gap is a guarantee: the optimum is no better than the plan x (1 - gap).
+    assert sol.cost * (1 - sol.gap) <= full.cost * (1 + 1e-6) <= sol.cost * (1 + 1e-6)
+
+
+def test_greedy_fallback_past_the_size_limit(monkeypatch):
+    import hetflow.optimize.solve as S
+
+    monkeypatch.setattr(S, "LARGE_NODES", 100)
+    p = _big_problem(300, seed=3)
+    fastest = [min(range(4), key=lambda j, o=o: o[j].latency) for o in p.options]
+    cheapest = [min(range(4), key=lambda j, o=o: o[j].cost) for o in p.options]
+    budget = (evaluate(p, fastest)[0] + evaluate(p, cheapest)[0]) / 2
+    for goal in (Goal("latency", budget=budget), Goal("balanced", budget=budget)):
+        sol = solve(p, goal)
+        assert sol.method == "greedy" and sol.choice is not None and 0 <= sol.gap < 1
+        assert evaluate(p, sol.choice)[0] <= budget * (1 + 1e-9)
 
 
 def test_solution_reports_method_and_exactness():

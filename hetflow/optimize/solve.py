@@ -37,9 +37,9 @@ import numpy as np
 from .model import Problem, evaluate
 
 EXACT_GAP = 1e-9  # HiGHS's relative gap when asked for the optimum
-LARGE_NODES = 5_000  # beyond this, the solver runs under a time limit (the fallback)
+LARGE_NODES = 5_000  # beyond this: the greedy fallback with its proven gap
 LARGE_TIME_LIMIT_S = 20.0
-LARGE_GAP = 1e-4
+GREEDY_MIN_S = 10.0  # the greedy's own time, however little the MILP had
 SCALE = 1_000.0  # objectives are scaled to ~1,000 so HiGHS's absolute tolerances vanish
 TIE_BREAK_MIN_S = 0.5
 ENUMERATE_LIMIT = 20_000  # at most this many combinations: enumerate them all
@@ -112,11 +112,10 @@ def solve(
         sol = _separable(p, goal)
     elif method == "enumerate" or (method == "auto" and combos <= ENUMERATE_LIMIT):
         sol = _enumerate(p, goal, kept)
+    elif n > LARGE_NODES and method == "auto":
+        sol = _fallback(p, goal, kept, time_limit or LARGE_TIME_LIMIT_S)
     else:
-        large = n > LARGE_NODES
-        if time_limit is None and large:
-            time_limit = LARGE_TIME_LIMIT_S
-        sol = _milp(p, goal, kept, time_limit, LARGE_GAP if large else EXACT_GAP)
+        sol = _milp(p, goal, kept, time_limit, EXACT_GAP)
     sol.time_s = time.perf_counter() - t0
     return sol
 
@@ -234,6 +233,7 @@ class _Program:
         time_limit: float | None,
         gap: float,
         cost_ref: float = 1.0,
+        relax: bool = False,
     ):
         from scipy.optimize import Bounds, LinearConstraint, milp
         from scipy.sparse import csr_array
@@ -258,7 +258,8 @@ class _Program:
         lb = np.zeros(self.nvar)
         lb[self.s0 : self.s0 + len(self.head)] = self.head
         integrality = np.zeros(self.nvar)
-        integrality[: self.nx] = 1
+        if not relax:
+            integrality[: self.nx] = 1
         options = {"mip_rel_gap": gap, "presolve": True}
         if time_limit is not None:
             options["time_limit"] = float(time_limit)
@@ -275,6 +276,50 @@ class _Program:
             self.kept[i][int(np.argmax(x[self.x0[i] : self.x0[i] + len(opts)]))]
             for i, opts in enumerate(self.kept)
         ]
+
+
+def _refs(p: Problem) -> tuple[float, float]:
+    """The cheapest plan's cost and the fastest plan's latency: objective scales."""
+    fastest = [min(range(len(o)), key=lambda j, o=o: o[j].latency) for o in p.options]
+    cheapest = [min(range(len(o)), key=lambda j, o=o: o[j].cost) for o in p.options]
+    return evaluate(p, cheapest)[0] or 1.0, evaluate(p, fastest)[1] or 1.0
+
+
+def _scaled(goal: Goal, cost: float, latency: float, cost_ref: float, latency_ref: float) -> float:
+    """An objective value in the MILP's units (what HiGHS's bounds are in)."""
+    if goal.objective == "cost":
+        return cost * SCALE / cost_ref
+    if goal.objective == "latency":
+        return latency * SCALE / latency_ref
+    return SCALE * (cost / goal.cost_scale + latency / goal.latency_scale)
+
+
+def _fallback(
+    p: Problem, goal: Goal, kept, time_limit: float, prog=None, bound: float | None = None
+) -> Solution:
+    """A greedy plan, and its gap to the LP relaxation's bound (or to ``bound``)."""
+    from .greedy import greedy
+
+    choice = greedy(p, goal, time_limit=max(time_limit, GREEDY_MIN_S))
+    if choice is None:
+        return Solution(None, status="timeout", method="greedy", exact=False, gap=None)
+    cost, latency = evaluate(p, choice)
+    cost_ref, latency_ref = _refs(p)
+    if bound is None:
+        prog = prog or _Program(p, kept)
+        lp = prog.run(
+            _vector(prog, goal, cost_ref, latency_ref, goal.objective),
+            goal.budget,
+            goal.deadline,
+            max(time_limit, GREEDY_MIN_S),
+            EXACT_GAP,
+            cost_ref,
+            relax=True,
+        )
+        bound = lp.fun if lp.x is not None else None
+    value = _scaled(goal, cost, latency, cost_ref, latency_ref)
+    gap = None if bound is None or value <= 0 else max(0.0, (value - bound) / value)
+    return Solution(choice, cost, latency, status="feasible", method="greedy", exact=False, gap=gap)
 
 
 def _head_tail(p: Problem, kept) -> tuple[list[float], list[float]]:
@@ -313,10 +358,7 @@ def _vector(
 
 def _milp(p: Problem, goal: Goal, kept, time_limit, gap) -> Solution:
     prog = _Program(p, kept)
-    fastest = [min(range(len(o)), key=lambda j, o=o: o[j].latency) for o in p.options]
-    cheapest = [min(range(len(o)), key=lambda j, o=o: o[j].cost) for o in p.options]
-    cost_ref = evaluate(p, cheapest)[0] or 1.0
-    latency_ref = evaluate(p, fastest)[1] or 1.0
+    cost_ref, latency_ref = _refs(p)
     t0 = time.perf_counter()
     res = prog.run(
         _vector(prog, goal, cost_ref, latency_ref, goal.objective),
@@ -327,11 +369,27 @@ def _milp(p: Problem, goal: Goal, kept, time_limit, gap) -> Solution:
         cost_ref,
     )
     if res.x is None:
-        status = "infeasible" if res.status == 2 else "timeout"
-        return Solution(None, status=status, exact=res.status == 2, gap=None)
+        if res.status == 2:
+            return Solution(None, status="infeasible")
+        return _fallback(p, goal, kept, time_limit or LARGE_TIME_LIMIT_S, prog)
     choice = prog.choice(res.x)
     exact = res.status == 0 and gap <= EXACT_GAP
     result_gap = float(getattr(res, "mip_gap", 0.0) or 0.0)
+    if not exact:  # the time ran out: keep the better of HiGHS's plan and the greedy's
+        mine = _fallback(
+            p,
+            goal,
+            kept,
+            time_limit or LARGE_TIME_LIMIT_S,
+            prog,
+            bound=getattr(res, "mip_dual_bound", None),
+        )
+        if mine.choice is not None and _scaled(
+            goal, mine.cost, mine.latency, cost_ref, latency_ref
+        ) < _scaled(goal, *evaluate(p, choice), cost_ref, latency_ref):
+            return mine
+        if mine.gap is not None:
+            result_gap = min(result_gap, mine.gap) if result_gap else mine.gap
     if res.status == 0 and goal.objective in ("cost", "latency"):
         # Break ties: the fastest of the cheapest plans, the cheapest of the fastest.
         cost, latency = evaluate(p, choice)

@@ -1,0 +1,79 @@
+"""The fallback for graphs too large to solve exactly in time: a greedy plan and the
+gap to a proven lower bound.
+
+Start from every node's cheapest option, then repeatedly upgrade the one node on the
+current critical path whose faster option buys the most seconds per extra dollar —
+until the deadline is met (``cost``), while the budget allows and the plan gets faster
+(``latency``), or while the objective falls (``balanced``).  Each step re-evaluates the
+whole plan exactly.  The lower bound is the MILP's linear relaxation (every ``x`` in
+[0, 1]), so ``gap = (plan − bound) / plan`` is a guarantee, not a guess.
+
+>>> from hetflow.optimize.model import Option, Problem
+>>> from hetflow.optimize.solve import Goal
+>>> p = Problem([[Option(1.0, 1.0, "a"), Option(0.1, 9.0, "a")]], [], {})
+>>> greedy(p, Goal("cost", deadline=5.0))
+[0]
+"""
+
+from __future__ import annotations
+
+import time
+
+from .model import Problem, critical_path, evaluate
+
+
+def _fits(goal, cost: float, latency: float) -> bool:
+    return (goal.budget is None or cost <= goal.budget * (1 + 1e-9) + 1e-12) and (
+        goal.deadline is None or latency <= goal.deadline * (1 + 1e-9) + 1e-9
+    )
+
+
+def _value(goal, cost: float, latency: float) -> float:
+    from .solve import objective_value
+
+    return objective_value(goal, cost, latency)
+
+
+def greedy(p: Problem, goal, *, max_steps: int = 5_000, time_limit: float = 30.0):
+    """A plan meeting the goal's constraints, or None when the greedy finds none."""
+    t0 = time.perf_counter()
+    choice = [min(range(len(o)), key=lambda j, o=o: (o[j].cost, o[j].latency)) for o in p.options]
+    cost, latency = evaluate(p, choice)
+    best = list(choice) if _fits(goal, cost, latency) else None
+    best_value = _value(goal, cost, latency) if best else None
+    for _ in range(max_steps):
+        if time.perf_counter() - t0 > time_limit:
+            break
+        if best is not None and goal.objective == "cost":
+            break  # the cheapest start only gets dearer: done once it fits
+        move = _best_upgrade(p, choice, critical_path(p, choice))
+        if move is None:
+            break
+        i, j = move
+        choice[i] = j
+        cost, latency = evaluate(p, choice)
+        if goal.budget is not None and cost > goal.budget * (1 + 1e-9) + 1e-12:
+            break  # every further upgrade costs more still
+        if _fits(goal, cost, latency):
+            value = _value(goal, cost, latency)
+            if best_value is None or value < best_value:
+                best, best_value = list(choice), value
+            elif goal.objective == "balanced":
+                break  # upgrades no longer pay for themselves
+    return best
+
+
+def _best_upgrade(p: Problem, choice: list[int], path: list[int]):
+    """On the critical path, the faster option with the most seconds saved per dollar."""
+    best, best_ratio = None, -1.0
+    for i in path:
+        now = p.options[i][choice[i]]
+        for j, o in enumerate(p.options[i]):
+            saved = now.latency - o.latency
+            if saved <= 1e-12:
+                continue
+            extra = max(o.cost - now.cost, 1e-12)
+            ratio = saved / extra
+            if ratio > best_ratio:
+                best, best_ratio = (i, j), ratio
+    return best
