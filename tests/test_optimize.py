@@ -128,11 +128,22 @@ def test_derived_needs_with_why_and_lowered_when_the_catalog_is_weak(tmp_path):
     assert any("derived needs lowered" in w for w in plan.warnings)
 
 
-def test_prune_keeps_only_options_not_beaten_on_their_chip():
-    p = Problem(
-        [[Option(1, 1, "a"), Option(2, 2, "a"), Option(3, 0.5, "a"), Option(9, 9, "b")]], [], {}
+def test_prune_drops_options_beaten_in_every_plan():
+    h = {"a": 0.1, "b": 0.1}
+    same = Problem(
+        [
+            [Option(1, 1, "a"), Option(2, 2, "a"), Option(3, 0.5, "a"), Option(9, 9, "b")],
+            [Option(0, 1, "a")],
+        ],
+        [(0, 1)],
+        h,
     )
-    assert prune(p) == [[0, 2, 3]]
+    assert prune(same) == [[0, 2], [0]]
+    # Cheaper and a little faster on another chip — but not by more than the handoff
+    # it would add toward its neighbour: both stay.
+    near = [[Option(1.0, 1.0, "a"), Option(0.5, 0.95, "b")], [Option(0, 1, "a")]]
+    assert prune(Problem(near, [(0, 1)], h)) == [[0, 1], [0]]
+    assert prune(Problem(near, [], h)) == [[1], [0]]
 
 
 def _big_problem(n: int, seed: int = 7) -> Problem:

@@ -75,19 +75,39 @@ def objective_value(goal: Goal, cost: float, latency: float) -> float:
 
 
 def prune(p: Problem) -> list[list[int]]:
-    """Per node, the options no other option on the same chip beats on both counts."""
+    """Per node, the options no other option beats in every plan.
+
+    Option q beats option o of the same node when q is no dearer and, even after the
+    worst change of handoffs on one edge in and one edge out (a path through the node
+    uses one of each), no slower: ``q.latency + delta_in + delta_out <= o.latency``.
+    Every path through the node then gets no longer, every other path is unchanged,
+    so dropping o loses no optimum.  On one chip the deltas are zero.
+    """
+    n = len(p.options)
+    near_in: list[set[str]] = [set() for _ in range(n)]
+    near_out: list[set[str]] = [set() for _ in range(n)]
+    for u, v in p.edges:
+        near_out[u].update(o.chip for o in p.options[v])
+        near_in[v].update(o.chip for o in p.options[u])
+
+    def delta(chips: set[str], a: str, b: str) -> float:
+        return max((p.handoff(k, b) - p.handoff(k, a) for k in chips), default=0.0)
+
     kept = []
-    for opts in p.options:
+    for node, opts in enumerate(p.options):
         keep = []
         for j, o in enumerate(opts):
-            beaten = any(
-                q.chip == o.chip
-                and q.cost <= o.cost
-                and q.latency <= o.latency
-                and (q.cost < o.cost or q.latency < o.latency or i < j)
-                for i, q in enumerate(opts)
-                if i != j
-            )
+            beaten = False
+            for i, q in enumerate(opts):
+                if i == j or q.cost > o.cost:
+                    continue
+                worst = q.latency
+                if q.chip != o.chip:
+                    worst += delta(near_in[node], o.chip, q.chip)
+                    worst += delta(near_out[node], o.chip, q.chip)
+                if worst <= o.latency and (q.cost < o.cost or worst < o.latency or i < j):
+                    beaten = True
+                    break
             if not beaten:
                 keep.append(j)
         kept.append(keep)
