@@ -20,6 +20,9 @@ from __future__ import annotations
 import time
 
 from .model import Problem, critical_path, evaluate
+from .solve import Goal, Solution
+
+GREEDY_MIN_S = 10.0  # the greedy's own time, however little the MILP had
 
 
 def _fits(goal, cost: float, latency: float) -> bool:
@@ -77,3 +80,31 @@ def _best_upgrade(p: Problem, choice: list[int], path: list[int]):
             if ratio > best_ratio:
                 best, best_ratio = (i, j), ratio
     return best
+
+
+def fallback(
+    p: Problem, goal: Goal, kept, time_limit: float, prog=None, bound: float | None = None
+) -> Solution:
+    """A greedy plan, and its gap to the LP relaxation's bound (or to ``bound``)."""
+    from .milp import EXACT_GAP, Program, refs, scaled, vector
+
+    choice = greedy(p, goal, time_limit=max(time_limit, GREEDY_MIN_S))
+    if choice is None:
+        return Solution(None, status="timeout", method="greedy", exact=False, gap=None)
+    cost, latency = evaluate(p, choice)
+    cost_ref, latency_ref = refs(p)
+    if bound is None:
+        prog = prog or Program(p, kept)
+        lp = prog.run(
+            vector(prog, goal, cost_ref, latency_ref, goal.objective),
+            goal.budget,
+            goal.deadline,
+            max(time_limit, GREEDY_MIN_S),
+            EXACT_GAP,
+            cost_ref,
+            relax=True,
+        )
+        bound = lp.fun if lp.x is not None else None
+    value = scaled(goal, cost, latency, cost_ref, latency_ref)
+    gap = None if bound is None or value <= 0 else max(0.0, (value - bound) / value)
+    return Solution(choice, cost, latency, status="feasible", method="greedy", exact=False, gap=gap)

@@ -1,0 +1,294 @@
+"""The exact solver: one mixed-integer program over the whole graph (scipy's HiGHS).
+
+Variables: ``x[n,o]`` binary (node n runs option o), ``s[n]`` the start time of node n,
+``z[e,k]`` in [0, 1] (both ends of edge e on chip k), and the makespan ``M``.
+
+* every node takes exactly one option: ``sum_o x[n,o] = 1``;
+* an edge u→v waits for u and, across chips, both chips' handoff::
+
+      s[v] >= s[u] + sum_o d[u,o] x[u,o]
+                  + sum_k H[k] (y[u,k] + y[v,k]) - 2 sum_k H[k] z[e,k]
+      z[e,k] <= y[u,k],  z[e,k] <= y[v,k]      with y[n,k] = sum of x[n,o] on chip k
+
+  (on one chip k the handoff terms cancel; on chips a != b they add H[a] + H[b]);
+* ``M >= s[n] + sum_o d[n,o] x[n,o] + tail[n]`` for every node, and ``s[n] >= head[n]``
+  (the least time after n and before it, at the fastest options: redundant for integer
+  x, they tighten the relaxation);
+* budget ``sum c x <= B`` and deadline ``M <= D`` whenever they are given.
+
+The objective is cost, M, or cost/baseline_cost + M/baseline_latency; a second solve
+breaks ties (the fastest of the cheapest plans, the cheapest of the fastest).  Options
+beaten in every plan are dropped first (:func:`hetflow.optimize.solve.prune`).  Past the
+time limit, the better of HiGHS's plan and the greedy's is kept, with a proven gap.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from .model import Problem, evaluate
+from .solve import Goal, Solution, objective_value
+
+EXACT_GAP = 1e-9  # HiGHS's relative gap when asked for the optimum
+SCALE = 1_000.0  # objectives are scaled to ~1,000 so HiGHS's absolute tolerances vanish
+TIE_BREAK_MIN_S = 0.5
+LARGE_TIME_LIMIT_S = 20.0
+
+
+class Program:
+    """The MILP's matrices, built once; solved for one objective or another."""
+
+    def __init__(self, p: Problem, kept: list[list[int]]):
+        self.p, self.kept = p, kept
+        n = len(p.options)
+        self.x0 = []
+        count = 0
+        for opts in kept:
+            self.x0.append(count)
+            count += len(opts)
+        self.nx = count
+        self.s0 = count
+        self.m = count + n
+        rows, cols, vals, lo, hi = [], [], [], [], []
+        r = 0
+
+        def row(entries, low, high):
+            nonlocal r
+            for c, v in entries:
+                rows.append(r)
+                cols.append(c)
+                vals.append(v)
+            lo.append(low)
+            hi.append(high)
+            r += 1
+
+        for i in range(n):
+            row([(self.x0[i] + j, 1.0) for j in range(len(kept[i]))], 1.0, 1.0)
+        z_count = self.m + 1
+        out_deg = [0] * n
+        for u, v in p.edges:
+            out_deg[u] += 1
+            entries = [(self.s0 + v, 1.0), (self.s0 + u, -1.0)]
+            chips_u = self._chips(u)
+            chips_v = self._chips(v)
+            for j, oj in enumerate(kept[u]):
+                o = p.options[u][oj]
+                entries.append((self.x0[u] + j, -(o.latency + p.handoff_s.get(o.chip, 0.0))))
+            for j, oj in enumerate(kept[v]):
+                o = p.options[v][oj]
+                if p.handoff_s.get(o.chip, 0.0):
+                    entries.append((self.x0[v] + j, -p.handoff_s[o.chip]))
+            for k in sorted(set(chips_u) & set(chips_v)):
+                h = p.handoff_s.get(k, 0.0)
+                if h <= 0:
+                    continue
+                z = z_count
+                z_count += 1
+                entries.append((z, 2 * h))
+                for side in (chips_u[k], chips_v[k]):
+                    row([(z, 1.0)] + [(x, -1.0) for x in side], -np.inf, 0.0)
+            row(entries, 0.0, np.inf)
+        # Every node, not only the sinks, bounds the makespan with the shortest possible
+        # rest of its longest path (``tail``): redundant for integer x, but it tightens
+        # the relaxation a great deal.  ``head`` likewise bounds each start from below.
+        self.head, tail = head_tail(p, kept)
+        for i in range(n):
+            entries = [(self.m, 1.0), (self.s0 + i, -1.0)]
+            entries += [(self.x0[i] + j, -p.options[i][oj].latency) for j, oj in enumerate(kept[i])]
+            row(entries, tail[i], np.inf)
+        self.nvar = z_count
+        self.rows, self.cols, self.vals, self.lo, self.hi = rows, cols, vals, lo, hi
+        self.cost = np.zeros(self.nvar)
+        for i, opts in enumerate(kept):
+            for j, oj in enumerate(opts):
+                self.cost[self.x0[i] + j] = p.options[i][oj].cost
+
+    def _chips(self, i: int) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for j, oj in enumerate(self.kept[i]):
+            out.setdefault(self.p.options[i][oj].chip, []).append(self.x0[i] + j)
+        return out
+
+    def run(
+        self,
+        objective: np.ndarray,
+        budget: float | None,
+        deadline: float | None,
+        time_limit: float | None,
+        gap: float,
+        cost_ref: float = 1.0,
+        relax: bool = False,
+    ):
+        from scipy.optimize import Bounds, LinearConstraint, milp
+        from scipy.sparse import csr_array
+
+        rows, cols, vals = list(self.rows), list(self.cols), list(self.vals)
+        lo, hi = list(self.lo), list(self.hi)
+        if budget is not None:
+            r = len(lo)
+            nz = np.nonzero(self.cost)[0]
+            rows += [r] * len(nz)
+            cols += nz.tolist()
+            # In units of the cheapest plan, so HiGHS's absolute tolerance is relative.
+            vals += (self.cost[nz] * (SCALE / cost_ref)).tolist()
+            lo.append(-np.inf)
+            hi.append((budget * (1 + 1e-9) + 1e-12) * SCALE / cost_ref)
+        A = csr_array((vals, (rows, cols)), shape=(len(lo), self.nvar))
+        ub = np.full(self.nvar, np.inf)
+        ub[: self.nx] = 1.0
+        ub[self.m + 1 :] = 1.0
+        if deadline is not None:
+            ub[self.m] = deadline * (1 + 1e-9) + 1e-9
+        lb = np.zeros(self.nvar)
+        lb[self.s0 : self.s0 + len(self.head)] = self.head
+        integrality = np.zeros(self.nvar)
+        if not relax:
+            integrality[: self.nx] = 1
+        options = {"mip_rel_gap": gap, "presolve": True}
+        if time_limit is not None:
+            options["time_limit"] = float(time_limit)
+        return milp(
+            objective,
+            integrality=integrality,
+            bounds=Bounds(lb, ub),
+            constraints=LinearConstraint(A, np.array(lo), np.array(hi)),
+            options=options,
+        )
+
+    def choice(self, x: np.ndarray) -> list[int]:
+        return [
+            self.kept[i][int(np.argmax(x[self.x0[i] : self.x0[i] + len(opts)]))]
+            for i, opts in enumerate(self.kept)
+        ]
+
+
+def refs(p: Problem) -> tuple[float, float]:
+    """The cheapest plan's cost and the fastest plan's latency: objective scales."""
+    fastest = [min(range(len(o)), key=lambda j, o=o: o[j].latency) for o in p.options]
+    cheapest = [min(range(len(o)), key=lambda j, o=o: o[j].cost) for o in p.options]
+    return evaluate(p, cheapest)[0] or 1.0, evaluate(p, fastest)[1] or 1.0
+
+
+def scaled(goal: Goal, cost: float, latency: float, cost_ref: float, latency_ref: float) -> float:
+    """An objective value in the MILP's units (what HiGHS's bounds are in)."""
+    if goal.objective == "cost":
+        return cost * SCALE / cost_ref
+    if goal.objective == "latency":
+        return latency * SCALE / latency_ref
+    return SCALE * (cost / goal.cost_scale + latency / goal.latency_scale)
+
+
+def head_tail(p: Problem, kept) -> tuple[list[float], list[float]]:
+    """Per node: the earliest it can start and the least time after it ends, with every
+    node at its fastest option and no handoffs (bounds that every plan respects)."""
+    from .model import _topological
+
+    n = len(p.options)
+    fast = [min(p.options[i][j].latency for j in kept[i]) for i in range(n)]
+    succ: list[list[int]] = [[] for _ in range(n)]
+    preds: list[list[int]] = [[] for _ in range(n)]
+    for u, v in p.edges:
+        succ[u].append(v)
+        preds[v].append(u)
+    order = _topological(n, p.edges)
+    head = [0.0] * n
+    for v in order:
+        head[v] = max((head[u] + fast[u] for u in preds[v]), default=0.0)
+    tail = [0.0] * n
+    for u in reversed(order):
+        tail[u] = max((fast[v] + tail[v] for v in succ[u]), default=0.0)
+    # A hair under the true bound, so HiGHS's tolerances never cut off the optimum.
+    return [h * (1 - 1e-9) for h in head], [t * (1 - 1e-9) for t in tail]
+
+
+def vector(
+    prog: Program, goal: Goal, cost_ref: float, latency_ref: float, which: str
+) -> np.ndarray:
+    c = np.zeros(prog.nvar)
+    if which in ("cost", "balanced"):
+        c += prog.cost * (SCALE / (goal.cost_scale if which == "balanced" else cost_ref))
+    if which in ("latency", "balanced"):
+        c[prog.m] += SCALE / (goal.latency_scale if which == "balanced" else latency_ref)
+    return c
+
+
+def milp_solve(p: Problem, goal: Goal, kept, time_limit, gap: float = EXACT_GAP) -> Solution:
+    """The optimum by the MILP; past the time limit, the better of HiGHS's and the greedy's."""
+    from .greedy import fallback
+
+    prog = Program(p, kept)
+    cost_ref, latency_ref = refs(p)
+    t0 = time.perf_counter()
+    res = prog.run(
+        vector(prog, goal, cost_ref, latency_ref, goal.objective),
+        goal.budget,
+        goal.deadline,
+        time_limit,
+        gap,
+        cost_ref,
+    )
+    if res.x is None:
+        if res.status == 2:
+            return Solution(None, status="infeasible")
+        return fallback(p, goal, kept, time_limit or LARGE_TIME_LIMIT_S, prog)
+    choice = prog.choice(res.x)
+    exact = res.status == 0 and gap <= EXACT_GAP
+    result_gap = float(getattr(res, "mip_gap", 0.0) or 0.0)
+    if not exact:  # the time ran out: keep the better of HiGHS's plan and the greedy's
+        mine = fallback(
+            p,
+            goal,
+            kept,
+            time_limit or LARGE_TIME_LIMIT_S,
+            prog,
+            bound=getattr(res, "mip_dual_bound", None),
+        )
+        if mine.choice is not None and scaled(
+            goal, mine.cost, mine.latency, cost_ref, latency_ref
+        ) < scaled(goal, *evaluate(p, choice), cost_ref, latency_ref):
+            return mine
+        if mine.gap is not None:
+            result_gap = min(result_gap, mine.gap) if result_gap else mine.gap
+    if res.status == 0 and goal.objective in ("cost", "latency"):
+        # Break ties: the fastest of the cheapest plans, the cheapest of the fastest.
+        cost, latency = evaluate(p, choice)
+        budget, deadline = goal.budget, goal.deadline
+        if goal.objective == "cost":
+            budget = min(cost, budget if budget is not None else math.inf)
+            second = "latency"
+        else:
+            deadline = min(latency, deadline if deadline is not None else math.inf)
+            second = "cost"
+        # Ties are cosmetic: this solve gets no more time than the first one took.
+        spent = time.perf_counter() - t0
+        limit = max(TIE_BREAK_MIN_S, spent)
+        if time_limit is not None:
+            limit = min(limit, time_limit)
+        again = prog.run(
+            vector(prog, goal, cost_ref, latency_ref, second),
+            budget,
+            deadline,
+            limit,
+            gap,
+            cost_ref,
+        )
+        if again.x is not None:
+            better = prog.choice(again.x)
+            c2, l2 = evaluate(p, better)
+            if (
+                objective_value(goal, c2, l2)
+                <= objective_value(goal, cost, latency) * (1 + 1e-7) + 1e-12
+            ):
+                choice = better
+    cost, latency = evaluate(p, choice)
+    return Solution(
+        choice,
+        cost,
+        latency,
+        status="optimal" if exact else "feasible",
+        exact=exact,
+        gap=0.0 if exact else result_gap,
+    )
