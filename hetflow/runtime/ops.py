@@ -9,13 +9,11 @@ level's assignment.  A prompt that renders an image sends it as an image part
 
 from __future__ import annotations
 
-import functools
-import re
 from typing import Any
 
 from hetflow.errors import HetError
 from hetflow.plan import Plan, PlanNode
-from hetflow.templates import _show, environment
+from hetflow.templates import RenderError, render
 
 from . import structured, zoom
 from .calls import Caller
@@ -58,55 +56,6 @@ def run_builtin(node: PlanNode, values: dict[str, Any]) -> Any:
         raise StepError(f"{name}: {exc}") from None
 
 
-_SIMPLE_REF = re.compile(r"\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}")
-
-
-@functools.lru_cache(maxsize=4096)
-def _compiled(template: str):
-    """A template's parts when it only substitutes names, else its compiled Jinja form.
-
-    Compiling a Jinja template costs about a millisecond; most prompts only substitute
-    ``{{ name }}`` and ``{{ name.field }}``, which are rendered here with Jinja's own
-    finalizer (the same text), and anything richer goes to the sandboxed Jinja.
-    """
-    if template.endswith("\n"):  # Jinja drops one trailing newline
-        template = template[:-1]
-    parts: list[Any] = []
-    last = 0
-    for m in _SIMPLE_REF.finditer(template):
-        parts.append(template[last : m.start()])
-        parts.append(tuple(m.group(1).split(".")))
-        last = m.end()
-    parts.append(template[last:])
-    literal = "".join(p for p in parts if isinstance(p, str))
-    if "{{" in literal or "{%" in literal or "{#" in literal:
-        return environment().from_string(template)
-    return parts
-
-
-def render(template: str, values: dict[str, Any]) -> str:
-    compiled = _compiled(template)
-    if not isinstance(compiled, list):
-        return compiled.render(values)
-    out = []
-    for part in compiled:
-        if isinstance(part, str):
-            out.append(part)
-            continue
-        name, *path = part
-        if name not in values:
-            raise StepError(f"template: '{name}' is undefined")
-        value = values[name]
-        for attr in path:
-            if isinstance(value, dict) and attr in value and not hasattr(dict, attr):
-                value = value[attr]
-            else:  # anything else exactly as the sandboxed Jinja does it
-                return environment().from_string(template).render(values)
-        shown = _show(value)
-        out.append(shown if isinstance(shown, str) else str(shown))
-    return "".join(out)
-
-
 def prompt_content(template: str, values: dict[str, Any]) -> str | list[dict]:
     """The rendered prompt: text, or text and image parts when it renders images."""
     images: list[Image] = []
@@ -124,9 +73,7 @@ def prompt_content(template: str, values: dict[str, Any]) -> str | list[dict]:
     shown = {k: swap(v) for k, v in values.items()}
     try:
         text = render(template, shown)
-    except StepError:
-        raise
-    except Exception as exc:  # Undefined names, sandbox refusals: the template's fault
+    except RenderError as exc:
         raise StepError(f"template: {exc}") from None
     if not images:
         return text
