@@ -42,6 +42,22 @@ def litellm():
     return _litellm
 
 
+async def settle() -> None:
+    """Let litellm finish its own bookkeeping tasks before this run's event loop closes.
+
+    litellm queues logging work on the running loop; left pending, the next run's loop
+    inherits it with a warning on stderr.
+    """
+    if "litellm" not in sys.modules:
+        return
+    try:
+        from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
+
+        await asyncio.wait_for(GLOBAL_LOGGING_WORKER.flush(), 2.0)
+    except Exception:  # an internal of litellm's that moved: never fail a run over it
+        pass
+
+
 @dataclass
 class Reply:
     """What a call returned: the text and the usage the provider reported (or None)."""

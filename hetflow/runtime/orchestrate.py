@@ -15,7 +15,7 @@ from typing import Any
 from hetflow.errors import HetError
 from hetflow.plan import Plan
 
-from . import keys
+from . import keys, llm
 from .budget import Budget
 from .cache import Cache
 from .calls import Caller, Settings
@@ -140,6 +140,7 @@ async def execute(
             finally:
                 if jr is not None:
                     jr.finish(status)
+                await llm.settle()
         latency = time.monotonic() - t0
     finally:
         trace.close()
