@@ -1,9 +1,11 @@
 """``hetflow explain``: per node, the needs, every candidate with its cost and latency
 for that node, the winner and why it won.
 
-Works from a compiled plan and a catalog (the one the plan was compiled with, or
-another: a note says when the hashes differ).  Candidates are recomputed from the
-plan's own per-call work, so the figures are those the optimizer saw.
+Works from a compiled plan alone: each node lists every offer the optimizer
+considered with its cost and latency for that node, from the catalog the plan was
+compiled with.  A plan without that list (written by an older hetflow) is explained
+against a catalog, recomputed from the plan's own per-call work (a note says when that
+catalog is not the one the plan was compiled with).
 
 >>> from hetflow.compiler import compile
 >>> plan = compile("workflow w {\\n input q: text\\n reason a = prompt \\"{{ q }}\\"\\n"
@@ -54,26 +56,28 @@ def explain_node(node, catalog, plan) -> list[str]:
         f"{e.input_tokens_per_call:,.0f} tokens in, "
         f"{e.output_tokens_per_call:,.0f} out per call"
     )
-    w = work_of(node)
-    tokens = math.ceil(w.input_tokens + w.output_tokens)
-    found = offers_meeting(catalog, pin_filter(catalog, node.pin), node.needs, tokens)
     chosen = node.assignment.offer if node.assignment else None
-    rows = sorted(
-        ((node_cost(o, w), node_latency(o, w), o) for o in found), key=lambda r: (r[0], r[1])
-    )
+    if node.candidates:  # what the optimizer saw, from the catalog it compiled with
+        rows = [(c.cost_usd, c.latency_s, c.offer, c.context) for c in node.candidates]
+    else:  # an older plan: recompute from the catalog at hand
+        w = work_of(node)
+        tokens = math.ceil(w.input_tokens + w.output_tokens)
+        found = offers_meeting(catalog, pin_filter(catalog, node.pin), node.needs, tokens)
+        rows = [(node_cost(o, w), node_latency(o, w), o.id, window(catalog, o)) for o in found]
+    rows.sort(key=lambda r: (r[0], r[1]))
     lines.append(f"  candidates ({len(rows)}), cheapest first:")
-    width = max((len(o.id) for _, _, o in rows), default=10)
-    for i, (cost, latency, o) in enumerate(rows):
-        if i >= MAX_LISTED and o.id != chosen:
+    width = max((len(r[2]) for r in rows), default=10)
+    for i, (cost, latency, offer, context) in enumerate(rows):
+        if i >= MAX_LISTED and offer != chosen:
             continue
-        mark = "->" if o.id == chosen else "  "
+        mark = "->" if offer == chosen else "  "
         lines.append(
-            f"   {mark} {o.id.ljust(width)}  {money(cost):>9}  {seconds(latency):>7}"
-            f"  window {window(catalog, o) // 1000}k"
+            f"   {mark} {offer.ljust(width)}  {money(cost):>9}  {seconds(latency):>7}"
+            f"  window {context // 1000}k"
         )
     if len(rows) > MAX_LISTED:
         lines.append(f"      ... {len(rows) - MAX_LISTED} more")
-    if chosen and chosen not in {o.id for _, _, o in rows}:
+    if chosen and chosen not in {r[2] for r in rows}:
         lines.append(f"   -> {chosen} (not a candidate in this catalog)")
     if node.why:
         lines.append(f"  chosen: {chosen}: {node.why}")
@@ -84,10 +88,6 @@ def explain_node(node, catalog, plan) -> list[str]:
 
 def explain(plan, catalog=None, step: str | None = None) -> str:
     """The explanation of a plan (or of one step) as text."""
-    from .catalog import load_catalog
-
-    if catalog is None or isinstance(catalog, str):
-        catalog = load_catalog(catalog)
     nodes = plan.nodes
     if step is not None:
         nodes = [n for n in plan.nodes if step in (n.id, n.step)]
@@ -114,7 +114,19 @@ def explain(plan, catalog=None, step: str | None = None) -> str:
             f"optimizer: {opt.get('method')}, exact={opt.get('exact')}, "
             f"gap={opt.get('gap')}, {opt.get('time_s')}s"
         )
-    if plan.catalog.get("sha256") and plan.catalog["sha256"] != catalog.hash:
+    # A plan lists what it considered; only an older plan needs a catalog to explain it.
+    if any(is_model_node(n) and not n.candidates for n in nodes):
+        from .catalog import load_catalog
+
+        if catalog is None or isinstance(catalog, str):
+            catalog = load_catalog(catalog)
+    else:
+        catalog = None
+    if (
+        catalog is not None
+        and plan.catalog.get("sha256")
+        and plan.catalog["sha256"] != catalog.hash
+    ):
         out.append(
             f"note: catalog '{catalog.name}' is not the one this plan was compiled "
             f"with ('{plan.catalog.get('name')}'); candidates are from '{catalog.name}'"

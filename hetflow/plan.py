@@ -62,6 +62,22 @@ class Assignment(_Model):
     latency_s: float | None = None
 
 
+class Considered(_Model):
+    """An offer the optimizer considered for a node, with the node's figures on it.
+
+    Kept in the plan so that ``hetflow explain`` needs no catalog: a plan explains itself
+    with the catalog it was compiled with.
+    """
+
+    offer: str
+    model: str
+    chip: str
+    litellm: str = ""
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    context: int = 0
+
+
 class Estimate(_Model):
     """A node's estimate; tokens are totals over all of the node's calls."""
 
@@ -106,6 +122,7 @@ class PlanNode(_Model):
     pin: dict[str, str | None] | None = None
     assignment: Assignment | None = None  # None: runs on the CPU, no model
     alternatives: list[Assignment] = Field(default_factory=list)
+    candidates: list[Considered] = Field(default_factory=list)  # every offer considered
     estimate: Estimate = Field(default_factory=Estimate)
     source: SourceRef = Field(default_factory=SourceRef)
     why: str | None = None  # why the optimizer chose this assignment (hetflow explain)

@@ -59,5 +59,17 @@ def test_cli_on_a_plan_and_on_a_file(tmp_path, capsys):
     assert "-> small@slowgpu" in out and "200 call(s) at once" in out
     assert main(["explain", str(GOLDEN / "map_waves.het"), "--catalog", LAB]) == 0
     assert "critical path: label -> labels" in capsys.readouterr().out
-    assert main(["explain", str(target)]) == 0  # another catalog: a note says so
-    assert "is not the one this plan was compiled with" in capsys.readouterr().out
+    # The plan explains itself: no catalog needed, the lab's offers are listed.
+    assert main(["explain", str(target)]) == 0
+    out = capsys.readouterr().out
+    assert "small@slowgpu" in out and "not the one" not in out
+
+
+def test_an_older_plan_is_explained_against_a_catalog(tmp_path):
+    plan = compile(GOLDEN / "map_waves.het", catalog=LAB)
+    for node in plan.nodes:
+        node.candidates = []  # as written before plans recorded their candidates
+    text = explain(plan, LAB)
+    assert "-> small@slowgpu" in text and "not the one" not in text
+    other = explain(plan, None)  # the shipped catalog: recomputed there, with a note
+    assert "is not the one this plan was compiled with" in other

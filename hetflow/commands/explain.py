@@ -1,7 +1,9 @@
 """``hetflow explain PLAN.json|FILE [--step NAME] [--catalog FILE]``: why each step runs
 where it runs — its needs, every candidate with its cost and latency, the winner and why.
 
-A ``.het`` file is compiled first (with ``--catalog``); a plan is read as it is.
+A ``.het`` file is compiled first (with ``--catalog``); a plan is read as it is and
+explains itself with the candidates it recorded (``--catalog`` only matters for plans
+written before plans recorded them).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from hetflow.explain import explain
     from hetflow.plan import Plan
 
-    catalog = load_catalog(args.catalog)
+    catalog = load_catalog(args.catalog) if args.catalog else None
     if args.source.endswith(".json"):
         plan = Plan.load(args.source)
     else:

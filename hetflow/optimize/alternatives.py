@@ -1,4 +1,5 @@
-"""Pass: ranked alternatives per model node — the runtime's fallbacks.
+"""Pass: ranked alternatives per model node — the runtime's fallbacks — and the list of
+every candidate considered (so ``hetflow explain`` needs no catalog).
 
 A fallback helps most when it fails differently: the next-best candidates on another
 provider or chip come first, then the rest, each ranked by the plan's objective for
@@ -31,6 +32,26 @@ def score(
     return (cost / cost_scale + latency / latency_scale, cost)
 
 
+def considered(cat, offers, w) -> list:
+    """Every candidate with the node's cost and latency on it, cheapest first."""
+    from ..plan import Considered
+    from .candidates import window
+
+    rows = [
+        Considered(
+            offer=o.id,
+            model=o.model,
+            chip=o.chip,
+            litellm=o.litellm,
+            cost_usd=node_cost(o, w),
+            latency_s=node_latency(o, w),
+            context=window(cat, o),
+        )
+        for o in offers
+    ]
+    return sorted(rows, key=lambda c: (c.cost_usd, c.latency_s))
+
+
 def alternatives(plan, ctx: Context):
     cat = ctx.catalog
     b = plan.baseline
@@ -54,6 +75,7 @@ def alternatives(plan, ctx: Context):
                 ),
             )
 
+        node.candidates = considered(cat, ctx.candidates.get(node.id, []), w)
         node.alternatives = [
             to_assignment(cat, o, w) for o in sorted(others, key=rank)[:MAX_ALTERNATIVES]
         ]
