@@ -98,7 +98,40 @@ def coerce_inputs(plan: Plan, given: Mapping[str, Any]) -> dict[str, Any]:
             + ", ".join(missing)
             + " (give --input NAME=VALUE or NAME=@FILE)"
         )
-    return {name: coerce(name, declared[name], given[name]) for name in declared}
+    values = {name: coerce(name, declared[name], given[name]) for name in declared}
+    for spec in plan.inputs:
+        if spec.json_schema and "image" not in spec.type:
+            check_value(spec.name, spec.type, spec.json_schema, values[spec.name])
+    return values
+
+
+def _lenient(schema: Any) -> Any:
+    """The plan's schemas list optional fields as required-but-nullable (what strict
+    structured output wants); a user's input may simply leave them out."""
+    if isinstance(schema, list):
+        return [_lenient(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _lenient(v) for k, v in schema.items()}
+    props = schema.get("properties")
+    if isinstance(props, dict) and isinstance(schema.get("required"), list):
+        out["required"] = [
+            r for r in schema["required"]
+            if not any(alt == {"type": "null"} for alt in props.get(r, {}).get("anyOf", []))
+        ]
+    return out
+
+
+def check_value(name: str, type_: str, schema: dict, value: Any) -> None:
+    """An input that does not match its declared type is refused before any call."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    error = best_match(Draft202012Validator(_lenient(schema)).iter_errors(value))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path)
+        raise HetError(f"input {name}: not a {type_}" + (f" at {where}" if where else "")
+                       + f": {error.message[:200]}")
 
 
 def coerce(name: str, type_: str, value: Any) -> Any:
