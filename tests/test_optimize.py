@@ -207,3 +207,17 @@ def test_default_catalog_places_same_model_on_several_chips():
     cheap = compile(text.replace("objective latency", "objective cost"))
     assert fast.node("a").assignment.model == cheap.node("a").assignment.model
     assert fast.node("a").assignment.chip != cheap.node("a").assignment.chip
+
+
+def test_downgrades_within_free_float_never_delay_the_plan():
+    from hetflow.optimize.greedy import downgrade_within_float
+
+    for seed in range(5):
+        p = _big_problem(120, seed=seed)
+        fastest = [min(range(4), key=lambda j, o=o: o[j].latency) for o in p.options]
+        cost, latency = evaluate(p, fastest)
+        for target in (latency, latency * 1.2):
+            cheaper = downgrade_within_float(p, fastest, target)
+            c2, l2 = evaluate(p, cheaper)
+            assert l2 <= target * (1 + 1e-9) and c2 <= cost
+        assert c2 < cost  # with room to spare, something got cheaper

@@ -38,8 +38,78 @@ def _value(goal, cost: float, latency: float) -> float:
 
 
 def greedy(p: Problem, goal, *, max_steps: int = 5_000, time_limit: float = 30.0):
-    """A plan meeting the goal's constraints, or None when the greedy finds none."""
+    """A plan meeting the goal's constraints, or None when neither greedy finds one.
+
+    Two greedies, the better kept: *slack* (every node at its fastest, then each node
+    made cheaper within its free float — never later than its successors need it, so
+    the plan's latency cannot grow) and *upgrade* (from the cheapest plan, speed up the
+    critical path where seconds are cheapest).
+    """
     t0 = time.perf_counter()
+    found = [
+        c for c in (_slack(p, goal), _upgrade(p, goal, max_steps, time_limit, t0)) if c is not None
+    ]
+    return min(found, key=lambda c: _value(goal, *evaluate(p, c)), default=None)
+
+
+def _slack(p: Problem, goal) -> list[int] | None:
+    choice = [min(range(len(o)), key=lambda j, o=o: (o[j].latency, o[j].cost)) for o in p.options]
+    cost, latency = evaluate(p, choice)
+    target = goal.deadline if goal.deadline is not None and goal.objective != "latency" else latency
+    if latency > target * (1 + 1e-9) + 1e-9:
+        return None
+    choice = downgrade_within_float(p, choice, target)
+    return choice if _fits(goal, *evaluate(p, choice)) else None
+
+
+def downgrade_within_float(
+    p: Problem, choice: list[int], target: float, rounds: int = 100
+) -> list[int]:
+    """Make nodes cheaper (on their own chip) without delaying any successor or the end.
+
+    A node's *free float* is how much later it may finish without moving any successor's
+    earliest start (or the plan's end past ``target``).  Changes that stay within every
+    node's own free float can be made all at once: none moves anything else.
+    """
+    from .model import schedule
+
+    succ: list[list[int]] = [[] for _ in p.options]
+    for u, v in p.edges:
+        succ[u].append(v)
+    choice = list(choice)
+    for _ in range(rounds):
+        start, _via = schedule(p, choice)
+        changed = False
+        for i, opts in enumerate(p.options):
+            cur = opts[choice[i]]
+            end = start[i] + cur.latency
+            room = min(
+                (
+                    start[v] - p.handoff(cur.chip, p.options[v][choice[v]].chip) - end
+                    for v in succ[i]
+                ),
+                default=target - end,
+            )
+            if not succ[i]:
+                room = target - end
+            best = None
+            for j, o in enumerate(opts):
+                if (
+                    o.chip == cur.chip
+                    and o.cost < cur.cost
+                    and o.latency - cur.latency <= room + 1e-12
+                    and (best is None or o.cost < opts[best].cost)
+                ):
+                    best = j
+            if best is not None:
+                choice[i] = best
+                changed = True
+        if not changed:
+            break
+    return choice
+
+
+def _upgrade(p: Problem, goal, max_steps: int, time_limit: float, t0: float):
     choice = [min(range(len(o)), key=lambda j, o=o: (o[j].cost, o[j].latency)) for o in p.options]
     cost, latency = evaluate(p, choice)
     best = list(choice) if _fits(goal, cost, latency) else None
