@@ -102,9 +102,6 @@ def solve(
     ``method``: ``auto`` (separable when it can be, enumeration when the pruned choices
     are few, else the MILP), or ``milp`` / ``enumerate`` to force one.
     """
-    from .greedy import fallback
-    from .milp import milp_solve
-
     t0 = time.perf_counter()
     n = len(p.options)
     if n == 0:
@@ -116,8 +113,12 @@ def solve(
     elif method == "enumerate" or (method == "auto" and combos <= ENUMERATE_LIMIT):
         sol = _enumerate(p, goal, kept)
     elif n > LARGE_NODES and method == "auto":
+        from .greedy import fallback
+
         sol = fallback(p, goal, kept, time_limit or LARGE_TIME_LIMIT_S)
     else:
+        from .milp import milp_solve  # numpy and scipy load only when needed
+
         sol = milp_solve(p, goal, kept, time_limit)
     sol.time_s = time.perf_counter() - t0
     return sol
