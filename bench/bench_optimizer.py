@@ -21,7 +21,7 @@ from hetflow.estimate import Work
 from hetflow.optimize.model import Option, Problem, evaluate, node_cost, node_latency
 from hetflow.optimize.solve import Goal, prune, solve
 
-TIME_LIMIT_S = 60.0  # past it: HiGHS's best plan and its proven gap (the fallback)
+TIME_LIMIT_S = 30.0  # past it: HiGHS's best plan and its proven gap (the fallback)
 
 
 def catalog(rng: random.Random) -> tuple[list[Offer], dict[str, float]]:
@@ -80,39 +80,53 @@ def run(n: int, seed: int = 1, shape: str = "layered") -> list[tuple]:
     deadline = l_min + 0.3 * (l_slow - l_min)  # binds: the cheapest plan misses it
     budget = c_min + 0.3 * (c_max - c_min)  # binds: the fastest plan breaks it
     kept = sum(len(k) for k in prune(p))
+    cases = [
+        ("cost, no deadline", Goal("cost")),
+        ("cost, loose deadline", Goal("cost", deadline=2 * l_slow)),
+        ("latency, no budget", Goal("latency")),
+        ("cost, binding deadline", Goal("cost", deadline=deadline)),
+        ("latency, binding budget", Goal("latency", budget=budget)),
+        (
+            "balanced, both binding",
+            Goal(
+                "balanced", budget=budget, deadline=deadline, cost_scale=c_max, latency_scale=l_slow
+            ),
+        ),
+    ]
     rows = []
-    for goal in (
-        Goal("cost", deadline=deadline),
-        Goal("latency", budget=budget),
-        Goal("balanced", budget=budget, deadline=deadline, cost_scale=c_max, latency_scale=l_slow),
-    ):
+    for label, goal in cases:
         t = time.perf_counter()
         sol = solve(p, goal, time_limit=TIME_LIMIT_S if n > 100 else None)
         wall = time.perf_counter() - t
-        rows.append((n, len(p.edges), kept, goal.objective, wall, sol.exact, sol.gap, sol.status))
+        rows.append(
+            (n, len(p.edges), kept, label, wall, sol.exact, sol.gap, sol.status, sol.method)
+        )
     return rows
 
 
 def main(argv: list[str]) -> int:
     sizes = [int(a) for a in argv] or [100, 1_000, 10_000]
     print(
-        f"{'nodes':>6} {'edges':>6} {'options':>8} {'objective':>9} {'time s':>8} "
-        f"{'exact':>6} {'gap':>8}  status"
+        f"{'nodes':>6} {'edges':>6} {'options':>8} {'case':<24} {'time s':>8} {'exact':>6} "
+        f"{'gap':>8}  status / method"
     )
-    worst_1k = 0.0
+    worst = {}
     for n in sizes:
-        for row in run(n):
-            n_, e, k, obj, wall, exact, gap, status = row
+        for n_, e, k, label, wall, exact, gap, status, method in run(n):
             gap_s = "-" if gap is None else f"{gap:.1e}"
             print(
-                f"{n_:>6} {e:>6} {k:>8} {obj:>9} {wall:>8.3f} {str(exact):>6} {gap_s:>8}  {status}",
+                f"{n_:>6} {e:>6} {k:>8} {label:<24} {wall:>8.3f} {str(exact):>6} "
+                f"{gap_s:>8}  {status} / {method}",
                 flush=True,
             )
             if n_ == 1_000:
-                worst_1k = max(worst_1k, wall if exact else float("inf"))
-    if 1_000 in sizes:
-        verdict = "met" if worst_1k < 2.0 else "MISSED"
-        print(f"target: 1,000 nodes exact in < 2 s: {verdict} (worst {worst_1k:.3f} s)")
+                worst[label] = wall if exact else float("inf")
+    if worst:
+        met = [label for label, w in worst.items() if w < 2.0]
+        print(
+            f"target 1,000 nodes exact in < 2 s: met for {len(met)} of {len(worst)} cases "
+            f"({', '.join(met) or 'none'})"
+        )
     return 0
 
 

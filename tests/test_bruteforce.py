@@ -125,6 +125,14 @@ def test_milp_matches_brute_force(chunk):
             p, Goal(goal.objective, cost_scale=goal.cost_scale, latency_scale=goal.latency_scale)
         )
         binding += expected > unconstrained * (1 + 1e-9)
+        if case % 10 == 5:  # so does whatever solve() picks by itself
+            auto = solve(p, goal)
+            assert math.isclose(
+                objective_value(goal, auto.cost, auto.latency),
+                expected,
+                rel_tol=1e-6,
+                abs_tol=1e-12,
+            ), where
         if case % 10 == 0:  # the enumeration small graphs use agrees too
             quick = solve(p, goal, method="enumerate")
             assert math.isclose(

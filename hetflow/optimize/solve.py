@@ -108,8 +108,15 @@ def solve(
         return Solution([], 0.0, 0.0, time_s=0.0)
     kept = prune(p)
     combos = math.prod(len(k) for k in kept)
-    if method == "auto" and goal.objective == "cost" and goal.deadline is None:
-        sol = _separable(p, goal)
+    cheapest = _separable(p, goal) if method == "auto" and goal.objective == "cost" else None
+    if cheapest is not None and (
+        goal.deadline is None
+        or cheapest.status == "infeasible"
+        or cheapest.latency <= goal.deadline
+    ):
+        # The cheapest plan of all meets the deadline (or the budget rules out every
+        # plan): nothing to search.
+        sol = cheapest
     elif method == "enumerate" or (method == "auto" and combos <= ENUMERATE_LIMIT):
         sol = _enumerate(p, goal, kept)
     elif n > LARGE_NODES and method == "auto":
@@ -145,7 +152,7 @@ def _enumerate(p: Problem, goal: Goal, kept) -> Solution:
 
 
 def _separable(p: Problem, goal: Goal) -> Solution:
-    """Minimum cost with no deadline: each node's cheapest option (ties: the faster)."""
+    """Minimum cost ignoring the deadline: each node's cheapest option (ties: the faster)."""
     choice = [
         min(range(len(opts)), key=lambda j, o=opts: (o[j].cost, o[j].latency)) for opts in p.options
     ]
