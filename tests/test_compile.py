@@ -260,3 +260,26 @@ def test_plan_schema_file_is_current():
     assert json.loads(path.read_text()) == json_schema(), (
         "stale: HETFLOW_REGEN=1 pytest tests/test_compile.py -k schema"
     )
+
+
+def test_a_larger_graph_goes_through_the_milp_and_stdout_holds_only_the_plan(tmp_path):
+    steps = "\n".join(
+        f'  reason s{i} = prompt "Step {i}: {{{{ {"doc" if i == 0 else f"s{i - 1}"} }}}}"'
+        f" needs reasoning >= 2"
+        for i in range(30)
+    )
+    src = tmp_path / "chain.het"
+    src.write_text(
+        f"workflow chain {{\n  input doc: text ~ 3k tokens\n  objective latency\n"
+        f"  budget $0.05\n{steps}\n  output s29\n}}\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "hetflow", "compile", str(src), "-o", "-"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    plan = json.loads(out.stdout)  # nothing but the plan on stdout
+    assert plan["optimizer"]["method"] == "milp" and plan["optimizer"]["exact"] is True
+    assert plan["estimate"]["cost_usd"] <= 0.05

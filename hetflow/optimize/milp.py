@@ -24,7 +24,10 @@ time limit, the better of HiGHS's plan and the greedy's is kept, with a proven g
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
 import time
 
 import numpy as np
@@ -36,6 +39,24 @@ EXACT_GAP = 1e-9  # HiGHS's relative gap when asked for the optimum
 SCALE = 1_000.0  # objectives are scaled to ~1,000 so HiGHS's absolute tolerances vanish
 TIE_BREAK_MIN_S = 0.5
 LARGE_TIME_LIMIT_S = 20.0
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr():
+    """HiGHS may print a line from C++ to standard output; ``hetflow compile -o -``
+    writes the plan there, so for the solve the process's stdout points at stderr."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):  # no real stdout (captured, closed): nothing to guard
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 class Program:
@@ -150,13 +171,14 @@ class Program:
         options = {"mip_rel_gap": gap, "presolve": True}
         if time_limit is not None:
             options["time_limit"] = float(time_limit)
-        return milp(
-            objective,
-            integrality=integrality,
-            bounds=Bounds(lb, ub),
-            constraints=LinearConstraint(A, np.array(lo), np.array(hi)),
-            options=options,
-        )
+        with _stdout_to_stderr():
+            return milp(
+                objective,
+                integrality=integrality,
+                bounds=Bounds(lb, ub),
+                constraints=LinearConstraint(A, np.array(lo), np.array(hi)),
+                options=options,
+            )
 
     def choice(self, x: np.ndarray) -> list[int]:
         return [
