@@ -12,6 +12,7 @@ Jinja, a prompt file that cannot be read.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from pathlib import Path
 
 from lark import Token, Transformer
@@ -19,8 +20,9 @@ from lark.exceptions import VisitError
 
 from . import ast
 from .errors import Diagnostic, DiagnosticError, SourcePosition
+from .lexer import Lines
 from .literals import locate, number, string_value, unescape
-from .parser import parse_tree
+from .parser import fast_parse, parse_tree
 
 __all__ = ["build", "build_or_raise", "unescape", "string_value", "number"]
 
@@ -29,31 +31,52 @@ _DURATION_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 class _Builder(Transformer):
-    def __init__(self, file: str, base_dir: Path | None):
+    """Each rule's method takes ``(span, children)``: span is ``(start, end)`` offsets.
+
+    The fast path (:func:`hetflow.parser.fast_parse`) calls the methods while it parses;
+    a Lark tree (the fallback) goes through :meth:`transform`, whose metas become spans.
+    """
+
+    def __init__(self, file: str, base_dir: Path | None, text: str):
         super().__init__()
         self.file = file
         self.base_dir = base_dir
         self.diagnostics: list[Diagnostic] = []
+        self.starts = Lines(text).starts
 
     def _call_userfunc(self, tree, new_children=None):
-        """Call the rule's method as ``method(meta, children)``.
+        """Call the rule's method as ``method(span, children)``.
 
         Lark's ``v_args(meta=True)`` does the same through a wrapper built on every call,
         which costs a third of the build of a big workflow.
         """
         children = new_children if new_children is not None else tree.children
+        meta = tree.meta
+        span = None if meta.empty else (meta.start_pos, meta.end_pos)
         method = getattr(self, tree.data, None)
         if method is None:
-            return self.__default__(tree.data, children, tree.meta)
-        return method(tree.meta, children)
+            return self.__default__(tree.data, children, meta)
+        return method(span, children)
 
     # ---------------------------------------------------------------- helpers
-    def pos(self, meta_or_token) -> SourcePosition:
-        m = meta_or_token
-        try:
-            return SourcePosition(self.file, m.line, m.column, m.end_line, m.end_column)
-        except AttributeError:  # an empty rule's meta has no position
+    def pos(self, where) -> SourcePosition:
+        """The position of a span or token (lines and columns as Lark counts them)."""
+        if where.__class__ is tuple:
+            start, end = where
+        elif where is None:  # an empty rule has no position
             return SourcePosition(self.file, 1, 1, 1, 2)
+        else:
+            start, end = where.start_pos, where.end_pos
+        starts = self.starts
+        line = bisect_right(starts, start)
+        end_line = bisect_right(starts, end, line - 1)
+        return SourcePosition(
+            self.file,
+            line,
+            start - starts[line - 1] + 1,
+            end_line,
+            end - starts[end_line - 1] + 1,
+        )
 
     def error(self, message: str, where, severity: str = "error") -> None:
         pos = where if isinstance(where, SourcePosition) else self.pos(where)
@@ -295,7 +318,7 @@ class _Builder(Transformer):
         if len(items) == 1 and items[0].type == "STRING":
             return string_value(items[0])
         for left, right in zip(items, items[1:], strict=False):
-            if right.column - left.end_column > 1 or right.line != left.line:
+            if right.start_pos - left.end_pos > 1:  # more than the '-' between them
                 self.error(
                     "a chip name has no spaces; write it as one word or quote it", self.pos(meta)
                 )
@@ -417,12 +440,15 @@ def _plain(value):
 def build(text: str, file: str = "<string>", base_dir: Path | None = None):
     """Parse and build one file: ``(Program, diagnostics)``; syntax errors raise."""
     text = text.replace("\r\n", "\n")  # CRLF files read (and dedent) like LF ones
-    tree = parse_tree(text, file)
-    builder = _Builder(file, base_dir)
-    try:
-        program = builder.transform(tree)
-    except VisitError as exc:  # a bug of ours, not the user's: show it as one
-        raise exc.orig_exc from None
+    builder = _Builder(file, base_dir, text)
+    program = fast_parse(text, builder)
+    if program is None:  # a syntax error (parse_tree words it) or a case Lark must judge
+        tree = parse_tree(text, file)
+        builder = _Builder(file, base_dir, text)
+        try:
+            program = builder.transform(tree)
+        except VisitError as exc:  # a bug of ours, not the user's: show it as one
+            raise exc.orig_exc from None
     program = ast.Program(program.file, program.uses, program.schemas, program.workflows, text)
     return program, builder.diagnostics
 

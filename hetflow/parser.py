@@ -11,6 +11,7 @@ The grammar is the single file ``grammar/het.lark`` (inside the wheel it is
 from __future__ import annotations
 
 import functools
+import os
 import re
 from pathlib import Path
 
@@ -18,9 +19,18 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput
 
 from .errors import Diagnostic, DiagnosticError, SourcePosition
+from .lexer import SKIP, state_lexers
+from .lexer import Tok as _Tok
 from .syntax_errors import expected_phrase, syntax_diagnostic
 
-__all__ = ["grammar_path", "parser", "parse_tree", "expected_phrase", "syntax_diagnostic"]
+__all__ = [
+    "grammar_path",
+    "parser",
+    "parse_tree",
+    "fast_parse",
+    "expected_phrase",
+    "syntax_diagnostic",
+]
 
 _HERE = Path(__file__).resolve().parent
 _GRAMMAR_PLACES = (_HERE / "grammar" / "het.lark", _HERE.parent / "grammar" / "het.lark")
@@ -173,3 +183,190 @@ class _Recovery:
 
 def is_tree(x: object) -> bool:
     return isinstance(x, Tree)
+
+
+# ------------------------------------------------------------------ the fast path
+# A correct program is parsed by a plain loop over Lark's own LALR table and per-state
+# lexers (hetflow.lexer), calling the builder at each reduction with the rule's span as
+# character offsets: no Lark tokens, trees or position propagation.  Any error ends the
+# fast path; the caller then runs Lark itself (parse_tree), which words the diagnostics.
+
+
+def fast_parse(text: str, target, record: list | None = None):
+    """Parse ``text`` calling ``target.<rule>(span, children)`` per rule, or None on any error.
+
+    ``span`` is ``(start, end)`` offsets (None for an empty rule); children are what
+    Lark's tree would hold after ``?rule``, ``_rule`` and anonymous-token shaping: the
+    values the target returned for subrules, and :class:`~hetflow.lexer.Tok` tokens.
+    ``record`` (for tests) receives every token as ``(type, text, start, end)``.
+    """
+    tables = _tables()
+    if tables is None:
+        return None
+    lexers, keywords_at, actions, rules, kept, start_state, end_state, openers, closers = tables
+    methods = {}
+    for info in rules:
+        name = info[3]
+        if name not in methods:
+            methods[name] = getattr(target, name, None)
+    states = [start_state]
+    values: list = []
+    state = start_state
+    pos, n, depth = 0, len(text), 0
+    while True:
+        m = lexers[state](text, pos)
+        if m is not None:
+            typ = m.lastgroup
+            value = m.group(typ)
+            end = m.end()
+            start = end - len(value)
+            keywords = keywords_at[state].get(typ)
+            if keywords is not None:
+                typ = keywords.get(value, typ)
+            if record is not None:
+                record.append((typ, value, start, end))
+        elif SKIP.match(text, pos).end() == n:
+            typ, value, start, end = "$END", "", n, n
+        else:
+            return None
+        act = actions[state].get(typ)
+        while act is not None and act < 0:  # reduce, as often as the table says
+            size, origin, spec, name, mode = rules[~act]
+            if size:
+                kids = values[-size:]
+                del values[-size:]
+                del states[-size:]
+                first = last = None
+                for kid in kids:
+                    if kid[1] is not None:
+                        first = kid[1]
+                        break
+                for kid in reversed(kids):
+                    if kid[2] is not None:
+                        last = kid[2]
+                        break
+                children = _children(kids, spec)
+            else:
+                first = last = None
+                children = []
+            if mode == _EXPAND1 and len(children) == 1:
+                result = children[0]
+            elif mode == _INLINE:
+                result = children
+            else:
+                method = methods[name]
+                if method is None:
+                    return None  # a rule the target does not build: leave it to Lark
+                result = method(None if first is None else (first, last), children)
+            state = actions[states[-1]][origin]
+            states.append(state)
+            values.append((result, first, last))
+            if typ == "$END" and state == end_state:
+                return result
+            act = actions[state].get(typ)
+        if act is None or typ == "$END":
+            return None
+        if typ in openers:
+            depth += 1
+            if depth > MAX_NESTING:
+                return None  # parse_tree says where, before any syntax error
+        elif typ in closers:
+            depth -= 1
+        state = act
+        states.append(state)
+        values.append((_Tok(typ, value, start, end) if typ in kept else None, start, end))
+        pos = end
+
+
+def _children(kids, spec):
+    """The children Lark's tree would keep: anonymous tokens out, ``_rule`` values spliced."""
+    if spec.__class__ is tuple:  # no splicing: only indices to keep
+        return [kids[i][0] for i in spec]
+    children: list = []
+    for i, splice in spec:
+        if splice:
+            if children:
+                children.extend(kids[i][0])
+            else:  # a left-recursive list grows in place, as Lark's does
+                children = kids[i][0]
+        else:
+            children.append(kids[i][0])
+    return children
+
+
+_CALL, _INLINE, _EXPAND1 = 0, 1, 2
+_FAST_OFF = os.environ.get("HETFLOW_SLOW_PARSE") == "1"
+
+
+@functools.lru_cache(maxsize=1)
+def _tables():
+    """The fast path's tables, read from the Lark parser; None if they cannot be read."""
+    if _FAST_OFF:
+        return None
+    lark = parser()
+    lexers = state_lexers(lark)
+    if lexers is None:
+        return None
+    try:
+        table = lark.parser.parser.parser.parse_table
+        start_state = table.start_states["start"]
+        end_state = table.end_states["start"]
+        rules, index = [], {}
+        actions: dict[int, dict[str, int]] = {}
+        for state, row in table.states.items():
+            out = actions[state] = {}
+            for symbol, (action, arg) in row.items():
+                if action.name == "Shift":
+                    out[symbol] = arg
+                else:
+                    if arg not in index:
+                        index[arg] = len(rules)
+                        rules.append(_rule_info(arg))
+                    out[symbol] = ~index[arg]
+    except (AttributeError, KeyError, TypeError):
+        return None
+    kept = {
+        sym.name
+        for rule in lark.rules
+        for sym in rule.expansion
+        if sym.is_term and (rule.options.keep_all_tokens or not sym.filter_out)
+    }
+    return (
+        {state: _with_skip(lexer.pattern) for state, lexer in lexers.items()},
+        {state: lexer.keywords for state, lexer in lexers.items()},
+        actions,
+        rules,
+        frozenset(kept),
+        start_state,
+        end_state,
+        frozenset(("LBRACE", "LPAR", "LSQB")),
+        frozenset(("RBRACE", "RPAR", "RSQB")),
+    )
+
+
+def _rule_info(rule):
+    """(size, origin, children spec, method name, mode) of one grammar rule."""
+    keep_all = rule.options.keep_all_tokens
+    spec = []
+    for i, sym in enumerate(rule.expansion):
+        if keep_all or not (sym.is_term and sym.filter_out):
+            spec.append((i, not sym.is_term and sym.name.startswith("_")))
+    if not any(splice for _, splice in spec):
+        spec = tuple(i for i, _ in spec)
+    name = rule.alias or rule.options.template_source or rule.origin.name
+    if rule.options.expand1 and not rule.alias:
+        mode = _EXPAND1
+    elif name.startswith("_"):
+        mode = _INLINE
+    else:
+        mode = _CALL
+    return len(rule.expansion), rule.origin.name, spec, name, mode
+
+
+_SKIP_PREFIX = r"(?=(?P<SKIP__>(?:[ \t\f\r\n]+|#[^\n]*)*))(?P=SKIP__)"
+
+
+@functools.cache
+def _with_skip(compiled: re.Pattern):
+    """A state's regex that first skips blanks and comments (atomically), as Lark's loop does."""
+    return re.compile(_SKIP_PREFIX + "(?:" + compiled.pattern + ")", compiled.flags).match
