@@ -11,6 +11,8 @@ Jinja, a prompt file that cannot be read.
 
 from __future__ import annotations
 
+import functools
+import gc
 import re
 from bisect import bisect_right
 from pathlib import Path
@@ -23,6 +25,7 @@ from .errors import Diagnostic, DiagnosticError, SourcePosition
 from .lexer import Lines
 from .literals import locate, number, string_value, unescape
 from .parser import fast_parse, parse_tree
+from .templates import template_refs
 
 __all__ = ["build", "build_or_raise", "unescape", "string_value", "number"]
 
@@ -353,8 +356,6 @@ class _Builder(Transformer):
         return self.template(content.strip(), token, rel)
 
     def template(self, source: str, token: Token, path: str | None) -> ast.Text:
-        from .templates import template_refs
-
         pos = self.pos(token)
         refs, problem = template_refs(source)
         if problem:
@@ -437,6 +438,29 @@ def _plain(value):
     return value
 
 
+def gc_paused(func):
+    """Run ``func`` with the cycle collector paused (and restored after, even on error).
+
+    Building and checking a big file makes hundreds of thousands of small objects that
+    all stay alive; CPython's collector would scan them again and again (a third of the
+    time on a 10,000-step file) to find no cycle.  Nothing is lost: reference counting
+    still frees everything, and a cycle waits for the next collection.
+    """
+
+    @functools.wraps(func)
+    def paused(*args, **kwargs):
+        if not gc.isenabled():
+            return func(*args, **kwargs)
+        gc.disable()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            gc.enable()
+
+    return paused
+
+
+@gc_paused
 def build(text: str, file: str = "<string>", base_dir: Path | None = None):
     """Parse and build one file: ``(Program, diagnostics)``; syntax errors raise."""
     text = text.replace("\r\n", "\n")  # CRLF files read (and dedent) like LF ones

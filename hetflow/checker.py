@@ -13,6 +13,7 @@ per item inside the body, and outside it each body name is the list of its value
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterable
 
@@ -64,7 +65,22 @@ def check_source(source: str | os.PathLike) -> tuple[list[Diagnostic], dict[str,
 
 
 def check_program(program: ast.Program) -> list[Diagnostic]:
-    """Every static check of an already-built program."""
+    """Every static check of an already-built program.
+
+    The cycle collector is paused meanwhile: the checker makes many small objects next
+    to a big live AST, which the collector would rescan to no purpose (see
+    ``hetflow.builder.gc_paused``; the checker does not import the builder).
+    """
+    if not gc.isenabled():
+        return _check_program(program)
+    gc.disable()
+    try:
+        return _check_program(program)
+    finally:
+        gc.enable()
+
+
+def _check_program(program: ast.Program) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     schemas = _schemas(program, out)
     for schema in program.schemas:

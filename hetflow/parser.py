@@ -232,19 +232,21 @@ def fast_parse(text: str, target, record: list | None = None):
         act = actions[state].get(typ)
         while act is not None and act < 0:  # reduce, as often as the table says
             size, origin, spec, name, mode = rules[~act]
+            if mode == _PASS:  # `?rule: x` or `_rule: _x`: the value is the child's
+                state = actions[states[-2]][origin]
+                states[-1] = state
+                if typ == "$END" and state == end_state:
+                    return values[-1][0]
+                act = actions[state].get(typ)
+                continue
             if size:
                 kids = values[-size:]
                 del values[-size:]
                 del states[-size:]
-                first = last = None
-                for kid in kids:
-                    if kid[1] is not None:
-                        first = kid[1]
-                        break
-                for kid in reversed(kids):
-                    if kid[2] is not None:
-                        last = kid[2]
-                        break
+                first = kids[0][1]
+                last = kids[-1][2]
+                if first is None or last is None:
+                    first, last = _span(kids)
                 children = _children(kids, spec)
             else:
                 first = last = None
@@ -278,6 +280,13 @@ def fast_parse(text: str, target, record: list | None = None):
         pos = end
 
 
+def _span(kids):
+    """The span from the first to the last child that has one (an empty rule has none)."""
+    starts = [kid[1] for kid in kids if kid[1] is not None]
+    ends = [kid[2] for kid in kids if kid[2] is not None]
+    return (starts[0], ends[-1]) if starts else (None, None)
+
+
 def _children(kids, spec):
     """The children Lark's tree would keep: anonymous tokens out, ``_rule`` values spliced."""
     if spec.__class__ is tuple:  # no splicing: only indices to keep
@@ -294,7 +303,7 @@ def _children(kids, spec):
     return children
 
 
-_CALL, _INLINE, _EXPAND1 = 0, 1, 2
+_CALL, _INLINE, _EXPAND1, _PASS = 0, 1, 2, 3
 _FAST_OFF = os.environ.get("HETFLOW_SLOW_PARSE") == "1"
 
 
@@ -354,13 +363,16 @@ def _rule_info(rule):
     if not any(splice for _, splice in spec):
         spec = tuple(i for i, _ in spec)
     name = rule.alias or rule.options.template_source or rule.origin.name
+    size = len(rule.expansion)
     if rule.options.expand1 and not rule.alias:
-        mode = _EXPAND1
+        mode = _PASS if size == 1 and spec == (0,) else _EXPAND1
+    elif name.startswith("_") and size == 1 and spec == [(0, True)]:
+        mode = _PASS
     elif name.startswith("_"):
         mode = _INLINE
     else:
         mode = _CALL
-    return len(rule.expansion), rule.origin.name, spec, name, mode
+    return size, rule.origin.name, spec, name, mode
 
 
 _SKIP_PREFIX = r"(?=(?P<SKIP__>(?:[ \t\f\r\n]+|#[^\n]*)*))(?P=SKIP__)"
