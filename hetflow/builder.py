@@ -360,14 +360,14 @@ class _Builder(Transformer):
         refs, problem = template_refs(source)
         if problem:
             self.error(f"this template is not valid: {problem}", pos)
-        located = []
-        for name, attrs in refs:
-            located.append(
-                ast.TemplateRef(
-                    name, attrs, locate(str(token), name, pos, attrs) if path is None else pos
-                )
+        if path is None:
+            raw = str(token)
+            located = tuple(
+                ast.TemplateRef(name, attrs, locate(raw, name, pos, attrs)) for name, attrs in refs
             )
-        return ast.Text(source, tuple(located), path, pos)
+        else:
+            located = tuple(ast.TemplateRef(name, attrs, pos) for name, attrs in refs)
+        return ast.Text(source, located, path, pos)
 
     # ---------------------------------------------------------------- calls and values
     def call(self, meta, items):

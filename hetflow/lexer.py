@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 import re
 
-__all__ = ["Tok", "StateLexer", "state_lexers", "Lines", "SKIP"]
+__all__ = ["Tok", "StateLexers", "Unreadable", "state_lexers", "Lines", "SKIP"]
 
 # What Lark's `%ignore WS` and `%ignore COMMENT` skip.  No other terminal can start with
 # a blank or '#', so skipping these before asking a state's regex changes no token.
@@ -44,59 +44,69 @@ class Tok:
         return f"Tok({self.type!r}, {self.value!r}, {self.start_pos}, {self.end_pos})"
 
 
-class StateLexer:
-    """One parser state's lexer: its ordered regex and its NAME → keyword table."""
-
-    __slots__ = ("pattern", "keywords", "ignore")
-
-    def __init__(self, pattern, keywords: dict[str, dict[str, str]], ignore: frozenset[str]):
-        self.pattern = pattern
-        self.keywords = keywords
-        self.ignore = ignore
+class Unreadable(Exception):
+    """Lark's lexer is not built the way this reader knows (another Lark version)."""
 
 
-def state_lexers(lark) -> dict[int, StateLexer] | None:
-    """Every parser state's lexer, read from a built ``Lark`` object, or None.
+class StateLexers(dict):
+    """Parser state → ``(match, keywords)``, read from Lark the first time a state asks.
 
-    None means this Lark's internals are not the ones this reader knows (another
-    version); the caller then parses with Lark alone, which is slower but the same.
+    ``match(text, pos)`` skips blanks and comments (atomically: a comment never gives
+    back its tail) and then tries the state's terminals in Lark's order; ``keywords``
+    maps a terminal (NAME) to the words that are keywords in that state.  Reading is
+    lazy, like Lark's own lexers, so a small file pays only for the states it visits.
     """
+
+    def __init__(self, contextual):
+        super().__init__()
+        self.contextual = contextual
+        self.by_lexer: dict[int, tuple] = {}
+
+    def __missing__(self, state: int) -> tuple:
+        basic = self.contextual.lexers[state]
+        known = self.by_lexer.get(id(basic))
+        if known is None:
+            known = self.by_lexer[id(basic)] = _read(basic)
+        self[state] = known
+        return known
+
+
+def state_lexers(lark) -> StateLexers | None:
+    """Every parser state's lexer, read lazily from a built ``Lark`` object, or None."""
+    contextual = getattr(getattr(lark, "parser", None), "lexer", None)
+    if not isinstance(getattr(contextual, "lexers", None), dict):
+        return None
+    return StateLexers(contextual)
+
+
+_SKIP_PREFIX = r"(?=(?P<SKIP__>(?:[ \t\f\r\n]+|#[^\n]*)*))(?P=SKIP__)"
+
+
+def _read(basic) -> tuple:
     try:
         from lark.lexer import UnlessCallback
 
-        contextual = lark.parser.lexer
-        by_lexer: dict[int, StateLexer] = {}
-        out: dict[int, StateLexer] = {}
-        for state, basic in contextual.lexers.items():
-            known = by_lexer.get(id(basic))
-            if known is None:
-                known = by_lexer[id(basic)] = _read(basic, UnlessCallback)
-                if known is None:
-                    return None
-            out[state] = known
-        return out
-    except (AttributeError, ImportError, TypeError):
-        return None
-
-
-def _read(basic, unless_type) -> StateLexer | None:
-    scanner = basic.scanner  # built on first use
-    mres = scanner._mres
-    if len(mres) != 1:
-        return None
+        scanner = basic.scanner  # built on first use
+        mres = scanner._mres
+        callbacks = basic.callback
+        ignore = set(basic.ignore_types)
+    except (AttributeError, ImportError) as exc:
+        raise Unreadable(str(exc)) from None
+    if len(mres) != 1 or ignore - {"WS", "COMMENT"}:
+        raise Unreadable("more than one regex, or an ignored terminal SKIP does not know")
     keywords: dict[str, dict[str, str]] = {}
-    for type_, callback in basic.callback.items():
-        if not isinstance(callback, unless_type):
-            return None  # a user callback: not something this reader can replay
+    for type_, callback in callbacks.items():
+        if not isinstance(callback, UnlessCallback):
+            raise Unreadable(f"a callback on {type_}")
         table = {}
         for terminal in callback.scanner.terminals:
             if terminal.pattern.type != "str" or terminal.pattern.flags:
-                return None
+                raise Unreadable(f"keyword {terminal.name} is not a plain string")
             table[terminal.pattern.value] = terminal.name
         keywords[type_] = table
-    if set(basic.ignore_types) - {"WS", "COMMENT"}:
-        return None  # SKIP knows only these two
-    return StateLexer(mres[0], keywords, frozenset(basic.ignore_types))
+    pattern = mres[0]
+    match = re.compile(_SKIP_PREFIX + "(?:" + pattern.pattern + ")", pattern.flags).match
+    return match, keywords
 
 
 class Lines:

@@ -19,7 +19,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput
 
 from .errors import Diagnostic, DiagnosticError, SourcePosition
-from .lexer import SKIP, state_lexers
+from .lexer import SKIP, Unreadable, state_lexers
 from .lexer import Tok as _Tok
 from .syntax_errors import expected_phrase, syntax_diagnostic
 
@@ -203,7 +203,16 @@ def fast_parse(text: str, target, record: list | None = None):
     tables = _tables()
     if tables is None:
         return None
-    lexers, keywords_at, actions, rules, kept, start_state, end_state, openers, closers = tables
+    lexers, actions, rules, kept, start_state, end_state, brackets = tables
+    try:
+        return _loop(
+            text, target, record, lexers, actions, rules, kept, start_state, end_state, brackets
+        )
+    except Unreadable:  # another Lark version: parse with Lark alone
+        return None
+
+
+def _loop(text, target, record, lexers, actions, rules, kept, start_state, end_state, brackets):
     methods = {}
     for info in rules:
         name = info[3]
@@ -214,13 +223,14 @@ def fast_parse(text: str, target, record: list | None = None):
     state = start_state
     pos, n, depth = 0, len(text), 0
     while True:
-        m = lexers[state](text, pos)
+        match, keywords_at = lexers[state]
+        m = match(text, pos)
         if m is not None:
             typ = m.lastgroup
             value = m.group(typ)
             end = m.end()
             start = end - len(value)
-            keywords = keywords_at[state].get(typ)
+            keywords = keywords_at.get(typ)
             if keywords is not None:
                 typ = keywords.get(value, typ)
             if record is not None:
@@ -247,7 +257,10 @@ def fast_parse(text: str, target, record: list | None = None):
                 last = kids[-1][2]
                 if first is None or last is None:
                     first, last = _span(kids)
-                children = _children(kids, spec)
+                if spec.__class__ is tuple:  # no splicing: only indices to keep
+                    children = [kids[i][0] for i in spec]
+                else:
+                    children = _children(kids, spec)
             else:
                 first = last = None
                 children = []
@@ -268,12 +281,11 @@ def fast_parse(text: str, target, record: list | None = None):
             act = actions[state].get(typ)
         if act is None or typ == "$END":
             return None
-        if typ in openers:
-            depth += 1
+        step = brackets.get(typ)
+        if step is not None:
+            depth += step
             if depth > MAX_NESTING:
                 return None  # parse_tree says where, before any syntax error
-        elif typ in closers:
-            depth -= 1
         state = act
         states.append(state)
         values.append((_Tok(typ, value, start, end) if typ in kept else None, start, end))
@@ -289,8 +301,6 @@ def _span(kids):
 
 def _children(kids, spec):
     """The children Lark's tree would keep: anonymous tokens out, ``_rule`` values spliced."""
-    if spec.__class__ is tuple:  # no splicing: only indices to keep
-        return [kids[i][0] for i in spec]
     children: list = []
     for i, splice in spec:
         if splice:
@@ -341,15 +351,13 @@ def _tables():
         if sym.is_term and (rule.options.keep_all_tokens or not sym.filter_out)
     }
     return (
-        {state: _with_skip(lexer.pattern) for state, lexer in lexers.items()},
-        {state: lexer.keywords for state, lexer in lexers.items()},
+        lexers,
         actions,
         rules,
         frozenset(kept),
         start_state,
         end_state,
-        frozenset(("LBRACE", "LPAR", "LSQB")),
-        frozenset(("RBRACE", "RPAR", "RSQB")),
+        {"LBRACE": 1, "LPAR": 1, "LSQB": 1, "RBRACE": -1, "RPAR": -1, "RSQB": -1},
     )
 
 
@@ -373,12 +381,3 @@ def _rule_info(rule):
     else:
         mode = _CALL
     return size, rule.origin.name, spec, name, mode
-
-
-_SKIP_PREFIX = r"(?=(?P<SKIP__>(?:[ \t\f\r\n]+|#[^\n]*)*))(?P=SKIP__)"
-
-
-@functools.cache
-def _with_skip(compiled: re.Pattern):
-    """A state's regex that first skips blanks and comments (atomically), as Lark's loop does."""
-    return re.compile(_SKIP_PREFIX + "(?:" + compiled.pattern + ")", compiled.flags).match
