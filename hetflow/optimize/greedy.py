@@ -40,14 +40,18 @@ def _value(goal, cost: float, latency: float) -> float:
 def greedy(p: Problem, goal, *, max_steps: int = 5_000, time_limit: float = 30.0):
     """A plan meeting the goal's constraints, or None when neither greedy finds one.
 
-    Two greedies, the better kept: *slack* (every node at its fastest, then each node
+    Three greedies, the best kept: *slack* (every node at its fastest, then each node
     made cheaper within its free float — never later than its successors need it, so
-    the plan's latency cannot grow) and *upgrade* (from the cheapest plan, speed up the
-    critical path where seconds are cheapest).
+    the plan's latency cannot grow), *repair* (from the cheapest plan, speed up at once
+    every node whose total float against the deadline is negative, then give back what
+    the slack allows), and *upgrade* (from the cheapest plan, speed up the critical
+    path one node at a time where seconds are cheapest).
     """
     t0 = time.perf_counter()
     found = [
-        c for c in (_slack(p, goal), _upgrade(p, goal, max_steps, time_limit, t0)) if c is not None
+        c
+        for c in (_slack(p, goal), _repair(p, goal), _upgrade(p, goal, max_steps, time_limit, t0))
+        if c is not None
     ]
     return min(found, key=lambda c: _value(goal, *evaluate(p, c)), default=None)
 
@@ -60,6 +64,50 @@ def _slack(p: Problem, goal) -> list[int] | None:
         return None
     choice = downgrade_within_float(p, choice, target)
     return choice if _fits(goal, *evaluate(p, choice)) else None
+
+
+def _repair(p: Problem, goal, rounds: int = 200) -> list[int] | None:
+    """Cheapest plan first; then, round by round, every node late against the deadline
+    (negative total float) moves to the faster option with the most seconds per dollar."""
+    if goal.deadline is None:
+        return None
+    from .model import _topological, schedule
+
+    target = goal.deadline
+    succ: list[list[int]] = [[] for _ in p.options]
+    for u, v in p.edges:
+        succ[u].append(v)
+    order = _topological(len(p.options), p.edges)
+    choice = [min(range(len(o)), key=lambda j, o=o: (o[j].cost, o[j].latency)) for o in p.options]
+    for _ in range(rounds):
+        start, _via = schedule(p, choice)
+        opt = [p.options[i][choice[i]] for i in range(len(choice))]
+        latest_end = [target] * len(choice)
+        for u in reversed(order):
+            for v in succ[u]:
+                latest_end[u] = min(
+                    latest_end[u],
+                    latest_end[v] - opt[v].latency - p.handoff(opt[u].chip, opt[v].chip),
+                )
+        late = [i for i in range(len(choice)) if latest_end[i] < start[i] + opt[i].latency - 1e-9]
+        if not late:
+            choice = downgrade_within_float(p, choice, target)
+            return choice if _fits(goal, *evaluate(p, choice)) else None
+        moved = False
+        for i in late:
+            best, ratio = None, -1.0
+            for j, o in enumerate(p.options[i]):
+                saved = opt[i].latency - o.latency
+                if saved > 1e-12:
+                    r = saved / max(o.cost - opt[i].cost, 1e-12)
+                    if r > ratio:
+                        best, ratio = j, r
+            if best is not None:
+                choice[i] = best
+                moved = True
+        if not moved:
+            return None
+    return None
 
 
 def downgrade_within_float(
