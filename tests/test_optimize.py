@@ -221,3 +221,18 @@ def test_downgrades_within_free_float_never_delay_the_plan():
             c2, l2 = evaluate(p, cheaper)
             assert l2 <= target * (1 + 1e-9) and c2 <= cost
         assert c2 < cost  # with room to spare, something got cheaper
+
+
+def test_repair_meets_the_deadline_from_the_cheapest_plan():
+    from hetflow.optimize.greedy import _repair
+
+    p = _big_problem(120, seed=11)
+    fastest = [min(range(4), key=lambda j, o=o: o[j].latency) for o in p.options]
+    cheapest = [min(range(4), key=lambda j, o=o: o[j].cost) for o in p.options]
+    lo, hi = evaluate(p, fastest)[1], evaluate(p, cheapest)[1]
+    goal = Goal("cost", deadline=(lo + hi) / 2)
+    plan = _repair(p, goal)
+    assert plan is not None
+    cost, latency = evaluate(p, plan)
+    assert latency <= goal.deadline * (1 + 1e-9)
+    assert cost >= solve(p, goal).cost * (1 - 1e-9)  # never better than the optimum
