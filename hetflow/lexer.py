@@ -63,7 +63,10 @@ class StateLexers(dict):
         self.by_lexer: dict[int, tuple] = {}
 
     def __missing__(self, state: int) -> tuple:
-        basic = self.contextual.lexers[state]
+        try:
+            basic = self.contextual.lexers[state]
+        except (KeyError, TypeError):
+            raise Unreadable(f"no lexer for state {state}") from None
         known = self.by_lexer.get(id(basic))
         if known is None:
             known = self.by_lexer[id(basic)] = _read(basic)

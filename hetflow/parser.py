@@ -3,6 +3,11 @@
 The grammar is the single file ``grammar/het.lark`` (inside the wheel it is
 ``hetflow/grammar/het.lark``).  The parser is LALR, strict, and built once.
 
+A correct file takes the fast path (:func:`fast_parse`): Lark's own tables, driven by
+a plain loop that hands each reduction to the builder.  A file with an error goes
+through Lark itself (:func:`parse_tree`), whose exceptions are worded here.
+``HETFLOW_SLOW_PARSE=1`` turns the fast path off (to compare, or to rule it out).
+
 >>> tree = parse_tree('workflow w { input x: text\\n output x }', "w.het")
 >>> tree.data
 'start'
