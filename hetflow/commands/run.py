@@ -56,6 +56,23 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--workflow", metavar="NAME", help="which workflow of a .het file holding several"
     )
+    parser.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="where calls run: in this process (local, default) or as Ray tasks on the "
+        "nodes holding each chip (ray; pip install 'hetflow[ray]')",
+    )
+    parser.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="the Ray cluster to join (default: RAY_ADDRESS, else a local Ray)",
+    )
+    parser.add_argument(
+        "--ray-strict",
+        action="store_true",
+        help="refuse a run whose chip no Ray node holds (default: run it on any node)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -92,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
         trace_path=args.trace,
         budget=args.budget,
         progress=True,
+        backend=args.backend,
+        ray_address=args.ray_address,
+        ray_strict=args.ray_strict,
     )
     print(json.dumps(for_output(result.outputs), indent=2, ensure_ascii=False))
     print(result.summary, file=sys.stderr)

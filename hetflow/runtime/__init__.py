@@ -134,12 +134,17 @@ async def run(
     catalog: Any = None,
     settings: Settings | None = None,
     progress: bool = False,
+    backend: Any = None,
+    ray_address: str | None = None,
+    ray_strict: bool = False,
 ) -> RunResult:
     """Execute a plan (or a ``.het`` file, compiled first) and return its results.
 
     ``journal``: None for the default journal (the user's data directory), False for
     none, or a path.  ``cache``: True (the user's cache directory), False, or a path.
     ``budget`` overrides the plan's.  ``hooks``: see :mod:`hetflow.runtime.hooks`.
+    ``backend``: ``"local"`` (default), ``"ray"`` (``ray_address``, ``ray_strict``: see
+    ``docs/ray.md``) or a :class:`~hetflow.runtime.backends.Backend`.
     """
     from .orchestrate import execute
 
@@ -155,6 +160,8 @@ async def run(
         hooks=hooks,
         settings=settings or Settings(),
         progress=progress,
+        backend=backend,
+        backend_options={"address": ray_address, "strict": ray_strict} if backend == "ray" else {},
     )
 
 

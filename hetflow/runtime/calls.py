@@ -115,10 +115,14 @@ class Caller:
         settings: Settings,
         secrets: list[str],
         t0: float,
+        backend: Any = None,
     ):
+        from .backends import LocalBackend
+
         self.plan, self.offers, self.budget = plan, offers, budget
         self.journal, self.cache, self.trace, self.hooks = journal, cache, trace, hooks
         self.settings, self.secrets, self.t0 = settings, secrets, t0
+        self.backend = backend or LocalBackend()  # where the call itself runs
         self._slots: dict[str, asyncio.Semaphore] = {}
 
     def slot(self, offer: Assignment) -> asyncio.Semaphore:
@@ -158,7 +162,7 @@ class Caller:
                 except BudgetExhausted:
                     raise
                 except Exception as exc:
-                    if llm.is_transient(exc) and attempt < retries:
+                    if _transient(exc) and attempt < retries:
                         attempt += 1
                         await asyncio.sleep(self._delay(attempt, exc))
                         continue
@@ -203,7 +207,8 @@ class Caller:
         return redact(text, self.secrets)
 
     def _describe(self, exc: BaseException) -> str:
-        return self._redact(llm.describe(exc))
+        remote = getattr(exc, "description", None)  # a backend's error, already worded
+        return self._redact(remote if isinstance(remote, str) else llm.describe(exc))
 
     async def _once(
         self,
@@ -277,7 +282,7 @@ class Caller:
             )
             started = time.monotonic()
             try:
-                reply = await llm.complete(
+                reply = await self.backend.complete(
                     offer,
                     msgs,
                     max_tokens=reservation.max_tokens or requested,
@@ -323,6 +328,7 @@ class Caller:
             started=started - self.t0,
             ended=ended - self.t0,
             cached=False,
+            **({"ray_node": reply.ray_node} if hasattr(reply, "ray_node") else {}),
         )
         return reply.text
 
@@ -332,6 +338,12 @@ class Caller:
         self.trace.add(record)
         if self.hooks.has("on_call_end"):
             self.hooks("on_call_end", **record)
+
+
+def _transient(exc: BaseException) -> bool:
+    """Worth retrying: a backend's error says so itself; litellm's are classified."""
+    said = getattr(exc, "transient", None)
+    return said if isinstance(said, bool) else llm.is_transient(exc)
 
 
 def _name(offer: Assignment) -> str:

@@ -57,7 +57,18 @@ def _listing(names: list[str], limit: int = 8) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-async def execute(
+async def execute(plan: Plan, given: dict[str, Any], *, backend: Any = None, **kw: Any) -> Any:
+    """One run on a backend (``local``, ``ray`` or a Backend), released when it ends."""
+    from .backends import get
+
+    the_backend = get(backend, **(kw.pop("backend_options", None) or {}))
+    try:
+        return await _execute(plan, given, backend=the_backend, **kw)
+    finally:
+        the_backend.close()
+
+
+async def _execute(
     plan: Plan,
     given: dict[str, Any],
     *,
@@ -69,19 +80,19 @@ async def execute(
     hooks: Any,
     settings: Settings,
     progress: bool,
+    backend: Any,
 ) -> Any:
     from . import RunResult
 
     inputs = coerce_inputs(plan, given)
-    mocked = "mock_response" in settings.llm_extra
-    offers = (
-        {n.id: [n.assignment, *n.alternatives] for n in plan.nodes if n.assignment}
-        if mocked
-        else keys.check_keys(plan)
-    )
     limit = budget if budget is not None else plan.budget_usd
     if limit is not None and limit < 0:
         raise HetError(f"budget ${limit} is negative")
+    mocked = "mock_response" in settings.llm_extra
+    if mocked and backend.name == "local":  # mocked calls need no key
+        offers = {n.id: [n.assignment, *n.alternatives] for n in plan.nodes if n.assignment}
+    else:
+        offers = backend.start(plan)
     secrets = keys.secret_values(plan)
     if any(n.assignment is not None for n in plan.nodes):
         from .llm import litellm
@@ -113,6 +124,7 @@ async def execute(
             settings=settings,
             secrets=secrets,
             t0=t0,
+            backend=backend,
         )
         steps = {n.step for n in plan.nodes}
         with Progress(progress, len(steps)) as bar:

@@ -1,0 +1,230 @@
+"""The Ray backend on a real two-node Ray cluster on this machine (loopback only).
+
+One node holds ``hetflow-chip:groq-lpu``, the other ``hetflow-chip:nvidia-h100``; a
+plan whose steps sit on those chips runs with ``backend="ray"`` against the local
+OpenAI-compatible server, and every call's trace record says which Ray node ran it.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+
+import pytest
+from support.catalogs import local_catalog
+from support.fixtures import *  # noqa: F403  (the server and home fixtures)
+
+import hetflow
+from hetflow.errors import HetError
+from hetflow.runtime import Settings, run_sync
+
+ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'hetflow[ray]')")
+from ray.cluster_utils import Cluster  # noqa: E402
+
+from hetflow.runtime.ray_backend import RayBackend  # noqa: E402
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+FAST = Settings(backoff_s=0.01)
+KEY = "sk-test-ray-secret-0123456789"  # a key the nodes hold; must never ship in args
+
+FLOW = """
+workflow twochips {
+  input doc: text
+  objective cost
+  extract parts = split(doc, sep="\\n")
+  map part in parts {
+    reason tag = prompt "Tag: {{ part }}" needs reasoning >= 2
+  }
+  reason verdict = prompt "Judge: {{ tag }}" needs reasoning >= 5
+  output verdict, tag
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two Ray nodes on loopback with different chips; workers inherit the key."""
+    saved = {k: os.environ.get(k) for k in ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "BIG_KEY")}
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # bind 127.0.0.1, not the NIC
+    os.environ["BIG_KEY"] = KEY  # the nodes' environment (set before they start)
+    c = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 2,
+            "resources": {"hetflow-chip:groq-lpu": 4},
+            "include_dashboard": False,
+        },
+    )
+    c.add_node(num_cpus=2, resources={"hetflow-chip:nvidia-h100": 4})
+    ray.init(address=c.address, log_to_driver=False, logging_level="WARNING")
+    c.wait_for_nodes()
+    nodes = {}
+    for n in ray.nodes():
+        for chip in ("groq-lpu", "nvidia-h100"):
+            if f"hetflow-chip:{chip}" in n["Resources"]:
+                nodes[chip] = n["NodeID"]
+    yield nodes
+    ray.shutdown()
+    c.shutdown()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def _plan(home, server):
+    path = home / "flow.het"
+    path.write_text(FLOW)
+    catalog = local_catalog(home, server.url, big_key_env="BIG_KEY")
+    return hetflow.compile(str(path), catalog=str(catalog))
+
+
+def _script(server):
+    server.script("small", reply=lambda body: "tag")
+    server.script("big", reply="fine")
+
+
+def test_each_call_runs_on_the_node_holding_its_chip(cluster, server, home):
+    _script(server)
+    plan = _plan(home, server)
+    chips = {n.step: n.assignment.chip for n in plan.nodes if n.assignment}
+    assert chips == {"tag": "groq-lpu", "verdict": "nvidia-h100"}
+
+    backend = RayBackend()
+    result = run_sync(plan, {"doc": "a\nb\nc"}, settings=FAST, backend=backend, cache=False)
+
+    assert result.ok, result.reason
+    assert result.outputs == {"verdict": "fine", "tag": ["tag", "tag", "tag"]}
+    assert len(result.trace) == 4
+    assert not any("groq-lpu" in w or "nvidia-h100" in w for w in backend.warnings)
+    for record in result.trace:
+        assert record["ray_node"] == cluster[record["chip"]], record
+    # The worker read the key from its own environment: the server saw it.
+    big = server.seen("big")
+    assert big and all(r.authorization == f"Bearer {KEY}" for r in big)
+
+
+def test_no_key_value_travels_in_a_tasks_arguments(cluster, server, home, monkeypatch):
+    _script(server)
+    plan = _plan(home, server)
+    backend = RayBackend()
+    shipped: list[bytes] = []
+    real_start = backend.start
+
+    def start(p):
+        offers = real_start(p)
+        real_call = backend._call
+
+        class Spy:
+            def options(self, **kw):
+                opts = real_call.options(**kw)
+
+                class Remote:
+                    def remote(self, *args):
+                        shipped.append(pickle.dumps(args))
+                        return opts.remote(*args)
+
+                return Remote()
+
+        backend._call = Spy()
+        return offers
+
+    monkeypatch.setattr(backend, "start", start)
+    result = run_sync(plan, {"doc": "x"}, settings=FAST, backend=backend, cache=False)
+
+    assert result.ok, result.reason
+    assert len(shipped) == 2
+    assert all(KEY.encode() not in args for args in shipped)
+    assert any(b"BIG_KEY" in args for args in shipped)  # the variable's name only
+
+
+def test_budget_journal_resume_and_retries_hold_under_ray(cluster, server, home):
+    failed = {"n": 0}
+
+    def flaky(body):
+        return "tag"
+
+    def fail_twice(body):
+        if failed["n"] < 2:
+            failed["n"] += 1
+            return 500
+        return None
+
+    server.script("small", reply=flaky, fail=fail_twice)
+    server.script("big", down=503)  # the first run fails at the verdict
+    plan = _plan(home, server)
+    journal = home / "j.sqlite"
+    settings = Settings(backoff_s=0.01, retries=1)
+
+    first = run_sync(
+        plan, {"doc": "a\nb"}, settings=settings, backend="ray", journal=journal, cache=False
+    )
+    assert first.failed and "verdict" in first.failed
+    assert "ServiceUnavailable" in first.failed["verdict"] or "503" in first.failed["verdict"]
+    retried = [r for r in first.trace if r["node"] == "tag" and r["retries"] > 0]
+    assert retried, "the transient 500s were retried on the same offer"
+    assert failed["n"] == 2
+    small_calls = len(server.seen("small"))
+
+    server.script("big", reply="fine")
+    second = run_sync(
+        plan,
+        {"doc": "a\nb"},
+        settings=settings,
+        backend="ray",
+        journal=journal,
+        cache=False,
+        resume=True,
+    )
+    assert second.ok, second.reason
+    assert len(server.seen("small")) == small_calls  # no finished call paid twice
+    assert second.outputs["verdict"] == "fine"
+
+    # A budget too small for one call of the big model stops the run: nothing overspent.
+    server.requests.clear()
+    stopped = run_sync(
+        plan,
+        {"doc": "q\nr"},
+        settings=FAST,
+        backend="ray",
+        journal=False,
+        cache=False,
+        budget=0.000001,
+    )
+    assert stopped.stopped and stopped.cost_usd <= 0.000001
+
+
+def test_a_chip_no_node_holds_warns_or_refuses(cluster, server, home, capsys):
+    _script(server)
+    plan = _plan(home, server)
+    for node in plan.nodes:
+        if node.assignment and node.assignment.chip == "nvidia-h100":
+            node.assignment.chip = "trainium2"
+    with pytest.raises(HetError, match="no Ray node holds chip trainium2"):
+        run_sync(plan, {"doc": "a"}, backend="ray", ray_strict=True, journal=False)
+
+    backend = RayBackend()
+    result = run_sync(plan, {"doc": "a"}, settings=FAST, backend=backend, journal=False)
+    assert result.ok, result.reason
+    assert "trainium2" in backend.warnings[0]
+    assert "hetflow: warning: no Ray node holds chip trainium2" in capsys.readouterr().err
+
+
+def test_local_runs_never_import_ray():
+    import subprocess
+
+    code = (
+        "import sys, hetflow.runtime as r, hetflow.runtime.backends as b; "
+        "from hetflow.plan import Plan, PlanNode, PlanInput\n"
+        "p = Plan(workflow='w', inputs=[PlanInput(name='x', type='text')], outputs=['n'], "
+        "nodes=[PlanNode(id='n', op='extract', step='n', reads=['x'], "
+        "builtin={'name': 'grep', 'args': [{'ref': 'x'}, {'value': 'b'}]})], edges=[])\n"
+        "r.run_sync(p, {'x': 'b'}, journal=False, cache=False)\n"
+        "assert 'ray' not in sys.modules, 'ray was imported'"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
