@@ -97,12 +97,17 @@ class RayBackend:
             ) from None
         if not ray.is_initialized():
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+            alone = {}
+            if self.address is None and not os.environ.get("RAY_ADDRESS"):
+                # A Ray of its own on this machine: loopback only, no dashboard.
+                alone = {"_node_ip_address": "127.0.0.1", "include_dashboard": False}
             try:
                 ray.init(
                     address=self.address,
                     runtime_env=self.runtime_env,
                     logging_level="WARNING",
                     log_to_driver=False,
+                    **alone,
                 )
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 where = self.address or "a local Ray"
