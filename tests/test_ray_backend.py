@@ -228,3 +228,27 @@ def test_local_runs_never_import_ray():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_run_command_takes_the_ray_backend(cluster, server, home, capsys):
+    from hetflow.cli import main
+
+    server.script("coder", reply="done")
+    flow = home / "code.het"
+    flow.write_text(
+        "workflow code {\n  input task: text\n  objective cost\n"
+        '  reason patch = prompt "Fix: {{ task }}" needs coding >= 5\n  output patch\n}\n'
+    )
+    catalog = str(local_catalog(home, server.url))
+    argv = ["run", str(flow), "--catalog", catalog, "-i", "task=x", "--no-cache"]
+    argv += ["--journal", str(home / "j.sqlite"), "--backend", "ray"]
+
+    assert main([*argv, "--ray-strict"]) == 1
+    err = capsys.readouterr().err
+    assert "hetflow: error: no Ray node holds chip cerebras-wse3 (--ray-strict)" in err
+    assert "Traceback" not in err and not server.seen()
+
+    assert main(argv) == 0
+    out = capsys.readouterr()
+    assert '"patch": "done"' in out.out
+    assert "warning: no Ray node holds chip cerebras-wse3" in out.err
