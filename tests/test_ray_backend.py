@@ -252,3 +252,16 @@ def test_run_command_takes_the_ray_backend(cluster, server, home, capsys):
     out = capsys.readouterr()
     assert '"patch": "done"' in out.out
     assert "warning: no Ray node holds chip cerebras-wse3" in out.err
+
+
+def test_a_provider_error_echoing_the_key_never_shows_it(cluster, server, home):
+    server.script("small", reply="tag")
+    server.script("big", fail=lambda body: 401, echo_auth=True)  # repeats the key back
+    plan = _plan(home, server)
+
+    result = run_sync(plan, {"doc": "a"}, settings=FAST, backend="ray", journal=False, cache=False)
+
+    assert "verdict" in result.failed and "401" in result.failed["verdict"]
+    assert server.seen("big", ok_only=False)[0].authorization == f"Bearer {KEY}"
+    assert KEY not in result.failed["verdict"] and "***" in result.failed["verdict"]
+    assert all(KEY not in str(r) for r in result.trace)
