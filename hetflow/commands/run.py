@@ -93,6 +93,11 @@ def run(args: argparse.Namespace) -> int:
     from hetflow.runtime.inputs import for_sizing, parse_assignments
     from hetflow.runtime.values import for_output
 
+    if args.backend != "ray" and (args.ray_address or args.ray_strict):
+        print(
+            "hetflow run: error: --ray-address and --ray-strict need --backend ray", file=sys.stderr
+        )
+        return 2
     given = parse_assignments(args.input)
     plan = load_plan(
         args.source,
