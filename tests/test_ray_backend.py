@@ -19,6 +19,9 @@ import hetflow
 from hetflow.errors import HetError
 from hetflow.runtime import Settings, run_sync
 
+# Before Ray is imported: bind 127.0.0.1 (never the machine's NIC), no usage statistics.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'hetflow[ray]')")
 from ray.cluster_utils import Cluster  # noqa: E402
 
@@ -46,9 +49,7 @@ workflow twochips {
 @pytest.fixture(scope="module")
 def cluster():
     """Two Ray nodes on loopback with different chips; workers inherit the key."""
-    saved = {k: os.environ.get(k) for k in ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "BIG_KEY")}
-    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # bind 127.0.0.1, not the NIC
+    saved = {"BIG_KEY": os.environ.get("BIG_KEY")}
     os.environ["BIG_KEY"] = KEY  # the nodes' environment (set before they start)
     c = Cluster(
         initialize_head=True,
