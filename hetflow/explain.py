@@ -21,8 +21,8 @@ import math
 from .errors import HetError, closest
 from .optimize.candidates import offers_meeting, pin_filter, window
 from .optimize.context import is_model_node, work_of
-from .optimize.feasibility import money, seconds
 from .optimize.model import node_cost, node_latency
+from .units import exact_money, money, seconds
 
 MAX_LISTED = 12
 
@@ -102,7 +102,7 @@ def explain(plan, catalog=None, step: str | None = None) -> str:
     ]
     limits = []
     if plan.budget_usd is not None:
-        limits.append(f"budget {money(plan.budget_usd)}")
+        limits.append(f"budget {exact_money(plan.budget_usd)}")
     if plan.deadline_s is not None:
         limits.append(f"deadline {seconds(plan.deadline_s)}")
     if limits:

@@ -283,3 +283,62 @@ def test_a_larger_graph_goes_through_the_milp_and_stdout_holds_only_the_plan(tmp
     plan = json.loads(out.stdout)  # nothing but the plan on stdout
     assert plan["optimizer"]["method"] == "milp" and plan["optimizer"]["exact"] is True
     assert plan["estimate"]["cost_usd"] <= 0.05
+
+
+def test_the_table_writes_money_and_calls_for_people(tmp_path, capsys):
+    """A budget as the user wrote it, no e-notation, fractional calls to one decimal."""
+    src = tmp_path / "flow.het"
+    src.write_text(
+        FLOW.replace(
+            "input doc: text ~ 20k tokens", "input docs: list[text] ~ 2000 tokens"
+        ).replace(
+            'reason notes = prompt "Notes on {{ doc }}"',
+            "map d in docs {\n"
+            '    reason note = prompt "Notes on {{ d }}"\n'
+            "  }\n"
+            '  reason notes = prompt "Join {{ note }}"',
+        )
+    )
+    assert main(["compile", str(src), "-o", str(tmp_path / "p.json")]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "w: objective cost, budget $0.50, deadline 30s"
+    plan = Plan.load(tmp_path / "p.json")
+    calls = next(n for n in plan.nodes if n.step == "note").estimate.calls
+    assert not calls.is_integer()  # 2,000 tokens of items of about 150 tokens each
+    note = next(line for line in out.splitlines() if line.startswith("note "))
+    assert f" {calls:.1f} " in note, note
+    assert f"{calls:.3f}" not in out and "e-0" not in out
+    assert main(["compile", str(src), "--budget", "0.000001"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("hetflow: error: budget $0.000001 cannot be met"), err
+    assert "e-0" not in err
+
+
+def test_a_unitless_size_on_a_list_input_is_flagged(tmp_path):
+    text = """
+workflow w {
+  input docs: list[text] ~ 10
+  map d in docs {
+    reason s = prompt "Summarize {{ d }}"
+  }
+  output s
+}
+"""
+    plan = compile(text)
+    assert any("'~ 10' reads as 10 tokens; write '~ 10 items'" in w for w in plan.warnings)
+    plan = compile(text.replace("~ 10", "~ 10 items"), input_sizes={"docs": "25"})
+    assert plan.warnings == [
+        "input size of 'docs': '25' reads as tokens for a list; write '25 items' to count "
+        "items, or add 'tokens' to say so"
+    ]
+    plan = compile(text.replace("~ 10", "~ 10 items"), input_sizes={"docs": "25 items"})
+    assert plan.warnings == []
+    assert next(n for n in plan.nodes if n.step == "s").estimate.calls == 25
+
+
+def test_a_model_step_pinned_to_a_chip_without_models():
+    d, spot = _diagnostic(FLOW.replace("reasoning >= 4", "reasoning >= 4 on cpu"))
+    assert spot == "on cpu"
+    assert d.message.startswith(
+        "no model is served on chip 'cpu' in catalog 'default', so a model step cannot run there"
+    )

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def summary_rows(plan) -> list[list[str]]:
-    from hetflow.optimize.feasibility import money, seconds
+    from hetflow.units import count, money, seconds
 
     rows = []
     for n in plan.nodes:
@@ -112,7 +112,7 @@ def summary_rows(plan) -> list[list[str]]:
                 n.id,
                 a.model if a else "-",
                 a.chip if a else "cpu",
-                f"{e.calls:g}" if a else "-",
+                count(e.calls) if a else "-",
                 f"{e.input_tokens:,.0f}/{e.output_tokens:,.0f}" if a else "-",
                 money(e.cost_usd),
                 seconds(e.latency_s),
@@ -124,7 +124,7 @@ def summary_rows(plan) -> list[list[str]]:
             "total",
             "",
             "",
-            f"{t.calls:g}",
+            count(t.calls),
             f"{t.input_tokens:,.0f}/{t.output_tokens:,.0f}",
             money(t.cost_usd),
             seconds(t.latency_s),
@@ -137,10 +137,12 @@ HEADERS = ["step", "model", "chip", "calls", "tokens in/out", "cost", "latency"]
 
 
 def print_summary(plan, stream, where: str) -> None:
+    from hetflow.units import exact_money
+
     rows = summary_rows(plan)
     title = (
         f"{plan.workflow}: objective {plan.objective}"
-        + (f", budget ${plan.budget_usd:g}" if plan.budget_usd is not None else "")
+        + (f", budget {exact_money(plan.budget_usd)}" if plan.budget_usd is not None else "")
         + (f", deadline {plan.deadline_s:g}s" if plan.deadline_s is not None else "")
     )
     if stream.isatty():

@@ -84,13 +84,18 @@ def _pinned(cat, pin: Mapping[str, str | None], node_id: str, ctx: Context, wher
             return None
         on_chip = [o for o in offers if o.chip == chip.name]
         if not on_chip:
-            served = sorted({o.chip for o in offers})
-            what = f"model '{pin['model']}'" if pin.get("model") else "any model"
-            ctx.error(
-                f"{what} is not served on chip '{chip.name}' in catalog '{cat.name}'"
-                + (f" (it is on: {', '.join(served)})" if pin.get("model") else ""),
-                pos,
-            )
+            served = ", ".join(sorted({o.chip for o in offers}))
+            if pin.get("model"):
+                message = (
+                    f"model '{pin['model']}' is not served on chip '{chip.name}' in "
+                    f"catalog '{cat.name}' (it is on: {served})"
+                )
+            else:
+                message = (
+                    f"no model is served on chip '{chip.name}' in catalog '{cat.name}', "
+                    f"so a model step cannot run there (chips that serve models: {served})"
+                )
+            ctx.error(message, pos)
             return None
         offers = on_chip
     return offers

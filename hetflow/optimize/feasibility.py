@@ -12,29 +12,14 @@ slowest step on that fastest plan's critical path) and is positioned at the file
 ``budget``/``deadline`` line; a value given on the command line has no line, so it is
 one line of text.
 
->>> money(0.123), money(0.0042), seconds(95)
-('$0.12', '$0.0042', '1m 35s')
 """
 
 from __future__ import annotations
 
+from ..units import exact_money, money, seconds
 from .context import Context
 from .model import critical_path
 from .solve import Goal, solve
-
-
-def money(x: float) -> str:
-    """Dollars with two decimals, or two significant digits below ten cents."""
-    if x >= 0.1 or x == 0:
-        return f"${x:,.2f}"
-    return f"${x:.2g}" if x >= 1e-4 else f"${x:.1e}"
-
-
-def seconds(x: float) -> str:
-    if x >= 60:
-        m, s = divmod(round(x), 60)
-        return f"{m}m {s}s" if s else f"{m}m"
-    return f"{x:.1f}s" if x >= 1 else f"{x * 1000:.0f}ms"
 
 
 def _where(problem, choice, i) -> str:
@@ -63,7 +48,7 @@ def diagnose(plan, ctx: Context, problem, goal: Goal) -> None:
         cheapest = solve(problem, free)
         if cheapest.cost > b:
             ctx.error(
-                f"budget {money(b)} cannot be met: the cheapest plan costs "
+                f"budget {exact_money(b)} cannot be met: the cheapest plan costs "
                 f"{money(cheapest.cost)} ({money(cheapest.cost - b)} over); the most "
                 f"expensive step is {_dearest(problem, cheapest.choice)}",
                 ctx.budget_pos,
@@ -81,7 +66,7 @@ def diagnose(plan, ctx: Context, problem, goal: Goal) -> None:
     if not ctx.diagnostics and b is not None and d is not None:
         within = solve(problem, Goal("cost", deadline=d))
         ctx.error(
-            f"budget {money(b)} and deadline {seconds(d)} cannot both be met: the "
+            f"budget {exact_money(b)} and deadline {seconds(d)} cannot both be met: the "
             f"cheapest plan within the deadline costs {money(within.cost)} "
             f"({money(within.cost - b)} over); the most expensive step is "
             f"{_dearest(problem, within.choice)}",

@@ -9,8 +9,8 @@ skipped and the line only ranks the winner among its candidates.
 
 from __future__ import annotations
 
+from ..units import exact_money, money, seconds
 from .context import Context, is_model_node
-from .feasibility import money, seconds
 from .model import evaluate
 
 MAX_COUNTERFACTUAL_NODES = 2_000
@@ -70,7 +70,7 @@ def _consequence(plan, name, o, won, c2, l2, cost, latency) -> str:
     if plan.deadline_s is not None and l2 > plan.deadline_s * (1 + 1e-9):
         return f"{what} would miss the deadline ({seconds(l2)} > {seconds(plan.deadline_s)})"
     if plan.budget_usd is not None and c2 > plan.budget_usd * (1 + 1e-9):
-        return f"{what} would break the budget ({money(c2)} > {money(plan.budget_usd)})"
+        return f"{what} would break the budget ({money(c2)} > {exact_money(plan.budget_usd)})"
     # Not slower itself, yet the plan is: the difference is the handoffs across chips.
     handoff = (
         " (handoffs between chips)"

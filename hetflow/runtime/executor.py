@@ -213,7 +213,7 @@ class Executor:
     async def _execute(self, node: PlanNode, item: str, values: dict[str, Any]) -> Any:
         op = node.op
         if op in ("extract", "reduce"):
-            return ops.run_builtin(node, values)
+            return await self.caller.backend.builtin(node, values)
         if op == "reason":
             return await ops.reason(self.caller, self.plan, node, item, values)
         if op == "zoom":

@@ -116,7 +116,8 @@ def _lenient(schema: Any) -> Any:
     props = schema.get("properties")
     if isinstance(props, dict) and isinstance(schema.get("required"), list):
         out["required"] = [
-            r for r in schema["required"]
+            r
+            for r in schema["required"]
             if not any(alt == {"type": "null"} for alt in props.get(r, {}).get("anyOf", []))
         ]
     return out
@@ -130,8 +131,11 @@ def check_value(name: str, type_: str, schema: dict, value: Any) -> None:
     error = best_match(Draft202012Validator(_lenient(schema)).iter_errors(value))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path)
-        raise HetError(f"input {name}: not a {type_}" + (f" at {where}" if where else "")
-                       + f": {error.message[:200]}")
+        raise HetError(
+            f"input {name}: not a {type_}"
+            + (f" at {where}" if where else "")
+            + f": {error.message[:200]}"
+        )
 
 
 def coerce(name: str, type_: str, value: Any) -> Any:

@@ -14,6 +14,7 @@ from typing import Any
 
 from hetflow.errors import HetError
 from hetflow.plan import Plan
+from hetflow.units import exact_money
 
 from . import keys, llm
 from .budget import Budget
@@ -41,13 +42,6 @@ def _open_cache(cache: Any) -> Cache | None:
     if isinstance(cache, Cache):
         return cache
     return Cache(None if cache is True else Path(cache))
-
-
-def money(dollars: float) -> str:
-    """``$0.20``, and enough digits for a small budget: ``$0.0015``."""
-    if round(dollars, 2) == dollars:
-        return f"${dollars:.2f}"
-    return "$" + f"{dollars:.6f}".rstrip("0")
 
 
 def _listing(names: list[str], limit: int = 8) -> str:
@@ -183,7 +177,7 @@ async def _execute(
         finished = [counted(s, outcome.done_items) for s in all_steps if s in outcome.finished]
         missed = [counted(s, outcome.missed_items) for s in not_run]
         stopped = (
-            f"budget {money(limit)} reached after {the_budget.calls} calls; "
+            f"budget {exact_money(limit)} reached after {the_budget.calls} calls; "
             f"finished: {_listing(finished)}; not run: {_listing(missed)}"
         )
     result = RunResult(
