@@ -183,14 +183,6 @@ class _WorkflowChecker:
                     inp.size.pos,
                     "warning",
                 )
-            if inp.size is not None and inp.size.unit is None and inp.type.is_list:
-                self.error(
-                    f"'{inp.name}' is a list: '~ {_num(inp.size.value)}' reads as "
-                    f"{_num(inp.size.value)} tokens; write '~ {_num(inp.size.value)} items' "
-                    "to count items, or add 'tokens' to say so",
-                    inp.size.pos,
-                    "warning",
-                )
         if wf.budget is not None and wf.budget.value <= 0:
             self.error("the budget must be more than $0", wf.budget.pos)
         if wf.deadline is not None and wf.deadline.value <= 0:

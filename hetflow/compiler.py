@@ -115,7 +115,7 @@ def _workflow(program: ast.Program, name: str | None) -> ast.Workflow:
     return wf
 
 
-def _sizes(wf: ast.Workflow, input_sizes, inputs, schemas, warnings: list[str]) -> dict:
+def _sizes(wf: ast.Workflow, input_sizes, inputs, schemas) -> dict:
     from .estimate import hinted_size, measured_size
 
     by_name = {i.name: i for i in wf.inputs}
@@ -134,11 +134,6 @@ def _sizes(wf: ast.Workflow, input_sizes, inputs, schemas, warnings: list[str]) 
                 out[name] = measured_size(value)
             else:
                 amount, unit = parse_size(value, f"input size of '{name}'")
-                if unit is None and by_name[name].type.is_list:
-                    warnings.append(
-                        f"input size of '{name}': '{value}' reads as tokens for a list; "
-                        f"write '{value} items' to count items, or add 'tokens' to say so"
-                    )
                 out[name] = hinted_size(by_name[name].type, amount, unit, schemas)
     return out
 
@@ -178,8 +173,7 @@ def compile(
         )
     types = infer_types(program, wf)
     g = build_graph(wf)
-    size_warnings: list[str] = []
-    sizes = _sizes(wf, input_sizes, inputs, schemas, size_warnings)
+    sizes = _sizes(wf, input_sizes, inputs, schemas)
     est = estimate(wf, g, sizes, schemas, _per_item(types, g))
     plan, where = plan_skeleton(wf, g, est, types, schemas)
     plan.objective = objective or (wf.objective.value if wf.objective else "balanced")
@@ -196,7 +190,6 @@ def compile(
     plan.source = {"file": program.file, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
     plan.catalog = {"name": cat.name, "sha256": cat.hash}
     plan.warnings.extend(f"{d.pos}: {d.message}" for d in diags if not d.is_error)
-    plan.warnings.extend(size_warnings)
     ctx = Context(
         cat,
         where=where,

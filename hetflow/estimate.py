@@ -148,12 +148,16 @@ def default_size(t: ast.TypeRef, schemas: Mapping[str, ast.Schema]) -> Est:
 def hinted_size(
     t: ast.TypeRef, amount: float, unit: str | None, schemas: Mapping[str, ast.Schema]
 ) -> Est:
-    """An input's size from a hint: ``~ 128k tokens`` or ``~ 40 items``."""
+    """An input's size from a hint: ``~ 128k tokens`` or ``~ 40 items``.
+
+    A list is counted in items unless the hint says ``tokens``: ``~ 40`` on a list is 40
+    items (docs/language.md); on anything else a size is tokens.
+    """
     if t.name != "list":
         return Est(float(amount))
     per = default_size(t, schemas)
     per_item = per.tokens / (per.items or 1)
-    if unit == "items":
+    if unit != "tokens":
         return Est(amount * per_item, float(amount))
     return Est(float(amount), max(1.0, amount / per_item))
 

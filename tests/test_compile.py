@@ -314,7 +314,7 @@ def test_the_table_writes_money_and_calls_for_people(tmp_path, capsys):
     assert "e-0" not in err
 
 
-def test_a_unitless_size_on_a_list_input_is_flagged(tmp_path):
+def test_a_list_input_is_sized_in_items_unless_it_says_tokens():
     text = """
 workflow w {
   input docs: list[text] ~ 10
@@ -324,16 +324,16 @@ workflow w {
   output s
 }
 """
-    plan = compile(text)
-    assert any("'~ 10' reads as 10 tokens; write '~ 10 items'" in w for w in plan.warnings)
-    plan = compile(text.replace("~ 10", "~ 10 items"), input_sizes={"docs": "25"})
-    assert plan.warnings == [
-        "input size of 'docs': '25' reads as tokens for a list; write '25 items' to count "
-        "items, or add 'tokens' to say so"
-    ]
-    plan = compile(text.replace("~ 10", "~ 10 items"), input_sizes={"docs": "25 items"})
-    assert plan.warnings == []
-    assert next(n for n in plan.nodes if n.step == "s").estimate.calls == 25
+
+    def calls(**options) -> float:
+        plan = compile(text, **options)
+        assert plan.warnings == []
+        return next(n for n in plan.nodes if n.step == "s").estimate.calls
+
+    assert calls() == 10
+    assert calls(input_sizes={"docs": "25"}) == 25
+    assert calls(input_sizes={"docs": "25 items"}) == 25
+    assert 1 < calls(input_sizes={"docs": "2000 tokens"}) < 25  # items of ~150 tokens
 
 
 def test_a_model_step_pinned_to_a_chip_without_models():
