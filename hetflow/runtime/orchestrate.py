@@ -25,7 +25,7 @@ from .hooks import Hooks
 from .inputs import coerce_inputs
 from .journal import Journal, default_path, plan_hash, run_key
 from .progress import Progress
-from .trace import Trace
+from .trace import Trace, new_run_id
 
 
 def _open_journal(journal: Any) -> Journal | None:
@@ -96,7 +96,7 @@ async def _execute(
 
     jr = _open_journal(journal)
     ca = _open_cache(cache)
-    trace = Trace(trace_path)
+    trace = Trace(trace_path, run=new_run_id())  # one id per run: see docs/runtime.md
     spent_before = 0.0
     done: dict = {}
     try:

@@ -4,7 +4,9 @@ Each call record holds ``node``, ``step``, ``item`` (the map item's place, ``""`
 outside maps), ``model``, ``chip``, ``litellm``, ``tokens_in``, ``tokens_out``,
 ``cost_usd``, ``latency_s``, ``started``/``ended`` (seconds since the run began),
 ``retries``, ``fallback`` (0: the planned offer, k: the k-th alternative), ``cached``
-(served by the call cache or the journal: nothing paid) and ``error``.  With a trace
+(served by the call cache or the journal: nothing paid), ``error`` and ``run`` (a
+short random id, the same for every record of one run, so that runs appended to one
+trace file can be told apart; :mod:`hetflow.calibrate` counts per run).  With a trace
 path each record is appended as a JSON line the moment the call ends, so a killed run
 leaves its trace behind too.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -22,9 +25,15 @@ from hetflow.plan import Plan
 OFF_BY = 0.25  # the summary lists steps whose actual differs from the estimate by more
 
 
+def new_run_id() -> str:
+    """A short random id for one run's trace records (8 hex digits)."""
+    return secrets.token_hex(4)
+
+
 class Trace:
-    def __init__(self, path: str | os.PathLike | None = None):
+    def __init__(self, path: str | os.PathLike | None = None, run: str | None = None):
         self.records: list[dict[str, Any]] = []
+        self.run = run or new_run_id()
         self._file = None
         if path is not None:
             p = Path(path)
@@ -32,6 +41,7 @@ class Trace:
             self._file = p.open("a", encoding="utf-8")
 
     def add(self, record: dict[str, Any]) -> None:
+        record.setdefault("run", self.run)
         self.records.append(record)
         if self._file is not None:
             self._file.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
