@@ -11,8 +11,6 @@ Jinja, a prompt file that cannot be read.
 
 from __future__ import annotations
 
-import functools
-import gc
 import re
 from bisect import bisect_right
 from pathlib import Path
@@ -22,6 +20,7 @@ from lark.exceptions import VisitError
 
 from . import ast
 from .errors import Diagnostic, DiagnosticError, SourcePosition
+from .gcpause import gc_paused
 from .lexer import Lines
 from .literals import locate, number, string_value, unescape
 from .parser import fast_parse, parse_tree
@@ -436,28 +435,6 @@ def _plain(value):
     if isinstance(value, ast.ListValue):
         return [_plain(v) for v in value.items]
     return value
-
-
-def gc_paused(func):
-    """Run ``func`` with the cycle collector paused (and restored after, even on error).
-
-    Building and checking a big file makes hundreds of thousands of small objects that
-    all stay alive; CPython's collector would scan them again and again (a third of the
-    time on a 10,000-step file) to find no cycle.  Nothing is lost: reference counting
-    still frees everything, and a cycle waits for the next collection.
-    """
-
-    @functools.wraps(func)
-    def paused(*args, **kwargs):
-        if not gc.isenabled():
-            return func(*args, **kwargs)
-        gc.disable()
-        try:
-            return func(*args, **kwargs)
-        finally:
-            gc.enable()
-
-    return paused
 
 
 @gc_paused

@@ -13,7 +13,6 @@ per item inside the body, and outside it each body name is the list of its value
 
 from __future__ import annotations
 
-import gc
 import os
 from collections.abc import Iterable
 
@@ -21,6 +20,7 @@ from . import ast
 from .builtins import BUILTINS
 from .checker_scope import Scope, twice
 from .errors import Diagnostic, DiagnosticError, SourcePosition, closest
+from .gcpause import gc_paused
 from .typing_ import compatible, describe, is_dynamic, is_list, is_text, unknown_types
 
 SKILLS = ("reasoning", "coding", "extraction", "vision")
@@ -64,20 +64,15 @@ def check_source(source: str | os.PathLike) -> tuple[list[Diagnostic], dict[str,
     return _ordered(diagnostics + check_program(program)), sources
 
 
+@gc_paused
 def check_program(program: ast.Program) -> list[Diagnostic]:
     """Every static check of an already-built program.
 
-    The cycle collector is paused meanwhile: the checker makes many small objects next
-    to a big live AST, which the collector would rescan to no purpose (see
-    ``hetflow.builder.gc_paused``; the checker does not import the builder).
+    The cycle collector is paused meanwhile (:mod:`hetflow.gcpause`): the checker makes
+    many small objects next to a big live AST, which the collector would rescan to no
+    purpose.
     """
-    if not gc.isenabled():
-        return _check_program(program)
-    gc.disable()
-    try:
-        return _check_program(program)
-    finally:
-        gc.enable()
+    return _check_program(program)
 
 
 def _check_program(program: ast.Program) -> list[Diagnostic]:

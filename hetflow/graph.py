@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from . import ast
+from .gcpause import gc_paused
 
 RECURSE_PARTS = ("root", "repl")
 
@@ -54,15 +55,21 @@ def exit_node(step: ast.Step) -> str:
     return step.name
 
 
+@gc_paused
 def build_graph(workflow: ast.Workflow) -> nx.DiGraph:
-    """The workflow's dataflow graph; assumes the workflow passed the checker."""
+    """The workflow's dataflow graph; assumes the workflow passed the checker.
+
+    The cycle collector is paused meanwhile (:mod:`hetflow.gcpause`): it would rescan
+    the whole AST for every few hundred nodes added.
+    """
     g = nx.DiGraph(name=workflow.name)
     producer: dict[str, str] = {}
     maps: dict[str, MapInfo] = {}
 
     for inp in workflow.inputs:
-        g.add_node(inp.name, op="input", step=inp, step_name=inp.name, level=None, maps=(),
-                   reads=())
+        g.add_node(
+            inp.name, op="input", step=inp, step_name=inp.name, level=None, maps=(), reads=()
+        )
         producer[inp.name] = inp.name
 
     def add(steps, scope: tuple[ast.Map, ...]) -> list[str]:
@@ -74,8 +81,9 @@ def build_graph(workflow: ast.Workflow) -> nx.DiGraph:
             if isinstance(step, ast.Map):
                 producer[step.item] = f"map:{step.item}"
                 body_ids = add(step.body, scope + (step,))
-                maps[step.item] = MapInfo(step.item, step.over.name,
-                                          scope[-1].item if scope else None, tuple(body_ids))
+                maps[step.item] = MapInfo(
+                    step.item, step.over.name, scope[-1].item if scope else None, tuple(body_ids)
+                )
                 added.extend(body_ids)
                 continue
             if isinstance(step, ast.Recurse):
@@ -83,13 +91,27 @@ def build_graph(workflow: ast.Workflow) -> nx.DiGraph:
                 for i, node_id in enumerate(ids):
                     op = "recurse." + ("root" if i == 0 else "repl" if i == 1 else "sub")
                     level = 0 if i == 0 else None if i == 1 else i - 1
-                    g.add_node(node_id, op=op, step=step, step_name=step.name, level=level,
-                               maps=scope_names, reads=reads if i == 0 else ())
+                    g.add_node(
+                        node_id,
+                        op=op,
+                        step=step,
+                        step_name=step.name,
+                        level=level,
+                        maps=scope_names,
+                        reads=reads if i == 0 else (),
+                    )
                 nx.add_path(g, ids)
                 added.extend(ids)
             else:
-                g.add_node(step.name, op=step.op, step=step, step_name=step.name, level=None,
-                           maps=scope_names, reads=reads)
+                g.add_node(
+                    step.name,
+                    op=step.op,
+                    step=step,
+                    step_name=step.name,
+                    level=None,
+                    maps=scope_names,
+                    reads=reads,
+                )
                 added.append(step.name)
             producer[step.name] = exit_node(step)
         return added
