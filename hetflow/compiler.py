@@ -149,8 +149,14 @@ def compile(
     inputs: Mapping[str, Any] | None = None,
     workflow: str | None = None,
     time_limit: float | None = None,
+    calibrate=None,
 ):
-    """Compile a workflow (a path, `.het` text or a Program) against a catalog into a Plan."""
+    """Compile a workflow (a path, `.het` text or a Program) against a catalog into a Plan.
+
+    ``calibrate``: trace files (a path or a list of them) of earlier runs, whose
+    ``recurse`` calls replace the estimator's constants for those steps
+    (docs/optimizer.md, "Calibration from traces").
+    """
     from . import __version__
     from .checker import check_program, infer_types
     from .estimate import estimate
@@ -174,7 +180,8 @@ def compile(
     types = infer_types(program, wf)
     g = build_graph(wf)
     sizes = _sizes(wf, input_sizes, inputs, schemas)
-    est = estimate(wf, g, sizes, schemas, _per_item(types, g))
+    calibration = _calibration(calibrate)
+    est = estimate(wf, g, sizes, schemas, _per_item(types, g), calibration)
     plan, where = plan_skeleton(wf, g, est, types, schemas)
     plan.objective = objective or (wf.objective.value if wf.objective else "balanced")
     plan.budget_usd = (
@@ -190,6 +197,9 @@ def compile(
     plan.source = {"file": program.file, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
     plan.catalog = {"name": cat.name, "sha256": cat.hash}
     plan.warnings.extend(f"{d.pos}: {d.message}" for d in diags if not d.is_error)
+    if calibration is not None:
+        recursions = [s.name for s, _ in ast.walk_steps(wf.steps) if isinstance(s, ast.Recurse)]
+        plan.warnings.extend(calibration.warnings(recursions, wf.name))
     ctx = Context(
         cat,
         where=where,
@@ -199,6 +209,20 @@ def compile(
         deadline_pos=wf.deadline.pos if deadline is None and wf.deadline else None,
     )
     return optimize(plan, ctx)
+
+
+def _calibration(paths):
+    """The traces named by ``calibrate=`` read and measured, or None without any."""
+    if paths is None:
+        return None
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    paths = list(paths)
+    if not paths:
+        return None
+    from .calibrate import load
+
+    return load(paths)
 
 
 def _per_item(types: Mapping[str, ast.TypeRef], g) -> dict[str, ast.TypeRef]:

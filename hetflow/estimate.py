@@ -86,6 +86,7 @@ class Estimates:
     values: dict[str, Est] = field(default_factory=dict)  # as seen after every map
     cardinality: dict[str, float] = field(default_factory=dict)  # items per parent item
     input_sizes: dict[str, Est] = field(default_factory=dict)
+    calibrated: dict[str, int] = field(default_factory=dict)  # node -> traced runs behind it
 
 
 # -------------------------------------------------------------- sizes of types
@@ -200,8 +201,10 @@ class _Walk:
         sizes: Mapping[str, Est],
         schemas: Mapping[str, ast.Schema],
         types: Mapping[str, ast.TypeRef],
+        calibration: Any = None,
     ):
         self.g, self.schemas, self.types = g, schemas, types
+        self.calibration = calibration
         self.maps = g.graph.get("maps", {})
         self.out = Estimates()
         self.scope_of: dict[str, tuple[str, ...]] = {}  # name -> map items it is per
@@ -301,6 +304,40 @@ class _Walk:
     def recurse_part(self, node_id, data, scope, n, read) -> None:
         step: ast.Recurse = data["step"]
         context = read(step.over.name).tokens
+        cal = self.calibration.steps.get(step.name) if self.calibration else None
+        if cal is not None and 0 in cal.levels:
+            self.calibrated_part(node_id, data, step, cal, context, n)
+        else:
+            self.constant_part(node_id, data, step, context, n, read)
+        if data["op"] == "recurse.sub" and data["level"] == step.depth:
+            t = self.types.get(step.name, step.type)
+            out = type_tokens(t, self.schemas)
+            self.define(
+                step.name,
+                scope,
+                Est(out, OUTPUT_LIST_ITEMS if t is not None and t.is_list else None),
+            )
+
+    def calibrated_part(self, node_id, data, step, cal, context, n) -> None:
+        """A recurse node's work from traced runs (docs/optimizer.md, "Calibration")."""
+        subs, leaf = calibrated_levels(cal, step.depth, context)
+        root = cal.levels[0]
+        iterations = root.calls
+        cap = step.clauses.option("max_iterations")
+        if isinstance(cap, (int, float)) and not isinstance(cap, bool) and cap >= 1:
+            iterations = min(iterations, float(cap) + 1)  # + the forced final call
+        if data["op"] == "recurse.root":
+            work = Work(iterations, n, root.tokens_in, root.tokens_out)
+        elif data["op"] == "recurse.repl":  # a cell per root turn and per inner turn
+            turns = iterations + sum(subs[lvl].rounds for lvl in subs if lvl < leaf)
+            work = Work(cpu_s=REPL_S_PER_TURN * turns)
+        else:
+            w = subs[data["level"]]
+            work = Work(w.rounds, w.parallel * n, w.input_tokens, w.output_tokens)
+        self.out.work[node_id] = work
+        self.out.calibrated[node_id] = cal.runs
+
+    def constant_part(self, node_id, data, step, context, n, read) -> None:
         iterations = float(RECURSE_ITERATIONS)
         cap = step.clauses.option("max_iterations")
         if isinstance(cap, (int, float)) and not isinstance(cap, bool) and cap >= 1:
@@ -335,14 +372,47 @@ class _Walk:
             )
             work = Work(float(SUB_TURNS), pieces * n, tokens_in, RECURSE_CODE_TOKENS)
         self.out.work[node_id] = work
-        if level == depth:
-            t = self.types.get(step.name, step.type)
-            out = type_tokens(t, self.schemas)
-            self.define(
-                step.name,
-                scope,
-                Est(out, OUTPUT_LIST_ITEMS if t is not None and t.is_list else None),
-            )
+
+
+def calibrated_levels(cal: Any, depth: int, context: float) -> tuple[dict[int, Work], int]:
+    """Each sub level's work for one recursion over ``context`` tokens, from a trace.
+
+    The deepest level the traces called is the leaf: ``ceil(context / piece)`` calls of
+    the observed piece (:meth:`~hetflow.calibrate.StepCalibration.piece`).  A level
+    above it runs the observed turns per piece over pieces ``SUB_SPLIT`` times its
+    children's; the traced runs' context is what their leaves read between them (calls
+    x piece), which gives their pieces and so their turns per piece.  A level deeper
+    than any traced call makes no calls.  Returns the works and the leaf level (0: the
+    root called no sub-model).
+
+    >>> from hetflow.calibrate import Level, StepCalibration
+    >>> cal = StepCalibration("t", 2, 2, {0: Level(4, 3e3, 400),
+    ...                                   1: Level(6, 1800, 300), 2: Level(16, 8200, 90)})
+    >>> works, leaf = calibrated_levels(cal, 2, 4 * 128_000)
+    >>> leaf, works[2].calls, works[1].rounds, works[1].parallel
+    (2, 64.0, 1.5, 16.0)
+    """
+    called = [lvl for lvl in cal.levels if 1 <= lvl <= depth]
+    leaf = max(called, default=0)
+    works: dict[int, Work] = {}
+    for level in range(1, depth + 1):
+        if level > leaf:  # never called in the traces
+            works[level] = Work(1.0, 0.0, float(SUB_PROMPT_TOKENS), float(SUB_OUTPUT_TOKENS))
+            continue
+        piece = cal.piece(leaf) * SUB_SPLIT ** (leaf - level)
+        pieces = max(1.0, float(math.ceil(context / piece)))
+        seen = cal.levels.get(level)
+        if level == leaf:  # reads its piece and answers
+            overhead = seen.tokens_in - piece
+            works[level] = Work(1.0, pieces, overhead + min(context, piece), seen.tokens_out)
+            continue
+        if seen is None:  # skipped in the traces: the root went straight to deeper calls
+            works[level] = Work(1.0, 0.0, float(SUB_PROMPT_TOKENS), float(SUB_OUTPUT_TOKENS))
+            continue
+        traced_pieces = max(1.0, float(math.ceil(cal.levels[leaf].calls * cal.piece(leaf) / piece)))
+        turns = max(1.0, seen.calls / traced_pieces)
+        works[level] = Work(turns, pieces, seen.tokens_in, seen.tokens_out)
+    return works, leaf
 
 
 def _common(a: tuple[str, ...], b: tuple[str, ...]) -> int:
@@ -358,11 +428,14 @@ def estimate(
     sizes: Mapping[str, Est],
     schemas: Mapping[str, ast.Schema] | tuple,
     types: Mapping[str, ast.TypeRef] | None = None,
+    calibration: Any = None,
 ) -> Estimates:
     """Every node's :class:`Work`, every name's size and every map's cardinality.
 
     ``sizes`` maps input names to their size (from hints, real values or the command
-    line); inputs missing there take their ``~ SIZE`` hint or the type's default.
+    line); inputs missing there take their ``~ SIZE`` hint or the type's default.  A
+    :class:`~hetflow.calibrate.Calibration` replaces the constants of the ``recurse``
+    steps it measured (``Estimates.calibrated`` lists their nodes).
     """
     if not isinstance(schemas, Mapping):
         schemas = {s.name: s for s in schemas}
@@ -370,7 +443,7 @@ def estimate(
     for inp in wf.inputs:
         if inp.name not in hinted and inp.size is not None:
             hinted[inp.name] = hinted_size(inp.type, inp.size.value, inp.size.unit, schemas)
-    walk = _Walk(wf, g, hinted, schemas, types or {})
+    walk = _Walk(wf, g, hinted, schemas, types or {}, calibration)
     for node_id in nx.topological_sort(g):
         walk.visit(node_id)
     for name in list(walk.per_item):

@@ -55,6 +55,12 @@ def explain_node(node, catalog, plan) -> list[str]:
         f"  work: {e.rounds:g} round(s) x {e.parallel:g} call(s) at once; "
         f"{e.input_tokens_per_call:,.0f} tokens in, "
         f"{e.output_tokens_per_call:,.0f} out per call"
+        + (
+            f" (calibrated from {e.calibrated_from_runs} traced run"
+            f"{'s' * (e.calibrated_from_runs != 1)})"
+            if e.calibrated_from_runs
+            else ""
+        )
     )
     chosen = node.assignment.offer if node.assignment else None
     if node.candidates:  # what the optimizer saw, from the catalog it compiled with

@@ -26,8 +26,9 @@ from .errors import HetError
 
 PLAN_VERSION = 1
 
-NodeOp = Literal["extract", "reduce", "reason", "zoom", "recurse.root", "recurse.repl",
-                 "recurse.sub"]
+NodeOp = Literal[
+    "extract", "reduce", "reason", "zoom", "recurse.root", "recurse.repl", "recurse.sub"
+]
 
 
 class _Model(BaseModel):
@@ -94,6 +95,9 @@ class Estimate(_Model):
     output_tokens_per_call: float = 0.0
     cpu_s: float = 0.0  # a CPU node's time
     start_s: float = 0.0  # when the node starts in the optimizer's schedule
+    # A recurse node whose work was measured from traced runs (`--calibrate`): how many
+    # runs; None when the work comes from the estimator's constants.
+    calibrated_from_runs: int | None = None
 
 
 class SourceRef(_Model):
@@ -210,8 +214,10 @@ class Plan(_Model):
                 return f"{x:.1f}x {word}"
             return f"{1 / x:.1f}x {inverse}" if x > 0 else f"as {word}"
 
-        return (f"{ratio(b.cheaper_x, 'cheaper', 'costlier')}, "
-                f"{ratio(b.faster_x, 'faster', 'slower')} than all on {b.model} @ {b.chip}")
+        return (
+            f"{ratio(b.cheaper_x, 'cheaper', 'costlier')}, "
+            f"{ratio(b.faster_x, 'faster', 'slower')} than all on {b.model} @ {b.chip}"
+        )
 
     # ------------------------------------------------------------ disk
     def to_json(self) -> str:
@@ -254,8 +260,10 @@ def upgrade(data: dict[str, Any], where: str = "plan") -> dict[str, Any]:
     if not isinstance(version, int):
         raise HetError(f"{where}: plan_version must be a whole number")
     if version > PLAN_VERSION:
-        raise HetError(f"{where}: plan_version {version} is newer than this hetflow reads "
-                       f"({PLAN_VERSION}); upgrade hetflow")
+        raise HetError(
+            f"{where}: plan_version {version} is newer than this hetflow reads "
+            f"({PLAN_VERSION}); upgrade hetflow"
+        )
     return data
 
 

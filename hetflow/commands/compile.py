@@ -50,7 +50,20 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--workflow", metavar="NAME", help="which workflow of the file (default: the first)"
     )
+    add_calibrate(parser)
     parser.set_defaults(func=run)
+
+
+def add_calibrate(parser) -> None:
+    """``--calibrate TRACE.jsonl`` (repeatable): compile, simulate and explain take it."""
+    parser.add_argument(
+        "--calibrate",
+        metavar="TRACE.jsonl",
+        action="append",
+        default=[],
+        help="a trace of earlier runs (hetflow run --trace) whose recurse calls replace "
+        "the estimate's constants for those steps (repeatable)",
+    )
 
 
 def parse_pairs(pairs: list[str], flag: str) -> dict[str, str]:
@@ -81,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         deadline=args.deadline,
         input_sizes=parse_pairs(args.input_size, "--input-size"),
         workflow=args.workflow,
+        calibrate=args.calibrate,
     )
     summary_to = sys.stdout
     if args.output == "-":
@@ -136,6 +150,18 @@ def summary_rows(plan) -> list[list[str]]:
 HEADERS = ["step", "model", "chip", "calls", "tokens in/out", "cost", "latency"]
 
 
+def calibrated_line(plan) -> str | None:
+    """``tallies calibrated from 3 traced runs`` when --calibrate replaced constants."""
+    runs: dict[str, int] = {}
+    for n in plan.nodes:
+        if n.estimate.calibrated_from_runs:
+            runs[n.step] = n.estimate.calibrated_from_runs
+    if not runs:
+        return None
+    parts = [f"{s} from {r} traced run{'s' * (r != 1)}" for s, r in runs.items()]
+    return "estimates calibrated: " + ", ".join(parts)
+
+
 def print_summary(plan, stream, where: str) -> None:
     from hetflow.units import exact_money
 
@@ -159,6 +185,8 @@ def print_summary(plan, stream, where: str) -> None:
         console = Console(file=stream)
         console.print(table)
         console.print(plan.comparison())
+        if calibrated_line(plan):
+            console.print(calibrated_line(plan))
         for w in plan.warnings:
             console.print(f"[yellow]warning:[/] {w}")
         console.print(f"plan written to {where}")
@@ -174,6 +202,8 @@ def print_summary(plan, stream, where: str) -> None:
             file=stream,
         )
     print(plan.comparison(), file=stream)
+    if calibrated_line(plan):
+        print(calibrated_line(plan), file=stream)
     for w in plan.warnings:
         print(f"warning: {w}", file=stream)
     print(f"plan written to {where}", file=stream)

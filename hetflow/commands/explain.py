@@ -26,6 +26,9 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--workflow", metavar="NAME", help="which workflow of a .het file (default: the first)"
     )
+    from hetflow.commands.compile import add_calibrate
+
+    add_calibrate(parser)
     parser.set_defaults(func=run)
 
 
@@ -36,10 +39,19 @@ def run(args: argparse.Namespace) -> int:
 
     catalog = load_catalog(args.catalog) if args.catalog else None
     if args.source.endswith(".json"):
+        if args.calibrate:
+            from hetflow.errors import HetError
+
+            raise HetError(
+                "--calibrate needs a .het FILE: a plan's estimates were made "
+                "when it was compiled; recompile it"
+            )
         plan = Plan.load(args.source)
     else:
         from hetflow.compiler import compile
 
-        plan = compile(args.source, catalog=catalog, workflow=args.workflow)
+        plan = compile(
+            args.source, catalog=catalog, workflow=args.workflow, calibrate=args.calibrate
+        )
     print(explain(plan, catalog, step=args.step))
     return 0

@@ -60,6 +60,9 @@ def register(subparsers) -> None:
         help="with --jitter: simulate N times and report the spread",
     )
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    from hetflow.commands.compile import add_calibrate
+
+    add_calibrate(parser)
     parser.set_defaults(func=run)
 
 
@@ -126,11 +129,15 @@ def _plan(args: argparse.Namespace, sizes: dict[str, str]):
     if is_plan_file(args.file):
         from hetflow.plan import Plan
 
-        given = [
-            f"--{k.replace('_', '-')}"
-            for k in ("objective", "budget", "deadline")
-            if getattr(args, k) is not None
-        ] + ["--input-size"] * bool(sizes)
+        given = (
+            [
+                f"--{k.replace('_', '-')}"
+                for k in ("objective", "budget", "deadline")
+                if getattr(args, k) is not None
+            ]
+            + ["--input-size"] * bool(sizes)
+            + ["--calibrate"] * bool(args.calibrate)
+        )
         if given:
             raise HetError(
                 f"{given[0]} needs a .het FILE: a plan was optimized when it was "
@@ -157,6 +164,8 @@ def _plan(args: argparse.Namespace, sizes: dict[str, str]):
         options["input_sizes"] = sizes
     if args.workflow:
         options["workflow"] = args.workflow
+    if args.calibrate:
+        options["calibrate"] = args.calibrate
     return compile_plan(args.file, **options), None
 
 
