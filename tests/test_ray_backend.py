@@ -109,6 +109,24 @@ def test_each_call_runs_on_the_node_holding_its_chip(cluster, server, home):
     assert big and all(r.authorization == f"Bearer {KEY}" for r in big)
 
 
+def test_builtins_run_as_ray_tasks_not_in_the_driver(cluster, server, home, monkeypatch):
+    """The split and the map's gathering run in Ray workers: the driver's copy is broken."""
+    from hetflow.runtime import ops
+
+    def refuse(node, values):
+        raise AssertionError(f"builtin {node.step} ran in the driver")
+
+    monkeypatch.setattr(ops, "run_builtin", refuse)
+    _script(server)
+    plan = _plan(home, server)
+    result = run_sync(plan, {"doc": "a\nb"}, settings=FAST, backend="ray", cache=False)
+    assert result.ok, result.reason
+    assert result.outputs == {"verdict": "fine", "tag": ["tag", "tag"]}
+
+    with pytest.raises(AssertionError, match="ran in the driver"):  # the same patch bites locally
+        ops.run_builtin(plan.nodes[0], {})
+
+
 def test_no_key_value_travels_in_a_tasks_arguments(cluster, server, home, monkeypatch):
     _script(server)
     plan = _plan(home, server)
