@@ -22,7 +22,7 @@ from . import ast
 from .errors import Diagnostic, DiagnosticError, SourcePosition
 from .gcpause import gc_paused
 from .lexer import Lines
-from .literals import locate, number, string_value, unescape
+from .literals import locate_refs, number, string_value, unescape
 from .parser import fast_parse, parse_tree
 from .templates import template_refs
 
@@ -362,7 +362,8 @@ class _Builder(Transformer):
         if path is None:
             raw = str(token)
             located = tuple(
-                ast.TemplateRef(name, attrs, locate(raw, name, pos, attrs)) for name, attrs in refs
+                ast.TemplateRef(name, attrs, at)
+                for (name, attrs), at in zip(refs, locate_refs(raw, refs, pos), strict=True)
             )
         else:
             located = tuple(ast.TemplateRef(name, attrs, pos) for name, attrs in refs)

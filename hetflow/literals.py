@@ -45,30 +45,44 @@ def number(text: str) -> float | int:
     return int(value) if value.is_integer() and "." not in text else value
 
 
+def locate_refs(raw: str, refs, pos: SourcePosition) -> list[SourcePosition]:
+    """Where each ``(name, attrs)`` of ``refs`` appears in a token: :func:`locate` for each.
+
+    The token's blocks are found once for all its refs, not once per ref.
+    """
+    if not refs:
+        return []
+    blocks = [(m.start(), m.group(0)) for m in _BLOCKS.finditer(raw)]
+    return [_locate(raw, blocks, name, attrs, pos) for name, attrs in refs]
+
+
 def locate(raw: str, name: str, pos: SourcePosition, attrs: tuple[str, ...] = ()):
     """Where `name` (followed by exactly `.attrs`) appears in a `{{ }}`/`{% %}` of a token.
 
     Falls back to the name's first appearance, then to the token itself.
     """
+    return locate_refs(raw, [(name, attrs)], pos)[0]
+
+
+def _locate(raw, blocks, name, attrs, pos):
     chain = "".join("." + a for a in attrs)
     first = -1
-    for block in _BLOCKS.finditer(raw):
-        text = block.group(0)
+    for start, text in blocks:
         offset = _find_word(text, name)
         while offset >= 0:
             if first < 0:
-                first = block.start() + offset
+                first = start + offset
             after = text[offset + len(name) :]
             if after.startswith(chain) and not after[len(chain) :].startswith("."):
-                return _offset_pos(raw, block.start() + offset, len(name), pos)
+                return _offset_pos(raw, start + offset, len(name), pos)
             offset = _find_word(text, name, offset + 1)
     return _offset_pos(raw, first, len(name), pos) if first >= 0 else pos
 
 
 def _offset_pos(raw: str, offset: int, width: int, pos: SourcePosition) -> SourcePosition:
-    before = raw[:offset]
-    line = pos.line + before.count("\n")
-    col = (pos.column + offset) if "\n" not in before else offset - before.rfind("\n")
+    newlines = raw.count("\n", 0, offset)
+    line = pos.line + newlines
+    col = (pos.column + offset) if not newlines else offset - raw.rfind("\n", 0, offset)
     return SourcePosition(pos.file, line, col, line, col + width)
 
 
