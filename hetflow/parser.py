@@ -254,6 +254,22 @@ def _loop(text, target, record, lexers, actions, rules, kept, start_state, end_s
                     return values[-1][0]
                 act = actions[state].get(typ)
                 continue
+            if spec is _ONE:  # one child, kept: replace the top of the stacks in place
+                value_, first, last = values[-1]
+                if mode == _INLINE:
+                    result = [value_]
+                else:
+                    method = methods[name]
+                    if method is None:
+                        return None
+                    result = method(None if first is None else (first, last), [value_])
+                state = actions[states[-2]][origin]
+                states[-1] = state
+                values[-1] = (result, first, last)
+                if typ == "$END" and state == end_state:
+                    return result
+                act = actions[state].get(typ)
+                continue
             if size:
                 kids = values[-size:]
                 del values[-size:]
@@ -319,6 +335,7 @@ def _children(kids, spec):
 
 
 _CALL, _INLINE, _EXPAND1, _PASS = 0, 1, 2, 3
+_ONE = (0,)  # the spec of a rule of one child that is kept (most rules: `size: NUMBER`)
 _FAST_OFF = os.environ.get("HETFLOW_SLOW_PARSE") == "1"
 
 
@@ -375,6 +392,8 @@ def _rule_info(rule):
             spec.append((i, not sym.is_term and sym.name.startswith("_")))
     if not any(splice for _, splice in spec):
         spec = tuple(i for i, _ in spec)
+        if len(rule.expansion) == 1 and spec == _ONE:
+            spec = _ONE  # the very object: the loop tests `spec is _ONE`
     name = rule.alias or rule.options.template_source or rule.origin.name
     size = len(rule.expansion)
     if rule.options.expand1 and not rule.alias:
