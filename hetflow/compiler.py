@@ -103,18 +103,6 @@ def _catalog(catalog):
     return load_catalog(None if catalog is None else os.fspath(catalog))
 
 
-def _workflow(program: ast.Program, name: str | None) -> ast.Workflow:
-    wf = program.workflow(name)
-    if wf is None:
-        names = [w.name for w in program.workflows]
-        if name is None:
-            raise HetError(f"{program.file}: holds no workflow")
-        hint = closest(name, names)
-        more = f"; did you mean '{hint}'?" if hint else f" (it has: {', '.join(names)})"
-        raise HetError(f"{program.file}: no workflow '{name}'{more}")
-    return wf
-
-
 def _sizes(wf: ast.Workflow, input_sizes, inputs, schemas) -> dict:
     from .estimate import hinted_size, measured_size
 
@@ -161,6 +149,7 @@ def compile(
     from .checker import check_program, infer_types
     from .estimate import estimate
     from .graph import build_graph
+    from .loader import pick_workflow
     from .optimize import Context, optimize
     from .optimize.skeleton import plan_skeleton
 
@@ -168,7 +157,7 @@ def compile(
     diags = check_program(program)
     if any(d.is_error for d in diags):
         raise DiagnosticError(diags, sources)
-    wf = _workflow(program, workflow)
+    wf = pick_workflow(program, workflow)
     cat = _catalog(catalog)
     schemas = {s.name: s for s in program.schemas}
     if objective is not None and objective not in ast.OBJECTIVES:

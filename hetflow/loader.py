@@ -17,7 +17,7 @@ from pathlib import Path
 
 from . import ast
 from .builder import build
-from .errors import Diagnostic, DiagnosticError, HetError
+from .errors import Diagnostic, DiagnosticError, HetError, closest
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
@@ -145,3 +145,16 @@ def load_or_raise(source: str | os.PathLike) -> ast.Program:
     if any(d.is_error for d in diags):
         raise DiagnosticError(diags, sources)
     return program
+
+
+def pick_workflow(program: ast.Program, name: str | None) -> ast.Workflow:
+    """The workflow called ``name`` (the first one for None), or a one-line error."""
+    wf = program.workflow(name)
+    if wf is not None:
+        return wf
+    if name is None:
+        raise HetError(f"{program.file}: holds no workflow")
+    names = [w.name for w in program.workflows]
+    hint = closest(name, names)
+    more = f"; did you mean '{hint}'?" if hint else f" (it has: {', '.join(names)})"
+    raise HetError(f"{program.file}: no workflow '{name}'{more}")

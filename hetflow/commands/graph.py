@@ -66,21 +66,12 @@ def load_drawable(path: str, workflow: str | None):
 def checked_workflow(path: str, name: str | None):
     """Load and check a `.het` file; raise its diagnostics, print its warnings."""
     from hetflow.checker import check_source
-    from hetflow.errors import DiagnosticError, HetError, closest, render_all
-    from hetflow.loader import load_or_raise
+    from hetflow.errors import DiagnosticError, render_all
+    from hetflow.loader import load_or_raise, pick_workflow
 
     diagnostics, sources = check_source(path)
     if any(d.is_error for d in diagnostics):
         raise DiagnosticError(diagnostics, sources)
     if diagnostics:
         print(render_all(diagnostics, sources), file=sys.stderr)
-    program = load_or_raise(path)
-    workflow = program.workflow(name)
-    if workflow is None:
-        names = [w.name for w in program.workflows]
-        if name is None:
-            raise HetError(f"{path}: has no workflow")
-        hint = closest(name, names)
-        more = f"; did you mean '{hint}'?" if hint else f" (it has: {', '.join(names)})"
-        raise HetError(f"{path}: has no workflow '{name}'{more}")
-    return workflow
+    return pick_workflow(load_or_raise(path), name)
