@@ -85,7 +85,7 @@ class _Builder(Transformer):
         self.diagnostics.append(Diagnostic(severity, message, pos))
 
     def name(self, token: Token) -> str:
-        value = str(token)
+        value = token.value
         if value in ast.RESERVED:
             self.error(f"'{value}' is a reserved word and cannot be a name", token)
         return value
@@ -304,11 +304,11 @@ class _Builder(Transformer):
         return ast.Clauses(tuple(needs), pin, tuple(options))
 
     def needs(self, meta, items):
-        return ("needs", tuple(items), self.pos(meta))
+        return ("needs", tuple(items), None)  # clauses() needs no position for these
 
     def requirement(self, meta, items):
         key, size = items
-        return ast.Requirement(str(key), size.value, self.pos(meta), size.unit)
+        return ast.Requirement(key.value, size.value, self.pos(meta), size.unit)
 
     def pin_model(self, meta, items):
         return ("model", string_value(items[0]), self.pos(meta))
@@ -328,7 +328,7 @@ class _Builder(Transformer):
         return "-".join(str(t) for t in items)
 
     def with_opts(self, meta, items):
-        return ("with", tuple(items), self.pos(meta))
+        return ("with", tuple(items), None)  # clauses() needs no position for these
 
     def option(self, meta, items):
         key, value = items
@@ -392,7 +392,7 @@ class _Builder(Transformer):
         return (str(key), value)
 
     def ref(self, meta, items):
-        name = str(items[0])
+        name = items[0].value
         if name in ("true", "false"):
             return ast.Const(name == "true", "bool", self.pos(meta))
         return ast.Ref(name, self.pos(meta))
@@ -410,7 +410,7 @@ class _Builder(Transformer):
         return ast.ListValue(tuple(items), self.pos(meta))
 
     def size(self, meta, items):
-        text = str(items[0])
+        text = items[0].value
         if text[-1] in _SIZE_SUFFIX:
             value = float(text[:-1]) * _SIZE_SUFFIX[text[-1]]
         else:

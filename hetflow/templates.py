@@ -59,23 +59,22 @@ def _simple_refs(source: str) -> list[tuple[str, tuple[str, ...]]] | None:
         return None
     refs: list[tuple[str, tuple[str, ...]]] = []
     seen: set[tuple[str, tuple[str, ...]]] = set()
-    rest = []
     end = 0
     for m in _BLOCK.finditer(source):
-        inner = _PLAIN.fullmatch(m.group(1))
+        if source.find("{{", end, m.start()) >= 0:
+            return None  # an unclosed block: let Jinja say what is wrong
+        inner = _PLAIN.fullmatch(source, m.start(1), m.end(1))
         if inner is None:
             return None
         name, *attrs = inner.group(1).split(".")
-        if name in _JINJA_WORDS or any(a in _JINJA_WORDS for a in attrs):
+        if name in _JINJA_WORDS or (attrs and not _JINJA_WORDS.isdisjoint(attrs)):
             return None
         ref = (name, tuple(attrs))
         if ref not in seen:
             seen.add(ref)
             refs.append(ref)
-        rest.append(source[end : m.start()])
         end = m.end()
-    rest.append(source[end:])
-    if any("{{" in r for r in rest):
+    if source.find("{{", end) >= 0:
         return None  # an unclosed block: let Jinja say what is wrong
     return refs
 
