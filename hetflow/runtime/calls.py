@@ -124,12 +124,32 @@ class Caller:
         self.settings, self.secrets, self.t0 = settings, secrets, t0
         self.backend = backend or LocalBackend()  # where the call itself runs
         self._slots: dict[str, asyncio.Semaphore] = {}
+        # What does not change from one call of a node (or offer) to the next, worked
+        # out on its first call: a 1,000-node run asks the same questions 1,000 times.
+        self._nodes: dict[str, _NodeCall] = {}
+        self._offers: dict[int, tuple[Assignment, asyncio.Semaphore, Prices]] = {}
+        self._keyed = journal is not None or cache is not None  # who reads a call's hash
+        self._call_start = hooks.has("on_call_start")
+        self._call_end = hooks.has("on_call_end")
 
     def slot(self, offer: Assignment) -> asyncio.Semaphore:
         key = offer.offer or f"{offer.model}@{offer.chip}|{offer.litellm}"
         if key not in self._slots:
             self._slots[key] = asyncio.Semaphore(max(1, int(offer.concurrency or 1)))
         return self._slots[key]
+
+    def _offer(self, offer: Assignment) -> tuple[Assignment, asyncio.Semaphore, Prices]:
+        """An offer's slot and prices (kept with the offer, so its id is never reused)."""
+        got = self._offers.get(id(offer))
+        if got is None or got[0] is not offer:
+            got = self._offers[id(offer)] = (offer, self.slot(offer), Prices.of(offer))
+        return got
+
+    def _node(self, node: PlanNode) -> _NodeCall:
+        prep = self._nodes.get(node.id)
+        if prep is None or prep.node is not node:
+            prep = self._nodes[node.id] = _NodeCall(node)
+        return prep
 
     async def ask(
         self,
@@ -147,9 +167,12 @@ class Caller:
         opts = node.options or {}
         retries = int(opts.get("retries", self.settings.retries))
         failures: list[str] = []
-        planned = [node.assignment, *node.alternatives]
         for offer in offers:
-            rank = next((i for i, o in enumerate(planned) if o is offer), 0)
+            if offer is node.assignment:
+                rank = 0
+            else:
+                planned = [node.assignment, *node.alternatives]
+                rank = next((i for i, o in enumerate(planned) if o is offer), 0)
             msgs, rf, wrapped = list(messages), None, False
             if schema is not None:
                 wire, wrapped = wire_schema(schema)
@@ -220,15 +243,8 @@ class Caller:
         attempt: int,
         rank: int,
     ) -> str:
-        opts = node.options or {}
-        requested = opts.get("max_tokens")
-        requested = int(requested) if requested is not None else None
-        params: dict[str, Any] = {k: opts[k] for k in PASS_THROUGH if k in opts}
-        if "temperature" in opts:
-            params["temperature"] = opts["temperature"]
-        params["max_tokens"] = requested
-        params["response_format"] = rf
-        key = call_hash(offer.litellm, offer.api_base, msgs, params)
+        prep = self._node(node)
+        requested = prep.requested
         base = {
             "node": node.id,
             "step": node.step,
@@ -239,75 +255,78 @@ class Caller:
             "retries": attempt,
             "fallback": rank,
         }
-
-        found = self.journal.call(key) if self.journal else None
-        source = "journal" if found else None
-        if found is None and self.cache is not None:
-            hit = self.cache.get(key)
-            if hit is not None:
-                found, source = (*hit, 0.0), "cache"
-                if self.journal:
-                    self.journal.call_done(key, hit[0], hit[1], hit[2], 0.0)
-        if found is not None:
-            now = time.monotonic() - self.t0
-            self._record(
-                base,
-                tokens_in=found[1],
-                tokens_out=found[2],
-                cost_usd=0.0,
-                latency_s=0.0,
-                started=now,
-                ended=now,
-                cached=True,
-                source=source,
+        if self._keyed:  # the hash is the journal's and the cache's key, no one else's
+            key = call_hash(
+                offer.litellm, offer.api_base, msgs, {**prep.params, "response_format": rf}
             )
-            return found[0]
+            found = self.journal.call(key) if self.journal else None
+            source = "journal" if found else None
+            if found is None and self.cache is not None:
+                hit = self.cache.get(key)
+                if hit is not None:
+                    found, source = (*hit, 0.0), "cache"
+                    if self.journal:
+                        self.journal.call_done(key, hit[0], hit[1], hit[2], 0.0)
+            if found is not None:
+                now = time.monotonic() - self.t0
+                base["tokens_in"] = found[1]
+                base["tokens_out"] = found[2]
+                base["cost_usd"] = 0.0
+                base["latency_s"] = 0.0
+                base["started"] = now
+                base["ended"] = now
+                base["cached"] = True
+                base["source"] = source
+                base["error"] = None
+                self._record(base)
+                return found[0]
 
-        async with self.slot(offer):
-            prices = Prices.of(offer)
+        _, slot, prices = self._offer(offer)
+        async with slot:
             bound = input_bound(msgs)
             want = requested if self.budget.limit is None else requested or DEFAULT_MAX_TOKENS
-            floor = max(16, int(node.estimate.output_tokens / max(node.estimate.calls, 1)))
-            reservation = await self.budget.reserve(
+            floor = prep.floor
+            if floor is None:
+                floor = prep.floor = max(
+                    16, int(node.estimate.output_tokens / max(node.estimate.calls, 1))
+                )
+            # The reservation as reserve() makes it, without a coroutine when it fits.
+            reservation = self.budget.try_reserve(
                 prices, input_tokens=bound, want_out=want, min_out=floor
-            )
-            self.hooks(
-                "on_call_start",
-                node=node.id,
-                step=node.step,
-                item=item,
-                model=offer.model,
-                chip=offer.chip,
-                litellm=offer.litellm,
-            )
+            ) or await self.budget.reserve(prices, input_tokens=bound, want_out=want, min_out=floor)
+            if self._call_start:
+                self.hooks(
+                    "on_call_start",
+                    node=node.id,
+                    step=node.step,
+                    item=item,
+                    model=offer.model,
+                    chip=offer.chip,
+                    litellm=offer.litellm,
+                )
             started = time.monotonic()
             try:
                 reply = await self.backend.complete(
                     offer,
                     msgs,
                     max_tokens=reservation.max_tokens or requested,
-                    temperature=params.get("temperature"),
-                    timeout=seconds(opts.get("timeout")) or self.settings.timeout_s,
+                    temperature=prep.temperature,
+                    timeout=prep.timeout(self.settings.timeout_s),
                     response_format=rf,
-                    extra={
-                        **{k: params[k] for k in PASS_THROUGH if k in params},
-                        **self.settings.llm_extra,
-                    },
+                    extra={**prep.passthrough, **self.settings.llm_extra},
                 )
             except BaseException as exc:
                 self.budget.release(reservation)
                 ended = time.monotonic()
-                self._record(
-                    base,
-                    tokens_in=None,
-                    tokens_out=None,
-                    cost_usd=0.0,
-                    latency_s=ended - started,
-                    started=started - self.t0,
-                    ended=ended - self.t0,
-                    cached=False,
-                    error=self._describe(exc),
-                )
+                base["tokens_in"] = None
+                base["tokens_out"] = None
+                base["cost_usd"] = 0.0
+                base["latency_s"] = ended - started
+                base["started"] = started - self.t0
+                base["ended"] = ended - self.t0
+                base["cached"] = False
+                base["error"] = self._describe(exc)
+                self._record(base)
                 raise
             ended = time.monotonic()
             tin = reply.input_tokens if reply.input_tokens is not None else _text_tokens(msgs)
@@ -315,29 +334,54 @@ class Caller:
             if tout is None:
                 tout = max(1, len(reply.text) // 4)
             cost = self.budget.settle(reservation, prices.cost(tin, tout))
-        if self.journal:
-            self.journal.call_done(key, reply.text, tin, tout, cost)
-        if self.cache is not None:
-            self.cache.put(key, reply.text, tin, tout)
-        self._record(
-            base,
-            tokens_in=tin,
-            tokens_out=tout,
-            cost_usd=cost,
-            latency_s=ended - started,
-            started=started - self.t0,
-            ended=ended - self.t0,
-            cached=False,
-            **({"ray_node": reply.ray_node} if hasattr(reply, "ray_node") else {}),
-        )
+        if self._keyed:
+            if self.journal:
+                self.journal.call_done(key, reply.text, tin, tout, cost)
+            if self.cache is not None:
+                self.cache.put(key, reply.text, tin, tout)
+        base["tokens_in"] = tin
+        base["tokens_out"] = tout
+        base["cost_usd"] = cost
+        base["latency_s"] = ended - started
+        base["started"] = started - self.t0
+        base["ended"] = ended - self.t0
+        base["cached"] = False
+        if hasattr(reply, "ray_node"):
+            base["ray_node"] = reply.ray_node
+        base["error"] = None
+        self._record(base)
         return reply.text
 
-    def _record(self, base: dict, **fields: Any) -> None:
-        record = {**base, **fields}
-        record.setdefault("error", None)
+    def _record(self, record: dict) -> None:
         self.trace.add(record)
-        if self.hooks.has("on_call_end"):
+        if self._call_end:
             self.hooks("on_call_end", **record)
+
+
+class _NodeCall:
+    """A node's call settings as its options give them, the same for each of its calls."""
+
+    __slots__ = ("node", "requested", "passthrough", "params", "temperature", "floor", "_t")
+
+    def __init__(self, node: PlanNode):
+        opts = node.options or {}
+        requested = opts.get("max_tokens")
+        self.node = node
+        self.requested = int(requested) if requested is not None else None
+        self.passthrough = {k: opts[k] for k in PASS_THROUGH if k in opts}
+        params: dict[str, Any] = dict(self.passthrough)
+        if "temperature" in opts:
+            params["temperature"] = opts["temperature"]
+        params["max_tokens"] = self.requested
+        self.params = params  # what the call's hash covers, but its response format
+        self.temperature = params.get("temperature")
+        self.floor: int | None = None  # worked out where it is first needed
+        self._t: tuple[float | None] | None = None
+
+    def timeout(self, default: float | None) -> float | None:
+        if self._t is None:
+            self._t = (seconds((self.node.options or {}).get("timeout")),)
+        return self._t[0] or default
 
 
 def _transient(exc: BaseException) -> bool:
