@@ -163,24 +163,34 @@ class Executor:
         item = scope.item
         values: dict[str, Any] = {}
         for name in node.reads:
-            try:
-                values[name] = await scope.get(name)
-            except KeyError:
+            where: Scope | None = scope  # Scope.get, without a call per name
+            while where is not None:
+                ready = where.futures.get(name)
+                if ready is not None:
+                    break
+                where = where.parent
+            else:
                 continue  # a name the plan lists but no scope defines (e.g. a schema)
+            try:
+                values[name] = await ready
             except Exception as exc:
                 self._fail_future(fut, Upstream(name))
                 self._not_run([node.step], f"'{name}' has no value", exc)
                 return
-        key = (node.id, item)
-        if key in self.done:
-            fut.set_result(self.done[key])
-            self._finished(node, item)
-            return
+        if self.done:
+            key = (node.id, item)
+            if key in self.done:
+                fut.set_result(self.done[key])
+                self._finished(node, item)
+                return
         start = time.monotonic()
         if self.watched:
             self.hooks("on_node_start", node=node.id, step=node.step, item=item)
         try:
-            value = await self._execute(node, item, values)
+            if node.op == "reason":  # most nodes: no _execute coroutine in between
+                value = await ops.reason(self.caller, self.plan, node, item, values)
+            else:
+                value = await self._execute(node, item, values)
         except BudgetExhausted:
             self.outcome.stopped = True
             self._fail_future(fut, Upstream(node.step))
@@ -194,15 +204,22 @@ class Executor:
             if not isinstance(exc, (NodeFailed, ops.StepError)):
                 exc = ops.StepError(f"{type(exc).__name__}: {exc}")
             self._fail_future(fut, exc)
-            where = f" (item {item})" if item else ""
-            self.outcome.failed.setdefault(node.step, self.caller._redact(f"{exc}{where}"))
+            where_ = f" (item {item})" if item else ""
+            self.outcome.failed.setdefault(node.step, self.caller._redact(f"{exc}{where_}"))
             self.hooks(
                 "on_node_end", node=node.id, step=node.step, item=item, ok=False, error=str(exc)
             )
             return
         end = time.monotonic()
-        times = self.outcome.node_times.setdefault(node.id, [start - self.t0, end - self.t0])
-        times[0], times[1] = min(times[0], start - self.t0), max(times[1], end - self.t0)
+        began, ended = start - self.t0, end - self.t0
+        times = self.outcome.node_times.get(node.id)
+        if times is None:
+            self.outcome.node_times[node.id] = [began, ended]
+        else:  # a map body node: from its first item's start to its last item's end
+            if began < times[0]:
+                times[0] = began
+            if ended > times[1]:
+                times[1] = ended
         if self.journal is not None:
             self.journal.node_done(node.id, item, value)
         fut.set_result(value)

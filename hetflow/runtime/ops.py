@@ -56,8 +56,19 @@ def run_builtin(node: PlanNode, values: dict[str, Any]) -> Any:
         raise StepError(f"{name}: {exc}") from None
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})  # values shown as they are
+
+
 def prompt_content(template: str, values: dict[str, Any]) -> str | list[dict]:
     """The rendered prompt: text, or text and image parts when it renders images."""
+    for v in values.values():
+        if type(v) not in _PLAIN:
+            break
+    else:  # no image can hide in these: render the values themselves, uncopied
+        try:
+            return render(template, values)
+        except RenderError as exc:
+            raise StepError(f"template: {exc}") from None
     images: list[Image] = []
 
     def swap(v: Any) -> Any:
