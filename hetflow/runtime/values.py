@@ -81,8 +81,13 @@ def decode(value: Any) -> Any:
     return value
 
 
+# json.dumps(..., ensure_ascii=False, sort_keys=True, default=str) builds this encoder
+# on every call; the journal writes one value per node.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=str)
+
+
 def to_json(value: Any) -> str:
-    return json.dumps(encode(value), ensure_ascii=False, sort_keys=True, default=str)
+    return _ENCODER.encode(value if type(value) is str else encode(value))
 
 
 def from_json(text: str) -> Any:
