@@ -185,6 +185,8 @@ class Scope:
         import graphlib
 
         graph = self.edges()
+        if self._backward(graph):
+            return
         try:
             graphlib.TopologicalSorter(graph).prepare()
             return
@@ -215,6 +217,22 @@ class Scope:
                 f"a cycle: {said}; one of {names} must not depend on the others",
                 self.deps[first][cycle[1]],
             )
+
+    def _backward(self, graph: dict[str, set[str]]) -> bool:
+        """Whether every use is of a name defined before its user: then there is no cycle.
+
+        That is how nearly every workflow reads, and it is one look per edge, where
+        graphlib's search for a cycle costs a tenth of a big workflow's check.
+        """
+        order = {name: i for i, name in enumerate(self.defs)}
+        for user, used in graph.items():
+            at = order.get(user)
+            if at is None:
+                return False
+            for name in used:
+                if order[name] >= at:
+                    return False
+        return True
 
     def needed_by(self, names) -> set[str]:
         """Every name the given names depend on, themselves included.
