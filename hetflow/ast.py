@@ -349,21 +349,32 @@ def reads(step: Step) -> list[Ref]:
 
     These uses are the edges of the workflow's graph.
     """
-    out: list[Ref] = []
+    return [u if u.__class__ is Ref else Ref(u.name, u.pos) for u in uses(step)]
+
+
+def read_names(step: Step) -> list[str]:
+    """The names of :func:`reads`, in its order (without making a Ref per template use)."""
+    return [u.name for u in uses(step)]
+
+
+def uses(step: Step) -> list[Ref | TemplateRef]:
+    """What :func:`reads` is made of: Refs, and a template's own TemplateRefs (both have
+    ``name`` and ``pos``), for a caller that needs no Ref of its own."""
+    out: list[Ref | TemplateRef] = []
     if isinstance(step, (Extract, Reduce)):
         for v in step.call.args:
             out.extend(value_refs(v))
         for _, v in step.call.kwargs:
             out.extend(value_refs(v))
     elif isinstance(step, Reason):
-        out.extend(Ref(r.name, r.pos) for r in step.prompt.refs)
+        out.extend(step.prompt.refs)
     elif isinstance(step, Zoom):
         out.append(step.image)
-        out.extend(Ref(r.name, r.pos) for r in step.goal.refs)
+        out.extend(step.goal.refs)
     elif isinstance(step, Recurse):
         out.append(step.over)
         if step.task is not None:
-            out.extend(Ref(r.name, r.pos) for r in step.task.refs)
+            out.extend(step.task.refs)
     elif isinstance(step, Map):
         out.append(step.over)
     return out

@@ -355,9 +355,7 @@ class _WorkflowChecker:
                     "warning",
                 )
                 continue
-            if not any(
-                r.name == step.item for s, _ in ast.walk_steps(step.body) for r in ast.reads(s)
-            ):
+            if not any(step.item in ast.read_names(s) for s, _ in ast.walk_steps(step.body)):
                 self.error(
                     f"the map's item '{step.item}' is never used in its body: every "
                     "item would do the same work",

@@ -65,6 +65,7 @@ def build_graph(workflow: ast.Workflow) -> nx.DiGraph:
     g = nx.DiGraph(name=workflow.name)
     producer: dict[str, str] = {}
     maps: dict[str, MapInfo] = {}
+    edges: list[tuple[str, str]] = []  # added at once at the end, in the order found
 
     for inp in workflow.inputs:
         g.add_node(
@@ -75,9 +76,9 @@ def build_graph(workflow: ast.Workflow) -> nx.DiGraph:
     def add(steps, scope: tuple[ast.Map, ...]) -> list[str]:
         """Add the steps' nodes; return their ids (a map's body included)."""
         added: list[str] = []
+        scope_names = tuple(m.item for m in scope)
         for step in steps:
-            scope_names = tuple(m.item for m in scope)
-            reads = tuple(dict.fromkeys(r.name for r in ast.reads(step)))
+            reads = tuple(dict.fromkeys(ast.read_names(step)))
             if isinstance(step, ast.Map):
                 producer[step.item] = f"map:{step.item}"
                 body_ids = add(step.body, scope + (step,))
@@ -100,7 +101,7 @@ def build_graph(workflow: ast.Workflow) -> nx.DiGraph:
                         maps=scope_names,
                         reads=reads if i == 0 else (),
                     )
-                nx.add_path(g, ids)
+                edges.extend(zip(ids, ids[1:], strict=False))  # root, repl, sub, sub2...
                 added.extend(ids)
             else:
                 g.add_node(
@@ -127,18 +128,19 @@ def build_graph(workflow: ast.Workflow) -> nx.DiGraph:
             name = maps[name].over if name in maps else name
         return producer.get(name)
 
-    for node_id, data in list(g.nodes(data=True)):
+    for node_id, data in g.nodes(data=True):
         if data["op"] in ("recurse.repl", "recurse.sub"):
             continue  # reached through their root
         for name in data["reads"]:
             src = resolve(name)
             if src is not None and src != node_id:
-                g.add_edge(src, node_id)
+                edges.append((src, node_id))
         # A map body reads its list through the item even when it never names the item.
         for item in data["maps"]:
             src = resolve(maps[item].over)
             if src is not None and src != node_id:
-                g.add_edge(src, node_id)
+                edges.append((src, node_id))
+    g.add_edges_from(edges)
     return g
 
 
