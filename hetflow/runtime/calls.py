@@ -146,6 +146,8 @@ class Caller:
         return got
 
     def _node(self, node: PlanNode) -> _NodeCall:
+        if not node.options:
+            return _NO_OPTIONS  # most nodes: nothing to work out
         prep = self._nodes.get(node.id)
         if prep is None or prep.node is not node:
             prep = self._nodes[node.id] = _NodeCall(node)
@@ -245,16 +247,6 @@ class Caller:
     ) -> str:
         prep = self._node(node)
         requested = prep.requested
-        base = {
-            "node": node.id,
-            "step": node.step,
-            "item": item,
-            "model": offer.model,
-            "chip": offer.chip,
-            "litellm": offer.litellm,
-            "retries": attempt,
-            "fallback": rank,
-        }
         if self._keyed:  # the hash is the journal's and the cache's key, no one else's
             key = call_hash(
                 offer.litellm, offer.api_base, msgs, {**prep.params, "response_format": rf}
@@ -269,6 +261,7 @@ class Caller:
                         self.journal.call_done(key, hit[0], hit[1], hit[2], 0.0)
             if found is not None:
                 now = time.monotonic() - self.t0
+                base = self._base(node, item, offer, attempt, rank)
                 base["tokens_in"] = found[1]
                 base["tokens_out"] = found[2]
                 base["cost_usd"] = 0.0
@@ -285,11 +278,7 @@ class Caller:
         async with slot:
             bound = input_bound(msgs)
             want = requested if self.budget.limit is None else requested or DEFAULT_MAX_TOKENS
-            floor = prep.floor
-            if floor is None:
-                floor = prep.floor = max(
-                    16, int(node.estimate.output_tokens / max(node.estimate.calls, 1))
-                )
+            floor = max(16, int(node.estimate.output_tokens / max(node.estimate.calls, 1)))
             # The reservation as reserve() makes it, without a coroutine when it fits.
             reservation = self.budget.try_reserve(
                 prices, input_tokens=bound, want_out=want, min_out=floor
@@ -318,6 +307,7 @@ class Caller:
             except BaseException as exc:
                 self.budget.release(reservation)
                 ended = time.monotonic()
+                base = self._base(node, item, offer, attempt, rank)
                 base["tokens_in"] = None
                 base["tokens_out"] = None
                 base["cost_usd"] = 0.0
@@ -339,18 +329,41 @@ class Caller:
                 self.journal.call_done(key, reply.text, tin, tout, cost)
             if self.cache is not None:
                 self.cache.put(key, reply.text, tin, tout)
-        base["tokens_in"] = tin
-        base["tokens_out"] = tout
-        base["cost_usd"] = cost
-        base["latency_s"] = ended - started
-        base["started"] = started - self.t0
-        base["ended"] = ended - self.t0
-        base["cached"] = False
+        record = {  # the trace record, in one go: the keys in the documented order
+            "node": node.id,
+            "step": node.step,
+            "item": item,
+            "model": offer.model,
+            "chip": offer.chip,
+            "litellm": offer.litellm,
+            "retries": attempt,
+            "fallback": rank,
+            "tokens_in": tin,
+            "tokens_out": tout,
+            "cost_usd": cost,
+            "latency_s": ended - started,
+            "started": started - self.t0,
+            "ended": ended - self.t0,
+            "cached": False,
+        }
         if hasattr(reply, "ray_node"):
-            base["ray_node"] = reply.ray_node
-        base["error"] = None
-        self._record(base)
+            record["ray_node"] = reply.ray_node
+        record["error"] = None
+        self._record(record)
         return reply.text
+
+    @staticmethod
+    def _base(node: PlanNode, item: str, offer: Assignment, attempt: int, rank: int) -> dict:
+        return {
+            "node": node.id,
+            "step": node.step,
+            "item": item,
+            "model": offer.model,
+            "chip": offer.chip,
+            "litellm": offer.litellm,
+            "retries": attempt,
+            "fallback": rank,
+        }
 
     def _record(self, record: dict) -> None:
         self.trace.add(record)
@@ -361,10 +374,10 @@ class Caller:
 class _NodeCall:
     """A node's call settings as its options give them, the same for each of its calls."""
 
-    __slots__ = ("node", "requested", "passthrough", "params", "temperature", "floor", "_t")
+    __slots__ = ("node", "requested", "passthrough", "params", "temperature", "_t")
 
-    def __init__(self, node: PlanNode):
-        opts = node.options or {}
+    def __init__(self, node: PlanNode | None):
+        opts = (node.options if node is not None else None) or {}
         requested = opts.get("max_tokens")
         self.node = node
         self.requested = int(requested) if requested is not None else None
@@ -375,13 +388,15 @@ class _NodeCall:
         params["max_tokens"] = self.requested
         self.params = params  # what the call's hash covers, but its response format
         self.temperature = params.get("temperature")
-        self.floor: int | None = None  # worked out where it is first needed
-        self._t: tuple[float | None] | None = None
+        self._t: tuple[float | None] | None = None if opts else (None,)
 
     def timeout(self, default: float | None) -> float | None:
-        if self._t is None:
+        if self._t is None:  # worked out where the call needs it, as it always was
             self._t = (seconds((self.node.options or {}).get("timeout")),)
         return self._t[0] or default
+
+
+_NO_OPTIONS = _NodeCall(None)  # the settings of every node without options
 
 
 def _transient(exc: BaseException) -> bool:
