@@ -240,9 +240,10 @@ class Executor:
         raise ops.StepError(f"cannot run a node of op {op!r}")
 
     def _finished(self, node: PlanNode, item: str) -> None:
-        self.outcome.finished.add(node.step)
-        self.outcome.done_items[node.step] += 1
-        self.outcome.nodes_done += 1
+        outcome, step = self.outcome, node.step
+        outcome.finished.add(step)
+        outcome.done_items[step] = outcome.done_items.get(step, 0) + 1  # no __missing__
+        outcome.nodes_done += 1
         if self.on_node is not None:
             self.on_node()
 
