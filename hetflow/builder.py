@@ -44,7 +44,8 @@ class _Builder(Transformer):
         self.file = file
         self.base_dir = base_dir
         self.diagnostics: list[Diagnostic] = []
-        self.starts = Lines(text).starts
+        # Line starts, then one past the end: `starts[line]` exists for every line.
+        self.starts = Lines(text).starts + [len(text) + 1]
 
     def _call_userfunc(self, tree, new_children=None):
         """Call the rule's method as ``method(span, children)``.
@@ -71,6 +72,9 @@ class _Builder(Transformer):
             start, end = where.start_pos, where.end_pos
         starts = self.starts
         line = bisect_right(starts, start)
+        if end < starts[line]:  # on one line, as most spans are
+            first = starts[line - 1] - 1
+            return SourcePosition(self.file, line, start - first, line, end - first)
         end_line = bisect_right(starts, end, line - 1)
         return SourcePosition(
             self.file,

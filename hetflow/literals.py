@@ -65,18 +65,21 @@ def locate(raw: str, name: str, pos: SourcePosition, attrs: tuple[str, ...] = ()
 
 
 def _locate(raw, blocks, name, attrs, pos):
-    chain = "".join("." + a for a in attrs)
+    chain = "." + ".".join(attrs) if attrs else ""
+    width = len(name)
     first = -1
     for start, text in blocks:
+        if name not in text:
+            continue
         offset = _find_word(text, name)
         while offset >= 0:
             if first < 0:
                 first = start + offset
-            after = text[offset + len(name) :]
-            if after.startswith(chain) and not after[len(chain) :].startswith("."):
-                return _offset_pos(raw, start + offset, len(name), pos)
+            after = offset + width
+            if text.startswith(chain, after) and not text.startswith(".", after + len(chain)):
+                return _offset_pos(raw, start + offset, width, pos)
             offset = _find_word(text, name, offset + 1)
-    return _offset_pos(raw, first, len(name), pos) if first >= 0 else pos
+    return _offset_pos(raw, first, width, pos) if first >= 0 else pos
 
 
 def _offset_pos(raw: str, offset: int, width: int, pos: SourcePosition) -> SourcePosition:
