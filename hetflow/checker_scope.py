@@ -59,6 +59,8 @@ class Scope:
         return True
 
     def path(self, maps: tuple[ast.Map, ...]) -> tuple[int, ...]:
+        if not maps:  # most steps are in no map
+            return ()
         return tuple(self._maps[id(m)] for m in maps)
 
     # ---------------------------------------------------------------- types
@@ -123,8 +125,9 @@ class Scope:
         return literal_type(value)
 
     # ---------------------------------------------------------------- uses
-    def use(self, ref: ast.Ref, where: tuple[int, ...]) -> ast.TypeRef | None:
-        """The type of a use of a name; an undefined name is reported here."""
+    def use(self, ref: ast.Ref | ast.TemplateRef, where: tuple[int, ...]) -> ast.TypeRef | None:
+        """The type of a use of a name (a Ref, or a template's own ref); an undefined name
+        is reported here."""
         t, problem = self.view(ref.name, where)
         if problem == "undefined":
             hint = closest(ref.name, self.visible(where))
@@ -150,7 +153,7 @@ class Scope:
         for r in text.refs:
             if r.name in JINJA_GLOBALS and r.name not in self.defs:
                 continue
-            t = self.use(ast.Ref(r.name, r.pos), where)
+            t = self.use(r, where)
             if not r.attrs or is_dynamic(t):
                 continue
             if is_list(t):
