@@ -65,20 +65,27 @@ def locate(raw: str, name: str, pos: SourcePosition, attrs: tuple[str, ...] = ()
 
 
 def _locate(raw, blocks, name, attrs, pos):
+    """:func:`locate` over blocks already found: ``(offset in raw, block text)`` pairs.
+
+    `name` counts where it is a whole word not preceded by '.'.  Plain string search
+    rather than a regex per name: a regex per distinct name would overflow `re`'s cache
+    on big workflows and recompile for every prompt.
+    """
     chain = "." + ".".join(attrs) if attrs else ""
     width = len(name)
     first = -1
     for start, text in blocks:
-        if name not in text:
-            continue
-        offset = _find_word(text, name)
+        offset = text.find(name)
         while offset >= 0:
-            if first < 0:
-                first = start + offset
-            after = offset + width
-            if text.startswith(chain, after) and not text.startswith(".", after + len(chain)):
-                return _offset_pos(raw, start + offset, width, pos)
-            offset = _find_word(text, name, offset + 1)
+            end = offset + width
+            before = text[offset - 1] if offset else " "
+            after = text[end] if end < len(text) else " "
+            if not (before.isalnum() or before in "_.") and not (after.isalnum() or after == "_"):
+                if first < 0:
+                    first = start + offset
+                if text.startswith(chain, end) and not text.startswith(".", end + len(chain)):
+                    return _offset_pos(raw, start + offset, width, pos)
+            offset = text.find(name, offset + 1)
     return _offset_pos(raw, first, width, pos) if first >= 0 else pos
 
 
@@ -90,19 +97,3 @@ def _offset_pos(raw: str, offset: int, width: int, pos: SourcePosition) -> Sourc
 
 
 _BLOCKS = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
-
-
-def _find_word(text: str, name: str, start: int = 0) -> int:
-    """The offset of `name` as a whole word not preceded by '.', or -1.
-
-    Plain string search rather than a regex per name: a regex per distinct name would
-    overflow `re`'s cache on big workflows and recompile for every prompt.
-    """
-    start = text.find(name, start)
-    while start >= 0:
-        before = text[start - 1] if start else " "
-        after = text[start + len(name)] if start + len(name) < len(text) else " "
-        if not (before.isalnum() or before in "_.") and not (after.isalnum() or after == "_"):
-            return start
-        start = text.find(name, start + 1)
-    return -1
