@@ -103,6 +103,11 @@ class Executor:
             self.defines[m.item] = list(
                 dict.fromkeys(n.step for n in body if n.op not in ("recurse.repl", "recurse.sub"))
             )
+        # The names each block defines, in order: worked out once, not once per map item.
+        self.block_names: dict[str | None, list[str]] = {
+            item: [name for kind, unit in units for name in self._names(kind, unit)]
+            for item, units in self.children.items()
+        }
 
     # ---------------------------------------------------------------- blocks
     async def run(self, inputs: dict[str, Any]) -> Scope:
@@ -119,9 +124,9 @@ class Executor:
 
     async def _block(self, scope: Scope, item: str | None) -> None:
         units = self.children[item]
-        for kind, unit in units:
-            for name in self._names(kind, unit):
-                scope.futures[name] = self._loop.create_future()
+        futures, new = scope.futures, self._loop.create_future
+        for name in self.block_names[item]:
+            futures[name] = new()
         tasks = [self._node(scope, u) if k == "node" else self._map(scope, u) for k, u in units]
         if len(tasks) == 1:
             await tasks[0]
