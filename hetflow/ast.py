@@ -349,15 +349,15 @@ def reads(step: Step) -> list[Ref]:
 
     These uses are the edges of the workflow's graph.
     """
-    return [u if u.__class__ is Ref else Ref(u.name, u.pos) for u in uses(step)]
+    return [u if u.__class__ is Ref else Ref(u.name, u.pos) for u in read_refs(step)]
 
 
 def read_names(step: Step) -> list[str]:
     """The names of :func:`reads`, in its order (without making a Ref per template use)."""
-    return [u.name for u in uses(step)]
+    return [u.name for u in read_refs(step)]
 
 
-def uses(step: Step) -> list[Ref | TemplateRef]:
+def read_refs(step: Step) -> list[Ref | TemplateRef]:
     """What :func:`reads` is made of: Refs, and a template's own TemplateRefs (both have
     ``name`` and ``pos``), for a caller that needs no Ref of its own."""
     out: list[Ref | TemplateRef] = []

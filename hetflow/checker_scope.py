@@ -47,7 +47,7 @@ class Scope:
             if not new:
                 continue  # a second definition: its uses would be mistaken for the first's
             uses = self.deps.setdefault(step.name, {})
-            for ref in ast.uses(step):  # what ast.reads(step) holds, without new Refs
+            for ref in ast.read_refs(step):  # what ast.reads(step) holds, without new Refs
                 uses.setdefault(ref.name, ref.pos)
 
     def define(self, name, node, kind, path, pos) -> bool:
