@@ -183,7 +183,6 @@ async def hetflow_run(plan: Plan, inputs: dict, journal=False, **kw) -> float:
 # --------------------------------------------------------------------------- floors
 async def asyncio_chain(n: int) -> float:
     loop = asyncio.get_running_loop()
-    gc.collect()  # as before each hetflow run: both sides start from a clean heap
     t = time.perf_counter()
     futs = [loop.create_future() for _ in range(n)]
 
@@ -197,7 +196,6 @@ async def asyncio_chain(n: int) -> float:
 
 async def asyncio_fanout(n: int) -> float:
     loop = asyncio.get_running_loop()
-    gc.collect()
     t = time.perf_counter()
     src = loop.create_future()
     src.set_result("x")
@@ -238,7 +236,6 @@ def langgraph_graphs(n: int):
 
 
 async def langgraph_time(graph, n: int) -> float:
-    gc.collect()
     t = time.perf_counter()
     await graph.ainvoke({"v": "x"}, {"recursion_limit": n + 10})
     return time.perf_counter() - t
