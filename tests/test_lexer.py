@@ -20,12 +20,18 @@ from hetflow import ast
 from hetflow.builder import _Builder, build
 from hetflow.errors import DiagnosticError
 from hetflow.lexer import Lines
-from hetflow.parser import fast_parse, parse_tree, parser
+from hetflow.parser import _tables, fast_parse, parse_tree, parser
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.het"))
 sys.path.insert(0, str(ROOT / "bench"))
 from bench_frontend import workflow  # noqa: E402
+
+pytestmark = pytest.mark.skipif(
+    _tables() is None,
+    reason="the fast path is off (HETFLOW_SLOW_PARSE=1, or Lark's tables unreadable): "
+    "nothing to compare with Lark",
+)
 
 SEEDS = [p.read_text(encoding="utf-8") for p in EXAMPLES] + [workflow(40)]
 

@@ -64,3 +64,15 @@ def test_check_imports_no_heavy_stage():
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_fast_path_is_on_unless_asked_off():
+    """With the Lark we pin, the fast path reads its tables (test_lexer compares it)."""
+    import os
+
+    from hetflow.parser import _tables
+
+    if os.environ.get("HETFLOW_SLOW_PARSE") == "1":
+        assert _tables() is None
+    else:
+        assert _tables() is not None, "the fast path could not read Lark's parse tables"
