@@ -12,8 +12,19 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["parse", "check", "compile", "run", "run_sync", "Plan", "load_catalog",
-           "HetError", "DiagnosticError", "Diagnostic", "__version__"]
+__all__ = [
+    "parse",
+    "check",
+    "compile",
+    "run",
+    "run_sync",
+    "Plan",
+    "load_catalog",
+    "HetError",
+    "DiagnosticError",
+    "Diagnostic",
+    "__version__",
+]
 
 from .errors import Diagnostic, DiagnosticError, HetError
 

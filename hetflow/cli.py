@@ -64,8 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug of ours: say so in one line, keep the trace for debugging
         if os.environ.get("HETFLOW_DEBUG"):
             raise
-        print(f"hetflow: internal error: {type(exc).__name__}: {exc} "
-              "(set HETFLOW_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
+        print(
+            f"hetflow: internal error: {type(exc).__name__}: {exc} "
+            "(set HETFLOW_DEBUG=1 for the traceback, and please report it)",
+            file=sys.stderr,
+        )
         return 70
 
 

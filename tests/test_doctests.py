@@ -9,7 +9,8 @@ import pytest
 import hetflow
 
 MODULES = sorted(
-    m.name for m in pkgutil.walk_packages(hetflow.__path__, "hetflow.")
+    m.name
+    for m in pkgutil.walk_packages(hetflow.__path__, "hetflow.")
     if not m.name.startswith("hetflow.recurse.worker")  # runs only inside the sandbox
 )
 

@@ -50,5 +50,6 @@ def test_a_mismatching_input_is_a_one_line_error_naming_where(plan, rows, where)
 
 def test_run_refuses_a_bad_input_before_running_anything(plan):
     with pytest.raises(HetError, match="input rows"):
-        hetflow.run_sync(plan, inputs={"rows": [{"label": "q", "n": 1}], "k": 1},
-                         journal=False, cache=False)
+        hetflow.run_sync(
+            plan, inputs={"rows": [{"label": "q", "n": 1}], "k": 1}, journal=False, cache=False
+        )

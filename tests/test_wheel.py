@@ -15,9 +15,20 @@ ROOT = Path(__file__).resolve().parents[1]
 def wheel(tmp_path_factory):
     out = tmp_path_factory.mktemp("dist")
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(out), str(ROOT)],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
     )
     if proc.returncode != 0 and "hatchling" in proc.stderr:
         pytest.skip("hatchling is not installed in this environment")
@@ -35,8 +46,21 @@ def test_wheel_contains_grammar_and_default_catalog(wheel):
 
 def test_installed_wheel_checks_an_example(wheel, tmp_path):
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
-                    str(target), str(wheel)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+    )
     # A fresh interpreter that sees the wheel's copy first (dependencies from this env).
     env = dict(os.environ, PYTHONPATH=str(target))
     example = ROOT / "examples" / "contract_review.het"
@@ -45,6 +69,7 @@ def test_installed_wheel_checks_an_example(wheel, tmp_path):
         f"assert hetflow.__file__.startswith({str(target)!r}), hetflow.__file__;"
         f"d = check({str(example)!r}); sys.exit(1 if any(x.is_error for x in d) else 0)"
     )
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, cwd=tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr

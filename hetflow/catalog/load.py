@@ -88,7 +88,9 @@ def parse_catalog(
     except tomllib.TOMLDecodeError as err:
         raise CatalogError(diagnostics=[_syntax_error(err, label, text)], sources=sources) from None
     except RecursionError:
-        raise CatalogError(f"{label}: not a catalog: its tables or arrays nest too deeply") from None
+        raise CatalogError(
+            f"{label}: not a catalog: its tables or arrays nest too deeply"
+        ) from None
 
     spots = locate(text)
     errors: list[Diagnostic] = []
