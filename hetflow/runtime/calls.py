@@ -329,23 +329,14 @@ class Caller:
                 self.journal.call_done(key, reply.text, tin, tout, cost)
             if self.cache is not None:
                 self.cache.put(key, reply.text, tin, tout)
-        record = {  # the trace record, in one go: the keys in the documented order
-            "node": node.id,
-            "step": node.step,
-            "item": item,
-            "model": offer.model,
-            "chip": offer.chip,
-            "litellm": offer.litellm,
-            "retries": attempt,
-            "fallback": rank,
-            "tokens_in": tin,
-            "tokens_out": tout,
-            "cost_usd": cost,
-            "latency_s": ended - started,
-            "started": started - self.t0,
-            "ended": ended - self.t0,
-            "cached": False,
-        }
+        record = self._base(node, item, offer, attempt, rank)
+        record["tokens_in"] = tin
+        record["tokens_out"] = tout
+        record["cost_usd"] = cost
+        record["latency_s"] = ended - started
+        record["started"] = started - self.t0
+        record["ended"] = ended - self.t0
+        record["cached"] = False
         if hasattr(reply, "ray_node"):
             record["ray_node"] = reply.ray_node
         record["error"] = None
@@ -354,6 +345,7 @@ class Caller:
 
     @staticmethod
     def _base(node: PlanNode, item: str, offer: Assignment, attempt: int, rank: int) -> dict:
+        """A trace record's first fields; the caller adds the rest in the documented order."""
         return {
             "node": node.id,
             "step": node.step,
