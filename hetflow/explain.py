@@ -22,7 +22,7 @@ from .errors import HetError, closest
 from .optimize.candidates import offers_meeting, pin_filter, window
 from .optimize.context import is_model_node, work_of
 from .optimize.model import node_cost, node_latency
-from .units import exact_money, money, seconds
+from .units import exact_duration, exact_money, money, seconds
 
 MAX_LISTED = 12
 
@@ -110,7 +110,7 @@ def explain(plan, catalog=None, step: str | None = None) -> str:
     if plan.budget_usd is not None:
         limits.append(f"budget {exact_money(plan.budget_usd)}")
     if plan.deadline_s is not None:
-        limits.append(f"deadline {seconds(plan.deadline_s)}")
+        limits.append(f"deadline {exact_duration(plan.deadline_s)}")
     if limits:
         out.append("constraints: " + ", ".join(limits))
     out.append("critical path: " + " -> ".join(t.critical_path))

@@ -19,20 +19,21 @@ from __future__ import annotations
 
 import re
 import textwrap
-from decimal import Decimal
 from pathlib import Path
 
 from . import ast
 from .builder import build
 from .errors import DiagnosticError
 from .literals import unescape
+from .units import exact_duration as duration
+from .units import exact_money as money
+from .units import number
 
 INDENT = "  "
 _TOKENS = re.compile(r'"""[\s\S]*?"""|"(?!"")(?:[^"\\\n]|\\.)*"|#[^\n]*')
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CHIP = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(-([A-Za-z_][A-Za-z0-9_]*|[0-9]+))*")
 _KNOWN_ESCAPES = set('ntr"\\0u')
-_DURATIONS = (("h", 3600.0), ("m", 60.0), ("s", 1.0), ("ms", 0.001))
 
 
 def format_source(text: str, file: str = "<string>", base_dir: Path | None = None) -> str:
@@ -62,13 +63,6 @@ def comments(text: str) -> list[tuple[int, str, bool]]:
 # ------------------------------------------------------------------ values
 
 
-def number(x: float) -> str:
-    """A number as the grammar reads it back: no exponent, no trailing `.0`."""
-    if float(x).is_integer():
-        return str(int(x))
-    return format(Decimal(repr(float(x))), "f")
-
-
 def size(x: float, suffix: bool = True) -> str:
     """``128k``, ``1.5M``: the largest suffix that reads back exactly, with few decimals."""
     if suffix and x >= 1000:
@@ -77,20 +71,6 @@ def size(x: float, suffix: bool = True) -> str:
             if x >= scale and len(text.partition(".")[2]) <= 2 and float(text) * scale == x:
                 return text + unit
     return number(x)
-
-
-def money(x: float) -> str:
-    return f"${x:.2f}" if round(x, 2) == x else "$" + number(x)
-
-
-def duration(seconds: float) -> str:
-    for unit, scale in _DURATIONS:
-        amount = seconds / scale
-        if amount >= 1 and round(amount, 6).is_integer():
-            text = str(int(round(amount)))
-            if float(text) * scale == seconds:
-                return text + unit
-    return number(seconds) + "s"
 
 
 def string(value: str) -> str:

@@ -4,6 +4,8 @@
 ('$0.12', '$0.0042', '$0.000001', '$0.00')
 >>> exact_money(0.5), exact_money(0.0015), exact_money(12)
 ('$0.50', '$0.0015', '$12.00')
+>>> exact_duration(300), exact_duration(0.5), exact_duration(90), exact_duration(2.25)
+('5m', '500ms', '90s', '2250ms')
 >>> seconds(95), seconds(2.25), seconds(0.04)
 ('1m 35s', '2.2s', '40ms')
 >>> count(3), count(13.333333)
@@ -13,6 +15,9 @@
 from __future__ import annotations
 
 import math
+from decimal import Decimal
+
+_DURATIONS = (("h", 3600.0), ("m", 60.0), ("s", 1.0), ("ms", 0.001))
 
 
 def money(x: float) -> str:
@@ -23,11 +28,27 @@ def money(x: float) -> str:
     return "$" + f"{x:.{digits}f}".rstrip("0").rstrip(".")
 
 
+def number(x: float) -> str:
+    """A number as a `.het` file reads it back: no exponent, no trailing ``.0``."""
+    if float(x).is_integer():
+        return str(int(x))
+    return format(Decimal(repr(float(x))), "f")
+
+
 def exact_money(x: float) -> str:
-    """A limit the user gave (a budget): cents, or every digit it has: ``$0.50``, ``$0.0015``."""
-    if round(x, 2) == x:
-        return f"${x:,.2f}"
-    return "$" + f"{x:.9f}".rstrip("0")
+    """A limit the user gave (a budget), as a `.het` file writes it: ``$0.50``, ``$0.0015``."""
+    return f"${x:.2f}" if round(x, 2) == x else "$" + number(x)
+
+
+def exact_duration(seconds: float) -> str:
+    """A limit the user gave (a deadline), as a `.het` file writes it: ``5m``, ``500ms``."""
+    for unit, scale in _DURATIONS:
+        amount = seconds / scale
+        if amount >= 1 and round(amount, 6).is_integer():
+            text = str(int(round(amount)))
+            if float(text) * scale == seconds:
+                return text + unit
+    return number(seconds) + "s"
 
 
 def seconds(x: float) -> str:

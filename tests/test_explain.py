@@ -18,7 +18,7 @@ LAB = str(GOLDEN / "lab.toml")
 def test_explain_lists_every_candidate_and_marks_the_winner():
     plan = compile(GOLDEN / "deadline_faster_chip.het", catalog=LAB)
     text = explain(plan, LAB)
-    assert "constraints: deadline 6.0s" in text
+    assert "constraints: deadline 6s" in text
     notes = text.split("\nnotes")[1].split("\ntitle")[0]
     assert "needs: reasoning >= 4 (given)" in notes
     for offer in ("big@slowgpu", "big@fastchip", "mid@fastchip", "mid@midchip", "mid@slowgpu"):

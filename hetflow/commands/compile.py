@@ -163,13 +163,13 @@ def calibrated_line(plan) -> str | None:
 
 
 def print_summary(plan, stream, where: str) -> None:
-    from hetflow.units import exact_money
+    from hetflow.units import exact_duration, exact_money
 
     rows = summary_rows(plan)
     title = (
         f"{plan.workflow}: objective {plan.objective}"
         + (f", budget {exact_money(plan.budget_usd)}" if plan.budget_usd is not None else "")
-        + (f", deadline {plan.deadline_s:g}s" if plan.deadline_s is not None else "")
+        + (f", deadline {exact_duration(plan.deadline_s)}" if plan.deadline_s is not None else "")
     )
     if stream.isatty():
         from rich.console import Console

@@ -16,7 +16,7 @@ one line of text.
 
 from __future__ import annotations
 
-from ..units import exact_money, money, seconds
+from ..units import exact_duration, exact_money, money, seconds
 from .context import Context
 from .model import critical_path
 from .solve import Goal, solve
@@ -57,7 +57,7 @@ def diagnose(plan, ctx: Context, problem, goal: Goal) -> None:
         fastest = solve(problem, Goal("latency"))
         if fastest.latency > d:
             ctx.error(
-                f"deadline {seconds(d)} cannot be met: the fastest plan takes "
+                f"deadline {exact_duration(d)} cannot be met: the fastest plan takes "
                 f"{seconds(fastest.latency)} ({seconds(fastest.latency - d)} over); the "
                 f"slowest step on its critical path is "
                 f"{_slowest(problem, fastest.choice)}",
@@ -66,7 +66,7 @@ def diagnose(plan, ctx: Context, problem, goal: Goal) -> None:
     if not ctx.diagnostics and b is not None and d is not None:
         within = solve(problem, Goal("cost", deadline=d))
         ctx.error(
-            f"budget {exact_money(b)} and deadline {seconds(d)} cannot both be met: the "
+            f"budget {exact_money(b)} and deadline {exact_duration(d)} cannot both be met: the "
             f"cheapest plan within the deadline costs {money(within.cost)} "
             f"({money(within.cost - b)} over); the most expensive step is "
             f"{_dearest(problem, within.choice)}",
