@@ -1,7 +1,7 @@
 """Ray backend benchmark: what a Ray cluster costs to start, and what the Ray path adds
 to each model call over the local one.
 
-    /work/venv/bin/python bench/bench_ray.py [--calls 40]
+    python bench/bench_ray.py [--calls 40]
 
 Starts a two-node Ray cluster on this machine (loopback only; chips groq-lpu and
 nvidia-h100 as custom resources), then runs the same plan — a map of N reason calls on

@@ -1,6 +1,6 @@
 """Runtime benchmark: orchestration overhead, litellm's cost per call, parallel calls.
 
-    /work/venv/bin/python bench/bench_runtime.py [--nodes 1000] [--quick]
+    python bench/bench_runtime.py [--nodes 1000] [--quick]
 
 Prints, side by side in one run:
   1. overhead per node on a 1,000-node chain and a 1,000-node fan-out (and a 1,000-item
@@ -278,7 +278,7 @@ async def overhead(n: int, reps: int) -> None:
         lg["chain"] = best([await langgraph_time(chain_g, n) for _ in range(reps)])
         lg["fan-out"] = best([await langgraph_time(fan_g, n) for _ in range(reps)])
     except ImportError:
-        print("   (LangGraph not installed: `/work/venv/bin/pip install langgraph` to compare)")
+        print("   (LangGraph not installed: `pip install -e '.[bench]'` to compare)")
     us = 1e6 / n
     print(
         "   (a) scheduler only (Caller.ask bypassed); (b) whole call path, model answers "
