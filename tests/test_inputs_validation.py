@@ -1,5 +1,7 @@
 """Inputs are checked against their declared types before any call is made."""
 
+import json
+
 import pytest
 
 import hetflow
@@ -53,3 +55,26 @@ def test_run_refuses_a_bad_input_before_running_anything(plan):
         hetflow.run_sync(
             plan, inputs={"rows": [{"label": "q", "n": 1}], "k": 1}, journal=False, cache=False
         )
+
+
+def test_a_list_of_images_is_read_item_by_item(tmp_path):
+    from PIL import Image as PILImage
+
+    from hetflow.runtime import Image
+
+    plan = hetflow.compile(
+        "workflow w {\n  input pages: list[image]\n  map p in pages {\n"
+        '    zoom z = p at "the total"\n  }\n  output z\n}'
+    )
+    paths = []
+    for i in range(2):
+        paths.append(tmp_path / f"p{i}.png")
+        PILImage.new("RGB", (8, 8)).save(paths[-1])
+    values = coerce_inputs(plan, {"pages": json.dumps([str(p) for p in paths])})
+    assert [type(v) for v in values["pages"]] == [Image, Image]
+    assert values["pages"][0].mime == "image/png"
+    (tmp_path / "notes.txt").write_text("not an image")
+    with pytest.raises(HetError, match=r"input pages\[1\]: .*notes.txt is not an image"):
+        coerce_inputs(plan, {"pages": [str(paths[0]), str(tmp_path / "notes.txt")]})
+    with pytest.raises(HetError, match=r"input pages\[0\]: no such image file"):
+        coerce_inputs(plan, {"pages": '["missing.png"]'})

@@ -3,7 +3,8 @@
 On the command line an input is ``name=value`` or ``name=@path`` (the file's contents;
 for an ``image`` input, the image file itself).  From Python, values are given as they
 are; an ``image`` input may be an :class:`~hetflow.runtime.values.Image`, bytes, a
-Pillow image or a path.  Every mistake is a one-line :class:`HetError`.
+Pillow image or a path, and a ``list[image]`` input a list of these (on the command
+line, a JSON list of paths: ``pages='["p1.png", "p2.png"]'``).  Every mistake is a one-line :class:`HetError`.
 
 >>> parse_assignments(["q=What?", "n=3"])
 {'q': 'What?', 'n': '3'}
@@ -162,6 +163,8 @@ def coerce(name: str, type_: str, value: Any) -> Any:
         raise HetError(f"input {name}: {_short(value)} is not true or false")
     if type_.startswith("list[") and not isinstance(value, list):
         raise HetError(f"input {name}: expected a list, got {_short(value)}")
+    if type_ == "list[image]":  # each item as an image input is: a path, bytes, an Image
+        return [load_image(f"{name}[{i}]", item) for i, item in enumerate(value)]
     return value
 
 

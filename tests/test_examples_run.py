@@ -1,0 +1,187 @@
+"""`hetflow run` runs every example end to end against the local server.
+
+One generic model stands behind every offer: it answers a typed call with a value
+built from the JSON schema the request carries (so structured output is exercised as
+it really is), a zoom with a box, a recursion's root with code that ends the
+recursion through a sub-call, and anything else with a line of text.  Each example runs
+through the command line (`hetflow run FILE --catalog ... --input ...`), and the
+outputs it prints must be valid for the types the workflow declares.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+from PIL import Image as PILImage
+from support.catalogs import local_catalog
+from support.fixtures import *  # noqa: F403  (the server and home fixtures)
+from support.replies import last_user
+
+import hetflow
+from hetflow.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.het"))
+MODELS = ("small", "coder", "big")
+
+
+def instance(schema: dict, defs: dict | None = None, name: str = "") -> object:
+    """A small value valid for a JSON schema (the subset hetflow's plans use)."""
+    defs = defs if defs is not None else schema.get("$defs", {})
+    if "$ref" in schema:
+        return instance(defs[schema["$ref"].rsplit("/", 1)[-1]], defs, name)
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            options = [s for s in schema[key] if s.get("type") != "null"] or schema[key]
+            return instance(options[0], defs, name)
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {k: instance(v, defs, k) for k, v in props.items()}
+    if kind == "array":
+        return [instance(schema.get("items", {}), defs, name) for _ in range(2)]
+    if kind == "integer":
+        return 1
+    if kind == "number":
+        return {"x0": 0.25, "y0": 0.25, "x1": 0.75, "y1": 0.75}.get(name, 2.5)
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    return f"some {name or 'text'}"
+
+
+def recursion_code(value: object) -> str:
+    """A root's turn: read the context, ask a sub-model about a piece, then answer."""
+    return (
+        "```python\n"
+        "piece = context[:2000] if isinstance(context, str) else context\n"
+        'seen = llm_query("Summarize: " + str(piece)[:500])\n'
+        f"FINAL({value!r})\n"
+        "```"
+    )
+
+
+ASKED = "matches this JSON schema:\n"
+
+
+def asked_schema(messages: list[dict]) -> dict | None:
+    """The schema a prompt asks for (JSON mode, or the prompt alone), as the runtime words it."""
+    for m in messages:
+        content = m.get("content")
+        parts = content if isinstance(content, list) else [{"text": content or ""}]
+        for part in parts:
+            text = part.get("text") or ""
+            if ASKED in text:
+                return json.loads(text.split(ASKED, 1)[1].splitlines()[0])
+    return None
+
+
+def model(plan: hetflow.Plan):
+    roots = {n.step: n for n in plan.nodes if n.op == "recurse.root"}
+
+    def reply(body: dict) -> object:
+        messages = body.get("messages", [])
+        if messages and messages[0].get("role") == "system" and roots:
+            if "FINAL" in str(messages[0].get("content")):
+                root = next(iter(roots.values()))
+                schema = root.output_schema or {"type": "string"}
+                return recursion_code(instance(schema))
+        rf = body.get("response_format") or {}
+        schema = (rf.get("json_schema") or {}).get("schema") or asked_schema(messages)
+        if schema:
+            return instance(schema)
+        return "A short answer about " + last_user(body)[:30].replace("\n", " ")
+
+    return reply
+
+
+def png(path: Path) -> Path:
+    buf = io.BytesIO()
+    PILImage.new("RGB", (320, 240), (255, 255, 255)).save(buf, "PNG")
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+def inputs_for(plan: hetflow.Plan, home: Path) -> list[str]:
+    """One ``--input`` per declared input, of its type, from files where that is natural."""
+    args = []
+    for spec in plan.inputs:
+        if spec.type == "image":
+            value = "@" + str(png(home / f"{spec.name}.png"))
+        elif spec.type == "list[image]":
+            value = json.dumps([str(png(home / f"{spec.name}{i}.png")) for i in range(3)])
+        elif spec.type.startswith("list["):
+            value = json.dumps(["alpha", "beta", "gamma"])
+        elif spec.type == "number":
+            value = "3"
+        elif spec.type == "bool":
+            value = "true"
+        elif spec.type == "text":
+            body = "\n-----\n".join(
+                f"Ticket {i}: the alpha service failed for user {i}.\nIt shows error {i}."
+                for i in range(4)
+            )
+            (home / f"{spec.name}.txt").write_text(body, encoding="utf-8")
+            value = "@" + str(home / f"{spec.name}.txt")
+        else:
+            value = json.dumps(instance(spec.json_schema or {"type": "string"}))
+        args += ["--input", f"{spec.name}={value}"]
+    return args
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_every_example_compiles_and_runs_end_to_end(path, server, home, capsys):
+    catalog = local_catalog(home, server.url)
+    workflow = hetflow.parse(path).workflows[0]
+    sizes = [f"{i.name}={'3 items' if i.type.is_list else '2k tokens'}" for i in workflow.inputs]
+    plan_path = home / "plan.json"
+    compiled = main(
+        ["compile", str(path), "--catalog", str(catalog), "-o", str(plan_path)]
+        + [arg for size in sizes for arg in ("--input-size", size)]
+    )
+    assert compiled == 0, capsys.readouterr().err
+    capsys.readouterr()
+    plan = hetflow.Plan.load(plan_path)
+    for name in MODELS:
+        server.script(name, reply=model(plan))
+    trace = home / "trace.jsonl"
+
+    code = main(
+        ["run", str(plan_path), "--trace", str(trace), "--no-cache"]
+        + ["--journal", str(home / "j.sqlite")]
+        + inputs_for(plan, home)
+    )
+    out, err = capsys.readouterr()
+
+    assert code == 0, err
+    outputs = json.loads(out)
+    assert set(outputs) == set(plan.outputs)
+    # Every typed output is valid for its declared type (a map's value: each of its items).
+    nodes = {n.step: n for n in plan.nodes}
+    for name, value in outputs.items():
+        node = nodes.get(name)
+        if node is None or not node.output_schema:
+            continue
+        for _ in node.maps:
+            assert isinstance(value, list), (name, value)
+            value = value[0]
+        Draft202012Validator(node.output_schema).validate(value)
+    # Every model step ran, each call on its step's planned model, as the server saw it.
+    records = [json.loads(line) for line in trace.read_text().splitlines()]
+    planned = {n.id: n.assignment.model for n in plan.nodes if n.assignment}
+    assert records and all(r["model"] == planned[r["node"]] for r in records)
+    assert {r["node"] for r in records} >= {
+        n.id for n in plan.nodes if n.assignment and n.op != "recurse.sub"
+    }
+    assert sorted(r.model for r in server.seen()) == sorted(r["model"] for r in records)
