@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from hetflow.catalog import load_catalog
+from hetflow.cli import main
 from hetflow.commands import catalog as command
 
 FIXTURES = Path(__file__).parent / "fixtures" / "catalogs"
@@ -114,6 +115,16 @@ def test_validate_a_good_file(capsys):
     assert out.strip() == (
         f"{path}: ok: catalog 'my-lab', 3 chips, 2 models, 3 offers (sha256 {cat.hash[:12]})"
     )
+
+
+def test_validate_takes_the_file_as_catalog_too_and_defaults_to_the_shipped_one(capsys):
+    path = FIXTURES / "full.toml"
+    code, out, _ = hetflow(capsys, "catalog", "validate", "--catalog", str(path))
+    assert code == 0 and out.startswith(f"{path}: ok: catalog 'my-lab'")
+    code, out, _ = hetflow(capsys, "catalog", "validate")
+    assert code == 0 and out.startswith("<default catalog>: ok: catalog 'default'")
+    assert main(["catalog", "validate", str(path), "--catalog", "other.toml"]) == 1
+    assert "give the file once" in capsys.readouterr().err
 
 
 def test_validate_prints_warnings_but_passes(capsys):

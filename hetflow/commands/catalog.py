@@ -3,7 +3,7 @@
 ``list`` prints every offer (a table on a terminal, plain columns in a pipe),
 ``show NAME`` prints everything known about a model, chip or offer with its
 sources, ``validate FILE`` checks a user's catalog and prints every error at
-its line.
+its line (``validate`` alone, or with ``--catalog FILE``, like the other two).
 """
 
 from __future__ import annotations
@@ -35,22 +35,31 @@ def register(subparsers) -> None:
     show.add_argument("name", metavar="NAME")
     show.add_argument("--catalog", metavar="FILE", help="a catalog file (default: the shipped one)")
     validate = actions.add_parser("validate", help="check a catalog file; exit 1 with its errors")
-    validate.add_argument("file", metavar="FILE")
+    validate.add_argument("file", metavar="FILE", nargs="?", help="the catalog file to check")
+    validate.add_argument(
+        "--catalog", metavar="FILE", help="the same as FILE (default: the shipped catalog)"
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from hetflow.catalog import CatalogError, load_catalog
+    from hetflow.errors import HetError
 
     action = args.catalog_action
-    path = args.file if action == "validate" else args.catalog
+    path = args.catalog
+    if action == "validate":
+        if args.file and args.catalog and args.file != args.catalog:
+            raise HetError("catalog validate: give the file once (FILE or --catalog FILE)")
+        path = args.file or args.catalog
     try:
         catalog = load_catalog(path)
     except CatalogError as err:
         print(err.render(), file=sys.stderr)
         if action == "validate":
             errors = sum(d.is_error for d in err.diagnostics) or 1
-            print(f"{path}: {errors} error{'s' if errors > 1 else ''}", file=sys.stderr)
+            where = path or "the default catalog"
+            print(f"{where}: {errors} error{'s' if errors > 1 else ''}", file=sys.stderr)
         return 1
     if action == "validate":
         return _validate(catalog, path)
@@ -74,13 +83,15 @@ def _json(catalog) -> int:
 # ---- validate -------------------------------------------------------------
 
 
-def _validate(catalog, path: str) -> int:
+def _validate(catalog, path: str | None) -> int:
+    from hetflow.catalog.load import DEFAULT_LABEL, default_catalog_bytes
     from hetflow.errors import render_all
 
     if catalog.warnings:
-        print(render_all(catalog.warnings, {path: _read(path)}), file=sys.stderr)
+        text = default_catalog_bytes().decode("utf-8") if path is None else _read(path)
+        print(render_all(catalog.warnings, {path or DEFAULT_LABEL: text}), file=sys.stderr)
     print(
-        f"{path}: ok: catalog '{catalog.name}', {len(catalog.chips)} chips,"
+        f"{path or DEFAULT_LABEL}: ok: catalog '{catalog.name}', {len(catalog.chips)} chips,"
         f" {len(catalog.models)} models, {len(catalog.offers)} offers"
         f" (sha256 {catalog.hash[:12]})"
     )
