@@ -110,6 +110,9 @@ def read_trace(path: str | os.PathLike) -> list[dict[str, Any]]:
             raise HetError(f"{p}:{number}: not JSON (a trace has one JSON record a line)") from None
         if not isinstance(record, dict) or not isinstance(record.get("node"), str):
             raise HetError(f"{p}:{number}: not a trace record (no 'node')")
+        for key in ("run", "item"):
+            if not isinstance(record.get(key), (str, int, type(None))):
+                raise HetError(f"{p}:{number}: '{key}' is not a string in this trace record")
         records.append(record)
     return records
 
