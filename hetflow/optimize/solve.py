@@ -125,8 +125,9 @@ def solve(
         sol = fallback(p, goal, kept, time_limit or LARGE_TIME_LIMIT_S)
     else:
         from .milp import milp_solve  # numpy and scipy load only when needed
+        from .presolve import presolve
 
-        sol = milp_solve(p, goal, kept, time_limit)
+        sol = milp_solve(p, goal, presolve(p, goal, kept), time_limit)
     sol.time_s = time.perf_counter() - t0
     return sol
 
