@@ -247,11 +247,80 @@ class Plan(_Model):
             raise HetError(f"{where}: not a hetflow plan (no plan_version)")
         data = upgrade(data, where)
         try:
-            return cls.model_validate(data)
+            plan = cls.model_validate(data)
         except ValidationError as exc:
             first = exc.errors()[0]
             loc = ".".join(str(x) for x in first["loc"])
             raise HetError(f"{where}: invalid plan at '{loc}': {first['msg']}") from None
+        problem = plan.broken_link()
+        if problem:
+            raise HetError(f"{where}: invalid plan: {problem}")
+        return plan
+
+    def broken_link(self) -> str | None:
+        """What in the plan refers to something it does not hold, or depends on itself.
+
+        A compiled plan never does; a plan file edited by hand (or damaged) may, and the
+        commands that read one say so instead of failing somewhere inside.
+        """
+        from graphlib import CycleError, TopologicalSorter
+
+        ids = [n.id for n in self.nodes]
+        if len(set(ids)) != len(ids):
+            return f"node '{next(i for i in ids if ids.count(i) > 1)}' appears twice"
+        items = {m.item for m in self.maps}
+        steps = {n.step for n in self.nodes}
+        known = {i.name for i in self.inputs} | steps | items
+
+        def unknown(names) -> str | None:
+            return next((x for x in names if x not in known), None)
+
+        for m in self.maps:
+            if m.over not in known:
+                return f"map '{m.item}' is over '{m.over}', which nothing defines"
+            if m.parent is not None and m.parent not in items:
+                return f"map '{m.item}' is inside '{m.parent}', which is no map"
+            stray = next((b for b in m.body if b not in steps and b not in ids), None)
+            if stray is not None:
+                return f"map '{m.item}' holds '{stray}', which is no node of the plan"
+        for n in self.nodes:
+            refs = [a["ref"] for a in self._builtin_args(n) if isinstance(a, dict) and "ref" in a]
+            name = unknown([*n.reads, *refs, *([n.input] if n.input else [])])
+            if name is not None:
+                return f"node '{n.id}' reads '{name}', which nothing defines"
+            if any(i not in items for i in n.maps):
+                return (
+                    f"node '{n.id}' is inside '{next(i for i in n.maps if i not in items)}', no map"
+                )
+        for a, b in self.edges:
+            if a not in ids or b not in ids:
+                return f"edge {a} -> {b} names a node the plan does not hold"
+        name = next((o for o in self.outputs if o not in known), None)
+        if name is not None:
+            return f"output '{name}' is nothing the plan defines"
+        of_step: dict[str, list[str]] = {}
+        for n in self.nodes:
+            of_step.setdefault(n.step, []).append(n.id)
+        graph: dict[str, set[str]] = {}
+        for n in self.nodes:
+            needs = graph.setdefault(n.id, set())
+            for x in n.reads:
+                if x != n.step:  # a recurse part and its own step's other parts
+                    needs.update(of_step.get(x, ()))
+        for a, b in self.edges:
+            graph.setdefault(b, set()).add(a)
+        try:
+            TopologicalSorter(graph).prepare()
+        except CycleError as exc:
+            return "its steps depend on each other in a cycle: " + " -> ".join(exc.args[1])
+        return None
+
+    @staticmethod
+    def _builtin_args(node: PlanNode) -> list:
+        b = node.builtin or {}
+        args = b.get("args") if isinstance(b.get("args"), list) else []
+        kwargs = b.get("kwargs") if isinstance(b.get("kwargs"), dict) else {}
+        return [*args, *kwargs.values()]
 
 
 def upgrade(data: dict[str, Any], where: str = "plan") -> dict[str, Any]:
