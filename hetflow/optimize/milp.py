@@ -1,4 +1,4 @@
-"""The exact solver: one mixed-integer program over the whole graph (scipy's HiGHS).
+"""The exact solver: one mixed-integer program over the whole graph (HiGHS, via highspy).
 
 Variables: ``x[n,o]`` binary (node n runs option o), ``s[n]`` the start time of node n,
 ``z[e,k]`` in [0, 1] (both ends of edge e on chip k), and the makespan ``M``.
@@ -17,8 +17,9 @@ Variables: ``x[n,o]`` binary (node n runs option o), ``s[n]`` the start time of 
 * budget ``sum c x <= B`` and deadline ``M <= D`` whenever they are given.
 
 The objective is cost, M, or cost/baseline_cost + M/baseline_latency; a second solve
-breaks ties (the fastest of the cheapest plans, the cheapest of the fastest).  Options
-beaten in every plan are dropped first (:func:`hetflow.optimize.solve.prune`).  Past the
+breaks ties (the fastest of the cheapest plans, the cheapest of the fastest), starting
+from the optimal plan.  Options beaten in every plan are dropped first
+(:func:`hetflow.optimize.solve.prune`, :func:`hetflow.optimize.presolve.presolve`).  Past the
 time limit, the better of HiGHS's plan and the greedy's is kept, with a proven gap.
 """
 
