@@ -252,7 +252,7 @@ class Plan(_Model):
             first = exc.errors()[0]
             loc = ".".join(str(x) for x in first["loc"])
             raise HetError(f"{where}: invalid plan at '{loc}': {first['msg']}") from None
-        problem = plan.broken_link()
+        problem = plan.broken_link() or plan.bad_schema()
         if problem:
             raise HetError(f"{where}: invalid plan: {problem}")
         return plan
@@ -313,6 +313,23 @@ class Plan(_Model):
             TopologicalSorter(graph).prepare()
         except CycleError as exc:
             return "its steps depend on each other in a cycle: " + " -> ".join(exc.args[1])
+        return None
+
+    def bad_schema(self) -> str | None:
+        """The first JSON schema of the plan that is not a valid JSON schema."""
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
+        held = [(f"input '{i.name}'", i.json_schema) for i in self.inputs]
+        held += [(f"node '{n.id}'", n.output_schema) for n in self.nodes]
+        held += [(f"schema '{name}'", schema) for name, schema in self.schemas.items()]
+        for what, schema in held:
+            if schema is None:
+                continue
+            try:
+                Draft202012Validator.check_schema(schema)
+            except SchemaError as exc:
+                return f"the JSON schema of {what} is not valid ({exc.message})"
         return None
 
     @staticmethod
