@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -184,4 +185,8 @@ def test_every_example_compiles_and_runs_end_to_end(path, server, home, capsys):
     assert {r["node"] for r in records} >= {
         n.id for n in plan.nodes if n.assignment and n.op != "recurse.sub"
     }
-    assert sorted(r.model for r in server.seen()) == sorted(r["model"] for r in records)
+    # Each paid call is one the server answered (a call identical to an earlier one of
+    # the run is served from the journal, cached and unpaid; a retried attempt is in the
+    # trace with its error).
+    answered = Counter(r["model"] for r in records if not r["error"] and not r["cached"])
+    assert answered and answered <= Counter(r.model for r in server.seen())
