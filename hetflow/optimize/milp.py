@@ -45,21 +45,35 @@ LARGE_TIME_LIMIT_S = 20.0
 
 
 @contextlib.contextmanager
-def _stdout_to_stderr():
-    """HiGHS may print a line from C++ to standard output; ``hetflow compile -o -``
-    writes the plan there, so for the solve the process's stdout points at stderr."""
+def _quiet_stdout():
+    """HiGHS prints from C++ to standard output (its banner, from highspy 1.16 on, as
+    soon as a ``Highs`` is made, whatever ``output_flag`` says); ``hetflow compile -o -``
+    writes the plan there.  While HiGHS works, file descriptor 1 points at the null
+    device, and C's buffers are flushed before it is given back."""
     try:
         sys.stdout.flush()
         saved = os.dup(1)
     except (OSError, ValueError):  # no real stdout (captured, closed): nothing to guard
         yield
         return
+    null = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(2, 1)
+        os.dup2(null, 1)
         yield
     finally:
+        _flush_c_stdio()
         os.dup2(saved, 1)
         os.close(saved)
+        os.close(null)
+
+
+def _flush_c_stdio() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):  # no C library to flush: nothing was buffered there
+        pass
 
 
 @dataclass
@@ -198,16 +212,16 @@ class Program:
         if not relax:
             integer, continuous = highspy.HighsVarType.kInteger, highspy.HighsVarType.kContinuous
             lp.integrality_ = [integer] * self.nx + [continuous] * (self.nvar - self.nx)
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("mip_rel_gap", gap)
-        h.setOptionValue("presolve", "on")
-        if time_limit is not None:
-            h.setOptionValue("time_limit", float(time_limit))
-        h.passModel(lp)
-        if start is not None and not relax:
-            h.setSolution(self._solution(start))
-        with _stdout_to_stderr():
+        with _quiet_stdout():
+            h = highspy.Highs()
+            h.setOptionValue("output_flag", False)
+            h.setOptionValue("mip_rel_gap", gap)
+            h.setOptionValue("presolve", "on")
+            if time_limit is not None:
+                h.setOptionValue("time_limit", float(time_limit))
+            h.passModel(lp)
+            if start is not None and not relax:
+                h.setSolution(self._solution(start))
             h.run()
         info = h.getInfo()
         status = h.getModelStatus()
