@@ -336,3 +336,46 @@ async def test_run_sync_inside_an_event_loop_says_to_await_run():
     plan = _cpu_plan(nodes=[], maps=[], outputs=[])
     with pytest.raises(HetError, match="await hetflow.run"):
         run_sync(plan, {"doc": "x"})
+
+
+SAMPLES = """
+workflow votes {
+  input question: text
+  input seeds: list[text]
+  map seed in seeds {
+    reason guess = prompt "Answer in one word: {{ question }}" needs reasoning >= 2 {OPTIONS}
+  }
+  reduce answer = vote(guess)
+  output guess, answer
+}
+"""
+
+
+@pytest.mark.parametrize("temperature", [None, 0])
+def test_identical_calls_share_an_answer_only_at_temperature_zero(server, home, temperature):
+    """Self-consistency asks the same thing N times: sampled, N answers (kept apart in
+    the journal and cache, so a later run replays the same N); at temperature 0, one."""
+    answers = iter(["red", "blue", "red", "green", "red", "blue"])
+    server.script("small", reply=lambda body: next(answers))
+    server.script("coder", reply=lambda body: next(answers))
+    options = "" if temperature is None else f"with temperature={temperature}"
+    path = home / "votes.het"
+    path.write_text(SAMPLES.replace("{OPTIONS}", options))
+    plan = hetflow.compile(str(path), catalog=str(local_catalog(home, server.url)))
+    inputs = {"question": "Which colour?", "seeds": ["1", "2", "3"]}
+    cache = home / "calls.sqlite"
+
+    first = run_sync(plan, inputs, settings=FAST, cache=cache)
+
+    assert first.ok, first.reason
+    paid = len(server.seen())
+    if temperature is None:
+        assert paid == 3 and sorted(first.outputs["guess"]) == ["blue", "red", "red"]
+        assert first.outputs["answer"] == "red"
+    else:
+        assert paid == 1 and first.outputs["guess"] == ["red"] * 3
+    # A later run with the same cache replays the same answers and pays for none.
+    again = run_sync(plan, inputs, settings=FAST, cache=cache)
+    assert again.ok and len(server.seen()) == paid
+    assert sorted(again.outputs["guess"]) == sorted(first.outputs["guess"])
+    assert all(r["cached"] for r in again.trace)

@@ -129,6 +129,10 @@ class Caller:
         self._nodes: dict[str, _NodeCall] = {}
         self._offers: dict[int, tuple[Assignment, asyncio.Semaphore, Prices]] = {}
         self._keyed = journal is not None or cache is not None  # who reads a call's hash
+        # Identical calls of one run share an answer only at temperature 0; sampled ones
+        # (self-consistency, votes) are told apart by their place among the identical.
+        self._repeats: dict[str, int] = {}  # a sampled call's key -> answers given so far
+        self._inflight: dict[str, asyncio.Future] = {}  # a temperature-0 call being made
         self._call_start = hooks.has("on_call_start")
         self._call_end = hooks.has("on_call_end")
 
@@ -246,11 +250,13 @@ class Caller:
         rank: int,
     ) -> str:
         prep = self._node(node)
-        requested = prep.requested
+        key, leader = None, None
         if self._keyed:  # the hash is the journal's and the cache's key, no one else's
             key = call_hash(
                 offer.litellm, offer.api_base, msgs, {**prep.params, "response_format": rf}
             )
+            sampled = prep.temperature != 0
+            base_key, key = key, self._nth(key, sampled)
             found = self.journal.call(key) if self.journal else None
             source = "journal" if found else None
             if found is None and self.cache is not None:
@@ -260,20 +266,40 @@ class Caller:
                     if self.journal:
                         self.journal.call_done(key, hit[0], hit[1], hit[2], 0.0)
             if found is not None:
-                now = time.monotonic() - self.t0
-                base = self._base(node, item, offer, attempt, rank)
-                base["tokens_in"] = found[1]
-                base["tokens_out"] = found[2]
-                base["cost_usd"] = 0.0
-                base["latency_s"] = 0.0
-                base["started"] = now
-                base["ended"] = now
-                base["cached"] = True
-                base["source"] = source
-                base["error"] = None
-                self._record(base)
-                return found[0]
+                if sampled:
+                    self._repeats[base_key] = self._repeats.get(base_key, 0) + 1
+                return self._served(node, item, offer, attempt, rank, found, source)
+            if not sampled:  # the same call already in flight: wait for its answer
+                pending = self._inflight.get(key)
+                if pending is not None:
+                    shared = await asyncio.shield(pending)
+                    if shared is not None:  # (None: it failed; this one tries for itself)
+                        return self._served(node, item, offer, attempt, rank, shared, "shared")
+                else:
+                    leader = self._inflight[key] = asyncio.get_running_loop().create_future()
+        try:
+            return await self._paid(node, item, offer, msgs, rf, attempt, rank, prep, key, leader)
+        finally:
+            if leader is not None:
+                del self._inflight[key]
+                if not leader.done():
+                    leader.set_result(None)
 
+    async def _paid(
+        self,
+        node: PlanNode,
+        item: str,
+        offer: Assignment,
+        msgs: list[dict],
+        rf: dict | None,
+        attempt: int,
+        rank: int,
+        prep: _NodeCall,
+        key: str | None,
+        leader: asyncio.Future | None,
+    ) -> str:
+        """A call made and paid for: slot, reservation, the backend, settlement, records."""
+        requested = prep.requested
         _, slot, prices = self._offer(offer)
         async with slot:
             bound = input_bound(msgs)
@@ -324,7 +350,13 @@ class Caller:
             if tout is None:
                 tout = max(1, len(reply.text) // 4)
             cost = self.budget.settle(reservation, prices.cost(tin, tout))
-        if self._keyed:
+        if key is not None:
+            if prep.temperature != 0:  # the answer takes the next place among its identical
+                base_key = key.partition("#")[0]
+                key = self._nth(base_key, True)
+                self._repeats[base_key] = self._repeats.get(base_key, 0) + 1
+            elif leader is not None:
+                leader.set_result((reply.text, tin, tout, 0.0))
             if self.journal:
                 self.journal.call_done(key, reply.text, tin, tout, cost)
             if self.cache is not None:
@@ -342,6 +374,30 @@ class Caller:
         record["error"] = None
         self._record(record)
         return reply.text
+
+    def _served(self, node, item, offer, attempt, rank, found, source: str) -> str:
+        """An answer given without a call of its own (journal, cache, or a twin in flight)."""
+        now = time.monotonic() - self.t0
+        record = self._base(node, item, offer, attempt, rank)
+        record["tokens_in"] = found[1]
+        record["tokens_out"] = found[2]
+        record["cost_usd"] = 0.0
+        record["latency_s"] = 0.0
+        record["started"] = now
+        record["ended"] = now
+        record["cached"] = True
+        record["source"] = source
+        record["error"] = None
+        self._record(record)
+        return found[0]
+
+    def _nth(self, key: str, sampled: bool) -> str:
+        """The journal/cache key of the next answer to a call: at temperature 0 every
+        identical call shares one; sampled ones get one each (``KEY``, ``KEY#1``, ...),
+        numbered as answers arrive, so a failed attempt takes no number and a resumed run
+        finds the answers it already paid for."""
+        seen = self._repeats.get(key, 0) if sampled else 0
+        return f"{key}#{seen}" if seen else key
 
     @staticmethod
     def _base(node: PlanNode, item: str, offer: Assignment, attempt: int, rank: int) -> dict:

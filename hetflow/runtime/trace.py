@@ -4,7 +4,8 @@ Each call record holds ``node``, ``step``, ``item`` (the map item's place, ``""`
 outside maps), ``model``, ``chip``, ``litellm``, ``tokens_in``, ``tokens_out``,
 ``cost_usd``, ``latency_s``, ``started``/``ended`` (seconds since the run began),
 ``retries``, ``fallback`` (0: the planned offer, k: the k-th alternative), ``cached``
-(served by the call cache or the journal: nothing paid), ``error`` and ``run`` (a
+(served by the call cache, the journal or an identical call in flight: nothing paid;
+``source`` says which), ``error`` and ``run`` (a
 short random id, the same for every record of one run, so that runs appended to one
 trace file can be told apart; :mod:`hetflow.calibrate` counts per run).  With a trace
 path each record is appended as a JSON line the moment the call ends, so a killed run
