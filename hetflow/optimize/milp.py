@@ -289,16 +289,11 @@ def scaled(goal: Goal, cost: float, latency: float, cost_ref: float, latency_ref
 def head_tail(p: Problem, kept) -> tuple[list[float], list[float]]:
     """Per node: the earliest it can start and the least time after it ends, with every
     node at its fastest option and no handoffs (bounds that every plan respects)."""
-    from .model import _topological
+    from .model import adjacency
 
     n = len(p.options)
     fast = [min(p.options[i][j].latency for j in kept[i]) for i in range(n)]
-    succ: list[list[int]] = [[] for _ in range(n)]
-    preds: list[list[int]] = [[] for _ in range(n)]
-    for u, v in p.edges:
-        succ[u].append(v)
-        preds[v].append(u)
-    order = _topological(n, p.edges)
+    succ, preds, order = adjacency(p)
     head = [0.0] * n
     for v in order:
         head[v] = max((head[u] + fast[u] for u in preds[v]), default=0.0)

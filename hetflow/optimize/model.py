@@ -109,6 +109,17 @@ def critical_path(p: Problem, choice: list[int]) -> list[int]:
     return path[::-1]
 
 
+def adjacency(p: Problem) -> tuple[list[list[int]], list[list[int]], list[int]]:
+    """Each node's successors and predecessors, and a topological order."""
+    n = len(p.options)
+    succ: list[list[int]] = [[] for _ in range(n)]
+    preds: list[list[int]] = [[] for _ in range(n)]
+    for u, v in p.edges:
+        succ[u].append(v)
+        preds[v].append(u)
+    return succ, preds, _topological(n, p.edges)
+
+
 def _topological(n: int, edges: list[tuple[int, int]]) -> list[int]:
     succ: list[list[int]] = [[] for _ in range(n)]
     indeg = [0] * n

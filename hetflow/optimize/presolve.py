@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-from .model import Problem, _topological, evaluate
+from .model import Problem, adjacency, evaluate
 
 SAFE = 1e-7  # relative margin: a bound must clear its limit by this much to act
 
@@ -30,12 +30,7 @@ def presolve(p: Problem, goal, kept: list[list[int]], rounds: int = 10) -> list[
     n = len(p.options)
     if n == 0:
         return kept
-    succ: list[list[int]] = [[] for _ in range(n)]
-    preds: list[list[int]] = [[] for _ in range(n)]
-    for u, v in p.edges:
-        succ[u].append(v)
-        preds[v].append(u)
-    order = _topological(n, p.edges)
+    succ, preds, order = adjacency(p)
     dom = [list(k) for k in kept]
     known = _known(p, goal)
     for _ in range(rounds):
