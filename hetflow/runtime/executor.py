@@ -209,8 +209,8 @@ class Executor:
             if not isinstance(exc, (NodeFailed, ops.StepError)):
                 exc = ops.StepError(f"{type(exc).__name__}: {exc}")
             self._fail_future(fut, exc)
-            where_ = f" (item {item})" if item else ""
-            self.outcome.failed.setdefault(node.step, self.caller._redact(f"{exc}{where_}"))
+            at_item = f" (item {item})" if item else ""
+            self.outcome.failed.setdefault(node.step, self.caller._redact(f"{exc}{at_item}"))
             self.hooks(
                 "on_node_end", node=node.id, step=node.step, item=item, ok=False, error=str(exc)
             )
