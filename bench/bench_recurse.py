@@ -6,7 +6,9 @@ Figures, per OOLONG-style context size (32k, 128k, 512k tokens):
 - per-cell overhead: one round trip of an empty cell;
 - sub-calls per second through the REPL: sequential `llm_query` and `llm_query_batched`;
 - a whole scripted recursion (survey, label every record with batched sub-calls, FINAL)
-  with its OOLONG score, so the loop's own overhead is visible.
+  with its OOLONG score, so the loop's own overhead is visible;
+- from the plan: ``examples/oolong.het`` compiled at each size, its estimated cost and
+  latency against the homogeneous baseline.
 
 Model calls answer at once (an oracle labels records), so every second measured is
 hetflow's.  Run: ``python bench/bench_recurse.py [--sizes 32k,128k] [--repeats 5]``.
@@ -141,6 +143,31 @@ async def main() -> None:
     bare = await bare_startup_seconds(args.repeats)
     print(f"baseline: an unconfined python -I -S starts and exits in {bare * 1000:.0f}ms")
     print("isolation:", ", ".join(f"{k}={v}" for k, v in isolation.items()))
+    print()
+    plans_against_baseline([parse_size(s) for s in args.sizes.split(",")])
+
+
+def plans_against_baseline(sizes: list[int]) -> None:
+    """From the plan: examples/oolong.het at each size, estimated against all-on-one."""
+    from pathlib import Path
+
+    from hetflow.compiler import compile
+
+    oolong_het = Path(__file__).resolve().parent.parent / "examples" / "oolong.het"
+    print("examples/oolong.het on the default catalog, estimated (the plan, not a run):")
+    print(f"{'context':>10} {'plan $':>9} {'plan s':>8} {'baseline $':>11} {'baseline s':>11}"
+          f" {'cheaper':>8} {'faster':>7}  root / sub-calls on")  # fmt: skip
+    for size in sizes:
+        plan = compile(oolong_het, input_sizes={"context": f"{size} tokens"})
+        e, b = plan.estimate, plan.baseline
+        where = " / ".join(
+            f"{n.assignment.model}@{n.assignment.chip}"
+            for n in plan.nodes
+            if n.op in ("recurse.root", "recurse.sub") and n.assignment
+        )
+        print(f"{size // 1000:>8}k {e.cost_usd:>9.4f} {e.latency_s:>8.1f} {b.cost_usd:>11.4f}"
+              f" {b.latency_s:>11.1f} {b.cheaper_x or 0:>7.1f}x {b.faster_x or 0:>6.1f}x  {where}")  # fmt: skip
+    print(f"(baseline: every model step on {plan.baseline.model} @ {plan.baseline.chip})")
 
 
 if __name__ == "__main__":
