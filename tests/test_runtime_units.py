@@ -112,3 +112,22 @@ def test_zoom_boxes_in_pixels_or_fractions_are_clamped_and_scaled():
     out = crop(img, {"x0": 0, "y0": 0, "x1": 0.5, "y1": 0.5})
     assert out.size == (300, 100)  # the crop (150x50) enlarged to the image's longer side
     assert crop(img, {"x0": 0, "y0": 0, "x1": 30, "y1": 10}, scale=2).size == (60, 20)
+
+
+def test_the_summary_says_whether_the_deadline_was_met():
+    from hetflow.runtime.trace import summary_text
+
+    def line(took, deadline):
+        comparison = {
+            "predicted": {"cost_usd": 0.01, "latency_s": 2.0, "calls": 1, "input_tokens": 10,
+                          "output_tokens": 5},
+            "actual": {"cost_usd": 0.01, "latency_s": took, "calls": 1, "input_tokens": 10,
+                       "output_tokens": 5},
+            "steps": [],
+            "deadline_s": deadline,
+        }  # fmt: skip
+        return summary_text(comparison).splitlines()[1]
+
+    assert line(1.5, None) == "time 1.50s (estimated 2.00s, -25%)"
+    assert line(1.5, 30.0) == "time 1.50s (estimated 2.00s, -25%; deadline 30s met)"
+    assert line(34.2, 30.0) == "time 34.20s (estimated 2.00s, +1610%; deadline 30s missed by 4.20s)"

@@ -110,7 +110,24 @@ def compare(
         differs = {k: (got.get(k, 0.0), want[k]) for k in want if _off(got.get(k, 0.0), want[k])}
         if differs:
             steps.append({"node": node.id, "differs": differs})
-    return {"predicted": predicted, "actual": actual, "steps": steps}
+    return {
+        "predicted": predicted,
+        "actual": actual,
+        "steps": steps,
+        "deadline_s": plan.deadline_s,
+    }
+
+
+def _deadline(took: float, comparison: dict[str, Any]) -> str:
+    """``; deadline 30s met`` or ``; deadline 30s missed by 4.20s`` (a target, not a cap)."""
+    from hetflow.units import exact_duration
+
+    limit = comparison.get("deadline_s")
+    if limit is None:
+        return ""
+    if took <= limit:
+        return f"; deadline {exact_duration(limit)} met"
+    return f"; deadline {exact_duration(limit)} missed by {took - limit:.2f}s"
 
 
 def summary_text(comparison: dict[str, Any], *, spent_before: float = 0.0) -> str:
@@ -121,7 +138,7 @@ def summary_text(comparison: dict[str, Any], *, spent_before: float = 0.0) -> st
         f"{_pct(a['cost_usd'], p['cost_usd'])})"
         + (f" plus ${spent_before:.4f} before the resume" if spent_before else ""),
         f"time {a['latency_s']:.2f}s (estimated {p['latency_s']:.2f}s, "
-        f"{_pct(a['latency_s'], p['latency_s'])})",
+        f"{_pct(a['latency_s'], p['latency_s'])}{_deadline(a['latency_s'], comparison)})",
         f"{a['calls']} calls, {a['input_tokens']:,} tokens in / {a['output_tokens']:,} out "
         f"(estimated {p['calls']:.0f} calls, {p['input_tokens']:,.0f} / "
         f"{p['output_tokens']:,.0f})",
