@@ -170,7 +170,7 @@ def compile(
     g = build_graph(wf)
     sizes = _sizes(wf, input_sizes, inputs, schemas)
     calibration = _calibration(calibrate)
-    est = estimate(wf, g, sizes, schemas, _per_item(types, g), calibration)
+    est = estimate(wf, g, sizes, schemas, _per_item(types, g), calibration, inputs)
     plan, where = plan_skeleton(wf, g, est, types, schemas)
     plan.objective = objective or (wf.objective.value if wf.objective else "balanced")
     plan.budget_usd = (

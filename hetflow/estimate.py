@@ -205,6 +205,8 @@ class _Walk:
     ):
         self.g, self.schemas, self.types = g, schemas, types
         self.calibration = calibration
+        self.known: dict[str, Any] = {}  # name -> its real value (real inputs, and what
+        # the extracts outside maps made of them)
         self.maps = g.graph.get("maps", {})
         self.out = Estimates()
         self.scope_of: dict[str, tuple[str, ...]] = {}  # name -> map items it is per
@@ -283,6 +285,8 @@ class _Walk:
                 est = b.estimate(args, kwargs) if b else Est(float(DEFAULT_TEXT_TOKENS))
             except (TypeError, ValueError, ZeroDivisionError, IndexError):
                 est = Est(float(DEFAULT_TEXT_TOKENS))
+            if b is not None and op == "extract" and not scope:
+                est = self.measured(step, b) or est
             read_tokens = sum(a.tokens for a in args if isinstance(a, Est))
             self.define(step.name, scope, est)
             self.out.work[node_id] = Work(cpu_s=cpu_seconds(read_tokens * n))
@@ -300,6 +304,25 @@ class _Walk:
             self.out.work[node_id] = Work(1.0, n, tokens_in, out)
         elif op.startswith("recurse."):
             self.recurse_part(node_id, data, scope, n, read)
+
+    def measured(self, step: ast.Extract, b: Any) -> Est | None:
+        """The size of an extract run on real values, or None if it reads another kind."""
+
+        def real(v: ast.Value) -> Any:
+            if isinstance(v, ast.Ref):
+                return self.known[v.name]  # KeyError: not a real value
+            if isinstance(v, ast.ListValue):
+                return [real(x) for x in v.items]
+            return v.value
+
+        try:
+            args = [real(a) for a in step.call.args]
+            kwargs = {k: real(v) for k, v in step.call.kwargs}
+            value = b.run(*args, **kwargs)
+        except Exception:  # not real, or the run will say what is wrong with it
+            return None
+        self.known[step.name] = value
+        return measured_size(value)
 
     def recurse_part(self, node_id, data, scope, n, read) -> None:
         step: ast.Recurse = data["step"]
@@ -429,13 +452,16 @@ def estimate(
     schemas: Mapping[str, ast.Schema] | tuple,
     types: Mapping[str, ast.TypeRef] | None = None,
     calibration: Any = None,
+    values: Mapping[str, Any] | None = None,
 ) -> Estimates:
     """Every node's :class:`Work`, every name's size and every map's cardinality.
 
     ``sizes`` maps input names to their size (from hints, real values or the command
     line); inputs missing there take their ``~ SIZE`` hint or the type's default.  A
     :class:`~hetflow.calibrate.Calibration` replaces the constants of the ``recurse``
-    steps it measured (``Estimates.calibrated`` lists their nodes).
+    steps it measured (``Estimates.calibrated`` lists their nodes).  ``values``: the real
+    inputs, where known; an ``extract`` outside any map that reads only real values is
+    run on them, so its size (and the fan-out of a map over it) is measured, not guessed.
     """
     if not isinstance(schemas, Mapping):
         schemas = {s.name: s for s in schemas}
@@ -444,6 +470,10 @@ def estimate(
         if inp.name not in hinted and inp.size is not None:
             hinted[inp.name] = hinted_size(inp.type, inp.size.value, inp.size.unit, schemas)
     walk = _Walk(wf, g, hinted, schemas, types or {}, calibration)
+    for inp in wf.inputs:
+        value = (values or {}).get(inp.name)
+        if isinstance(value, str) if inp.type.name == "text" else isinstance(value, list):
+            walk.known[inp.name] = value
     for node_id in nx.topological_sort(g):
         walk.visit(node_id)
     for name in list(walk.per_item):

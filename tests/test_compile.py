@@ -342,3 +342,28 @@ def test_a_model_step_pinned_to_a_chip_without_models():
     assert d.message.startswith(
         "no model is served on chip 'cpu' in catalog 'default', so a model step cannot run there"
     )
+
+
+def test_real_inputs_run_the_extracts_that_read_them_so_fan_outs_are_measured():
+    text = "\n\n".join(f"Clause {i}: the buyer shall indemnify item {i}." for i in range(7))
+    example = ROOT / "examples" / "contract_review.het"
+
+    def calls(**options) -> float:
+        plan = compile(example, **options)
+        return next(n for n in plan.nodes if n.step == "verdict").estimate.calls
+
+    assert calls(inputs={"contract": text}) == 7  # split(contract, sep="\n\n"), run for real
+    assert calls(inputs={"contract": text + "\n\nClause 7: pay."}) == 8
+    assert calls() != 7  # without real inputs: the size model's guess
+    flow = """
+workflow w {
+  input docs: list[text]
+  extract some = slice(docs, 0, 3)
+  map d in some {
+    reason s = prompt "Summarize {{ d }}"
+  }
+  output s
+}
+"""
+    plan = compile(flow, inputs={"docs": ["a", "b", "c", "d", "e"]})
+    assert next(n for n in plan.nodes if n.step == "s").estimate.calls == 3
