@@ -126,6 +126,23 @@ def _sizes(wf: ast.Workflow, input_sizes, inputs, schemas) -> dict:
     return out
 
 
+def _as_declared(wf: ast.Workflow, inputs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Real inputs as the runtime will read them: a list or record given as JSON text (as
+    ``--input`` gives it) is parsed, so the compiler measures items, not characters."""
+    import json
+
+    types = {i.name: i.type for i in wf.inputs}
+    out = dict(inputs or {})
+    for name, value in out.items():
+        t = types.get(name)
+        if t is not None and t.name not in ("text", "image") and isinstance(value, str):
+            try:
+                out[name] = json.loads(value)
+            except ValueError:
+                pass  # the run says what is wrong with it
+    return out
+
+
 def compile(
     source,
     *,
@@ -168,6 +185,7 @@ def compile(
         )
     types = infer_types(program, wf)
     g = build_graph(wf)
+    inputs = _as_declared(wf, inputs)
     sizes = _sizes(wf, input_sizes, inputs, schemas)
     calibration = _calibration(calibrate)
     est = estimate(wf, g, sizes, schemas, _per_item(types, g), calibration, inputs)

@@ -367,3 +367,8 @@ workflow w {
 """
     plan = compile(flow, inputs={"docs": ["a", "b", "c", "d", "e"]})
     assert next(n for n in plan.nodes if n.step == "s").estimate.calls == 3
+    # A list given as JSON text, as `hetflow run --input` gives it, is read as a list.
+    plan = compile(
+        flow.replace("slice(docs, 0, 3)", "slice(docs, 0, 9)"), inputs={"docs": '["a", "b"]'}
+    )
+    assert next(n for n in plan.nodes if n.step == "s").estimate.calls == 2
