@@ -135,3 +135,20 @@ def test_with_timeout_and_retries_bound_a_slow_call(server, home, tmp_path):
     assert "a" in result.failed and "after 2 attempts" in result.failed["a"]
     errors = [r for r in result.trace if r["node"] == "a"]
     assert len(errors) == 2 and all(r["latency_s"] < 1.4 for r in errors)
+
+
+def test_an_endpoint_nobody_listens_on_is_named_as_such(home):
+    """litellm reports a refused connection as a 500; the run says what happened."""
+    import socket
+
+    with socket.socket() as s:  # a loopback port that was free a moment ago
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    catalog = local_catalog(home, f"http://127.0.0.1:{port}/v1")
+    plan = hetflow.compile(TWO % "", catalog=str(catalog))
+
+    result = run_sync(plan, {"q": "x"}, settings=Settings(backoff_s=0.01, retries=1), cache=False)
+
+    assert not result.ok
+    assert "cannot reach the endpoint (connection refused)" in result.failed["a"]
+    assert "InternalServerError" not in result.failed["a"]

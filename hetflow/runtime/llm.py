@@ -141,14 +141,43 @@ def describe(exc: BaseException) -> str:
     """A one-line account of a failed call (the caller redacts it)."""
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return "timed out"
+    unreachable = _unreachable(exc)
+    if unreachable:
+        return f"cannot reach the endpoint ({unreachable})"
     name = type(exc).__name__
     status = getattr(exc, "status_code", None)
     message = str(getattr(exc, "message", None) or exc).strip().splitlines()
     first = message[0] if message else ""
     first = first.removeprefix("litellm.").strip()
+    while first.startswith(name + ":"):  # litellm repeats the class name in its message
+        first = first[len(name) + 1 :].strip()
     if len(first) > 200:
         first = first[:197] + "..."
     return f"{name}" + (f" {status}" if status else "") + (f": {first}" if first else "")
+
+
+_CONNECT = {"APIConnectionError", "ConnectError", "ClientConnectorError", "ConnectTimeout"}
+
+
+def _unreachable(exc: BaseException) -> str | None:
+    """Why no connection was made, if that is what failed (litellm calls it a 500).
+
+    >>> try:
+    ...     raise RuntimeError("x") from ConnectionRefusedError(111, "Connect call failed")
+    ... except RuntimeError as e:
+    ...     _unreachable(e)
+    'connection refused'
+    """
+    seen, chain = 0, exc
+    found = False
+    while chain is not None and seen < 8:
+        if isinstance(chain, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(chain, OSError) and "Name or service not known" in str(chain):
+            return "unknown host"
+        found = found or type(chain).__name__ in _CONNECT
+        chain, seen = chain.__cause__ or chain.__context__, seen + 1
+    return "no connection" if found else None
 
 
 @functools.lru_cache(maxsize=256)
