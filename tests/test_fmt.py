@@ -32,6 +32,8 @@ def test_examples_are_stable():
         once = format_source(text, str(path), path.parent)
         assert build(once, str(path), path.parent)[0] == build(text, str(path), path.parent)[0]
         assert format_source(once, str(path), path.parent) == once
+        # and they are written canonically already: `hetflow fmt --check examples/` passes
+        assert once == text, f"{path.name} is not in canonical form; run hetflow fmt on it"
 
 
 def test_layout():
