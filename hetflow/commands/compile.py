@@ -171,6 +171,17 @@ def print_summary(plan, stream, where: str) -> None:
         + (f", budget {exact_money(plan.budget_usd)}" if plan.budget_usd is not None else "")
         + (f", deadline {exact_duration(plan.deadline_s)}" if plan.deadline_s is not None else "")
     )
+
+    def trailer(warning: str) -> list[str]:
+        """What follows the table: the comparison, calibration, warnings, where it went."""
+        calibrated = calibrated_line(plan)
+        return (
+            [plan.comparison()]
+            + ([calibrated] if calibrated else [])
+            + [f"{warning} {w}" for w in plan.warnings]
+            + [f"plan written to {where}"]
+        )
+
     if stream.isatty():
         from rich.console import Console
         from rich.table import Table
@@ -184,12 +195,8 @@ def print_summary(plan, stream, where: str) -> None:
         table.add_row(*rows[-1], style="bold")
         console = Console(file=stream)
         console.print(table)
-        console.print(plan.comparison())
-        if calibrated_line(plan):
-            console.print(calibrated_line(plan))
-        for w in plan.warnings:
-            console.print(f"[yellow]warning:[/] {w}")
-        console.print(f"plan written to {where}")
+        for line in trailer("[yellow]warning:[/]"):
+            console.print(line)
         return
     widths = [max(len(str(r[i])) for r in rows + [HEADERS]) for i in range(len(HEADERS))]
     print(title, file=stream)
@@ -201,9 +208,5 @@ def print_summary(plan, stream, where: str) -> None:
             ).rstrip(),
             file=stream,
         )
-    print(plan.comparison(), file=stream)
-    if calibrated_line(plan):
-        print(calibrated_line(plan), file=stream)
-    for w in plan.warnings:
-        print(f"warning: {w}", file=stream)
-    print(f"plan written to {where}", file=stream)
+    for line in trailer("warning:"):
+        print(line, file=stream)
