@@ -32,9 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hetflow.builder import build  # noqa: E402
-from hetflow.checker import check_program  # noqa: E402
-from hetflow.parser import parse_tree  # noqa: E402
+from hetflow.checks.checker import check_program  # noqa: E402
+from hetflow.syntax.builder import build  # noqa: E402
+from hetflow.syntax.parser import parse_tree  # noqa: E402
 
 
 def workflow(steps: int) -> str:
@@ -92,7 +92,7 @@ def timed(fn, repeat: int):
 
 def graph_stage():
     try:
-        from hetflow.graph import build_graph
+        from hetflow.plan.graph import build_graph
     except ImportError:
         return None
     return build_graph

@@ -17,7 +17,7 @@ import sys
 import time
 
 from hetflow.catalog import Offer
-from hetflow.estimate import Work
+from hetflow.estimate.sizes import Work
 from hetflow.optimize.model import Option, Problem, evaluate, node_cost, node_latency
 from hetflow.optimize.solve import Goal, prune, solve
 

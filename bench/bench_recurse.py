@@ -23,7 +23,7 @@ import sys
 import time
 import warnings
 
-from hetflow import oolong
+from bench import oolong
 from hetflow.recurse import Sandbox, SubCall, run_recursion
 
 

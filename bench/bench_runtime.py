@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from hetflow.plan import Assignment, MapScope, Plan, PlanInput, PlanNode  # noqa: E402
+from hetflow.plan.model import Assignment, MapScope, Plan, PlanInput, PlanNode  # noqa: E402
 from hetflow.runtime import Settings, run  # noqa: E402
 
 # api_base: a local endpoint needs no key (the mocked and bypassed runs never call it).

@@ -26,36 +26,54 @@ __all__ = [
     "__version__",
 ]
 
-from .errors import Diagnostic, DiagnosticError, HetError
+from hetflow.errors import Diagnostic, DiagnosticError, HetError
 
 
 def parse(source):
-    """A `.het` path or text → :class:`hetflow.ast.Program`; raises DiagnosticError on errors."""
-    from .loader import load_or_raise
+    """A `.het` path or text → :class:`hetflow.syntax.ast.Program`; raises DiagnosticError on errors."""
+    from hetflow.syntax.loader import load_or_raise
 
     return load_or_raise(source)
+
+
+async def run(source, inputs=None, *, catalog=None, workflow=None, **options):
+    """Run a plan (a Plan, a plan dict or JSON file) or a ``.het`` file, compiled first.
+
+    ``options`` are :func:`hetflow.runtime.run`'s: ``resume``, ``journal``, ``cache``,
+    ``trace_path``, ``budget``, ``hooks``, ``settings``, ``backend`` ...
+    """
+    from hetflow.compiler import plan_for_run
+    from hetflow.runtime import run as run_plan
+
+    plan = plan_for_run(source, catalog=catalog, inputs=inputs, workflow=workflow)
+    return await run_plan(plan, inputs, **options)
+
+
+def run_sync(source, inputs=None, *, catalog=None, workflow=None, **options):
+    """:func:`run` for code that is not async (it starts its own event loop)."""
+    from hetflow.compiler import plan_for_run
+    from hetflow.runtime import run_sync as run_plan_sync
+
+    plan = plan_for_run(source, catalog=catalog, inputs=inputs, workflow=workflow)
+    return run_plan_sync(plan, inputs, **options)
 
 
 def __getattr__(name):
     # Heavier stages load on first use so `import hetflow` stays fast.
     if name == "check":
-        from .checker import check
+        from hetflow.checks.checker import check
 
         return check
     if name == "compile":
-        from .compiler import compile
+        from hetflow.compiler import compile
 
         return compile
-    if name in ("run", "run_sync"):
-        from . import runtime
-
-        return getattr(runtime, name)
     if name == "Plan":
-        from .plan import Plan
+        from hetflow.plan.model import Plan
 
         return Plan
     if name == "load_catalog":
-        from .catalog import load_catalog
+        from hetflow.catalog import load_catalog
 
         return load_catalog
     raise AttributeError(f"module 'hetflow' has no attribute {name!r}")

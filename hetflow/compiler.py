@@ -1,4 +1,4 @@
-"""``compile``: a `.het` workflow and a catalog in, a :class:`~hetflow.plan.Plan` out.
+"""``compile``: a `.het` workflow and a catalog in, a :class:`~hetflow.plan.model.Plan` out.
 
 The pipeline runs one way — load → check → infer types → graph → estimate → plan
 nodes → the optimizer's passes — and each stage is a function of the one before.
@@ -18,10 +18,12 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from . import ast
-from .errors import DiagnosticError, HetError, closest
+from hetflow.errors import DiagnosticError, HetError, closest
+from hetflow.plan.model import Plan
+from hetflow.syntax import ast
 
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([kKmM]?)\s*(tokens?|items?)?\s*$")
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*$")
@@ -83,7 +85,7 @@ def parse_duration(value: Any) -> float:
 
 
 def _load(source) -> tuple[ast.Program, dict[str, str]]:
-    from .loader import load
+    from hetflow.syntax.loader import load
 
     if isinstance(source, ast.Program):
         return source, {source.file: source.source}
@@ -96,7 +98,7 @@ def _load(source) -> tuple[ast.Program, dict[str, str]]:
 
 
 def _catalog(catalog):
-    from .catalog import Catalog, load_catalog
+    from hetflow.catalog import Catalog, load_catalog
 
     if isinstance(catalog, Catalog):
         return catalog
@@ -104,7 +106,7 @@ def _catalog(catalog):
 
 
 def _sizes(wf: ast.Workflow, input_sizes, inputs, schemas) -> dict:
-    from .estimate import hinted_size, measured_size
+    from hetflow.estimate.sizes import hinted_size, measured_size
 
     by_name = {i.name: i for i in wf.inputs}
     out = {}
@@ -162,13 +164,13 @@ def compile(
     ``recurse`` calls replace the estimator's constants for those steps
     (docs/optimizer.md, "Calibration from traces").
     """
-    from . import __version__
-    from .checker import check_program, infer_types
-    from .estimate import estimate
-    from .graph import build_graph
-    from .loader import pick_workflow
-    from .optimize import Context, optimize
-    from .optimize.skeleton import plan_skeleton
+    from hetflow import __version__
+    from hetflow.checks.checker import check_program, infer_types
+    from hetflow.estimate.sizes import estimate
+    from hetflow.optimize import Context, optimize
+    from hetflow.optimize.skeleton import plan_skeleton
+    from hetflow.plan.graph import build_graph
+    from hetflow.syntax.loader import pick_workflow
 
     program, sources = _load(source)
     diags = check_program(program)
@@ -227,7 +229,7 @@ def _calibration(paths):
     paths = list(paths)
     if not paths:
         return None
-    from .calibrate import load
+    from hetflow.estimate.calibrate import load
 
     return load(paths)
 
@@ -243,3 +245,24 @@ def _per_item(types: Mapping[str, ast.TypeRef], g) -> dict[str, ast.TypeRef]:
         if t is not None:
             out[name] = t
     return out
+
+
+def plan_for_run(
+    source: Any,
+    *,
+    catalog: Any = None,
+    inputs: Mapping[str, Any] | None = None,
+    workflow: str | None = None,
+) -> Plan:
+    """What ``hetflow run`` runs: a Plan, a plan dict or JSON file as it is; a ``.het``
+    file compiled first, sized by the real inputs it is given."""
+    from hetflow.runtime import load_plan
+    from hetflow.runtime.inputs import for_sizing
+
+    if isinstance(source, (Plan, dict)):
+        return load_plan(source)
+    path = Path(source)
+    if path.suffix == ".het" or (path.suffix != ".json" and not path.exists()):
+        real = for_sizing(inputs or {})
+        return compile(str(source), catalog=catalog, inputs=real or None, workflow=workflow)
+    return load_plan(path)

@@ -16,7 +16,7 @@ import random
 import pytest
 
 from hetflow.catalog import Offer
-from hetflow.estimate import Work
+from hetflow.estimate.sizes import Work
 from hetflow.optimize.model import Option, Problem, evaluate, node_cost, node_latency
 from hetflow.optimize.solve import Goal, objective_value, solve
 

@@ -107,7 +107,7 @@ def test_max_tokens_shrinks_to_fit_what_is_left_and_stops_below_the_floor():
 
 
 def test_a_per_hour_offer_is_charged_for_its_predicted_time():
-    from hetflow.plan import Assignment
+    from hetflow.plan.model import Assignment
 
     offer = Assignment(
         model="m",

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hetflow import templates
-from hetflow.builder import build
-from hetflow.templates import _simple_refs, template_refs
+from hetflow.syntax import templates
+from hetflow.syntax.builder import build
+from hetflow.syntax.templates import _simple_refs, template_refs
 
 PIECES = [
     "{{ a }}",

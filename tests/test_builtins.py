@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hetflow.builtins import BUILTINS, Est, count_tokens
+from hetflow.builtins.table import BUILTINS, Est, count_tokens
 from hetflow.errors import HetError
 
 

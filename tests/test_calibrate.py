@@ -1,4 +1,4 @@
-"""Recurse estimates calibrated from traces (hetflow/calibrate.py, docs/optimizer.md).
+"""Recurse estimates calibrated from traces (hetflow/estimate/calibrate.py, docs/optimizer.md).
 
 The traces come from real runs: a recurse workflow compiled against a catalog whose
 offers point at the local server, a scripted root model writing REPL code that cuts
@@ -18,11 +18,11 @@ from support.catalogs import local_catalog
 from support.openai_server import OpenAIServer
 
 import hetflow
-from hetflow.builtins import count_tokens
-from hetflow.calibrate import load, measure
-from hetflow.cli import main
+from hetflow.builtins.table import count_tokens
+from hetflow.commands.main import main
 from hetflow.errors import HetError
-from hetflow.estimate import SUB_PROMPT_TOKENS
+from hetflow.estimate.calibrate import load, measure
+from hetflow.estimate.sizes import SUB_PROMPT_TOKENS
 from hetflow.runtime import Settings, run_sync
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -261,7 +261,7 @@ def test_an_inner_level_keeps_its_turns_per_piece_and_scales_its_pieces():
         recs += [record("t.root", 3000, 400, run=run)] * root_calls
         recs += [record("t.sub", 1800, 300, run=run)] * inner_turns
         recs += [record("t.sub2", 8200, 90, run=run)] * 16
-    from hetflow.estimate import calibrated_levels
+    from hetflow.estimate.sizes import calibrated_levels
 
     cal = measure(recs).steps["t"]
     assert (cal.runs, cal.levels[0].calls, cal.levels[1].calls) == (2, 5.0, 12.0)
@@ -274,7 +274,7 @@ def test_an_inner_level_keeps_its_turns_per_piece_and_scales_its_pieces():
 
 def test_a_level_the_traces_never_called_makes_no_calls():
     recs = [record("t.root", 3000, 400)] * 2 + [record("t.sub", 700, 20)] * 10
-    from hetflow.estimate import calibrated_levels
+    from hetflow.estimate.sizes import calibrated_levels
 
     works, leaf = calibrated_levels(measure(recs).steps["t"], 2, 40_000)
     # The root only made plain calls at level 1: level 1 is the leaf, level 2 idle.

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from hetflow.catalog import load_catalog
-from hetflow.cli import main
 from hetflow.commands import catalog as command
+from hetflow.commands.main import main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "catalogs"
 

@@ -7,10 +7,10 @@ import textwrap
 
 import pytest
 
-from hetflow import ast
-from hetflow.checker import check, check_program, infer_types
-from hetflow.cli import main
-from hetflow.loader import load
+from hetflow.checks.checker import check, check_program, infer_types
+from hetflow.commands.main import main
+from hetflow.syntax import ast
+from hetflow.syntax.loader import load
 
 
 def diags(src: str):

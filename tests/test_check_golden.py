@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hetflow.checker import check_source
+from hetflow.checks.checker import check_source
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "check"
 CASES = sorted(GOLDEN.glob("*.het"))

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from hetflow.cli import main
+from hetflow.commands.main import main
 from hetflow.compiler import compile, parse_duration, parse_money, parse_size
 from hetflow.errors import DiagnosticError, HetError
-from hetflow.plan import Plan, json_schema
+from hetflow.plan.model import Plan, json_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.het"))
@@ -189,7 +189,7 @@ def test_no_secret_in_the_plan(tmp_path, monkeypatch):
 
 def test_compile_never_imports_litellm():
     code = (
-        "import sys; from hetflow.cli import main; "
+        "import sys; from hetflow.commands.main import main; "
         f"rc = main(['compile', {str(ROOT / 'examples' / 'oolong.het')!r}, '-o', '-']); "
         "sys.stderr.write(str('litellm' in sys.modules)); sys.exit(rc)"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hetflow.compiler import compile
-from hetflow.complexity import derive, kind_of
+from hetflow.estimate.complexity import derive, kind_of
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hetflow.cli import build_parser
+from hetflow.commands.main import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

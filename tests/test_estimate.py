@@ -6,12 +6,12 @@ import math
 
 import pytest
 
-from hetflow import estimate as E
-from hetflow.builtins import Est
-from hetflow.checker import infer_types
-from hetflow.estimate import estimate, type_tokens
-from hetflow.graph import build_graph
-from hetflow.loader import load_or_raise
+from hetflow.builtins.table import Est
+from hetflow.checks.checker import infer_types
+from hetflow.estimate import sizes as E
+from hetflow.estimate.sizes import estimate, type_tokens
+from hetflow.plan.graph import build_graph
+from hetflow.syntax.loader import load_or_raise
 
 
 def run(text: str, sizes=None):
@@ -82,7 +82,7 @@ def test_typed_outputs_and_max_tokens():
 
 
 def test_list_answers_scale_with_items():
-    from hetflow import ast
+    from hetflow.syntax import ast
 
     assert type_tokens(ast.TypeRef("list", item=ast.TEXT), {}) == pytest.approx(
         E.OUTPUT_LIST_ITEMS * E.FIELD_TEXT_TOKENS

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hetflow.builder import build
-from hetflow.checker import check
+from hetflow.checks.checker import check
+from hetflow.syntax.builder import build
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.het"))

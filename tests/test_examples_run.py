@@ -23,7 +23,7 @@ from support.fixtures import *  # noqa: F403  (the server and home fixtures)
 from support.replies import last_user
 
 import hetflow
-from hetflow.cli import main
+from hetflow.commands.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.het"))

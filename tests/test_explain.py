@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from hetflow.cli import main
+from hetflow.commands.main import main
 from hetflow.compiler import compile
 from hetflow.errors import HetError
-from hetflow.explain import explain
+from hetflow.optimize.explain import explain
 
 GOLDEN = Path(__file__).parent / "golden" / "compile"
 LAB = str(GOLDEN / "lab.toml")

@@ -7,9 +7,9 @@ import textwrap
 from hypothesis import HealthCheck, given, settings
 from test_fuzz import EXAMPLES, programs
 
-from hetflow.builder import build
-from hetflow.cli import main
-from hetflow.fmt import comments, duration, format_source, number, string
+from hetflow.commands.main import main
+from hetflow.syntax.builder import build
+from hetflow.syntax.fmt import comments, duration, format_source, number, string
 
 
 @settings(

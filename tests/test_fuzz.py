@@ -14,7 +14,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hetflow.checker import check
+from hetflow.checks.checker import check
 from hetflow.errors import HetError
 
 NAMES = [

@@ -21,7 +21,7 @@ from support.openai_server import OpenAIServer
 
 import hetflow
 from hetflow.catalog.load import default_catalog_bytes
-from hetflow.cli import main
+from hetflow.commands.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOW = ROOT / "examples" / "contract_review.het"

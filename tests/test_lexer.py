@@ -1,4 +1,4 @@
-"""The fast path (hetflow.lexer + parser.fast_parse) against Lark itself.
+"""The fast path (hetflow.syntax.lexer + parser.fast_parse) against Lark itself.
 
 For generated and mutated programs both must read the same tokens (types, texts,
 offsets, lines and columns), accept or refuse the same programs, and build the same
@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lark.exceptions import UnexpectedInput
 
-from hetflow import ast
-from hetflow.builder import _Builder, build
 from hetflow.errors import DiagnosticError
-from hetflow.lexer import Lines
-from hetflow.parser import _tables, fast_parse, parse_tree, parser
+from hetflow.syntax import ast
+from hetflow.syntax.builder import _Builder, build
+from hetflow.syntax.lexer import Lines
+from hetflow.syntax.parser import _tables, fast_parse, parse_tree, parser
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.het"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hetflow import oolong
+from bench import oolong
 
 
 def test_same_seed_same_task_and_different_seed_different_task():

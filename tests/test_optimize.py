@@ -11,7 +11,7 @@ import pytest
 
 from hetflow.catalog import Offer, load_catalog
 from hetflow.compiler import compile
-from hetflow.estimate import Work
+from hetflow.estimate.sizes import Work
 from hetflow.optimize import PASSES
 from hetflow.optimize.model import Option, Problem, evaluate, node_cost, node_latency
 from hetflow.optimize.solve import Goal, prune, solve

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hetflow.errors import DiagnosticError
-from hetflow.parser import expected_phrase, parse_tree
+from hetflow.syntax.parser import expected_phrase, parse_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,7 +55,7 @@ def test_several_independent_errors_are_all_reported():
 
 def test_check_imports_no_heavy_stage():
     code = (
-        "import sys, glob\nfrom hetflow.cli import main\n"
+        "import sys, glob\nfrom hetflow.commands.main import main\n"
         "main(['check'] + sorted(glob.glob('examples/*.het')))\n"
         "print(sorted(m for m in ('litellm', 'networkx', 'jinja2', 'scipy') "
         "if m in sys.modules))"
@@ -70,7 +70,7 @@ def test_the_fast_path_is_on_unless_asked_off():
     """With the Lark we pin, the fast path reads its tables (test_lexer compares it)."""
     import os
 
-    from hetflow.parser import _tables
+    from hetflow.syntax.parser import _tables
 
     if os.environ.get("HETFLOW_SLOW_PARSE") == "1":
         assert _tables() is None

@@ -9,7 +9,7 @@ import pytest
 
 import hetflow
 from hetflow.errors import HetError
-from hetflow.plan import Plan
+from hetflow.plan.model import Plan
 
 ROOT = Path(__file__).resolve().parent.parent
 

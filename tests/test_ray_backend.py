@@ -238,7 +238,7 @@ def test_local_runs_never_import_ray():
 
     code = (
         "import sys, hetflow.runtime as r, hetflow.runtime.backends as b; "
-        "from hetflow.plan import Plan, PlanNode, PlanInput\n"
+        "from hetflow.plan.model import Plan, PlanNode, PlanInput\n"
         "p = Plan(workflow='w', inputs=[PlanInput(name='x', type='text')], outputs=['n'], "
         "nodes=[PlanNode(id='n', op='extract', step='n', reads=['x'], "
         "builtin={'name': 'grep', 'args': [{'ref': 'x'}, {'value': 'b'}]})], edges=[])\n"
@@ -250,7 +250,7 @@ def test_local_runs_never_import_ray():
 
 
 def test_run_command_takes_the_ray_backend(cluster, server, home, capsys):
-    from hetflow.cli import main
+    from hetflow.commands.main import main
 
     server.script("coder", reply="done")
     flow = home / "code.het"

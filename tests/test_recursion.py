@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from hetflow import oolong
+from bench import oolong
 from hetflow.recurse import RecursionFailed, run_recursion
 from hetflow.recurse.prompts import SYSTEM_PROMPT, code_blocks
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from hetflow import render
-from hetflow.graph import build_graph
-from hetflow.loader import load_or_raise
-from hetflow.plan import Plan
+from hetflow.plan import render
+from hetflow.plan.graph import build_graph
+from hetflow.plan.model import Plan
+from hetflow.syntax.loader import load_or_raise
 
 EXAMPLES = Path(__file__).parent / "fixtures" / "graph_examples"
 NAMES = ("oolong", "web_step", "contract_review")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from hetflow.cli import main
+from hetflow.commands.main import main
 
 EXAMPLES = Path(__file__).parent / "fixtures" / "graph_examples"
 
@@ -48,7 +48,7 @@ def test_graph_picks_a_workflow(tmp_path, capsys):
 
 
 def test_graph_of_a_plan(tmp_path, capsys):
-    from hetflow.plan import Plan
+    from hetflow.plan.model import Plan
 
     plan = Plan(
         workflow="w",

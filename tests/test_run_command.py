@@ -13,7 +13,7 @@ from support.fixtures import *  # noqa: F403  (the server and home fixtures)
 from support.replies import contract, contract_model
 
 import hetflow
-from hetflow.cli import main
+from hetflow.commands.main import main
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = str(ROOT / "examples" / "contract_review.het")
@@ -170,7 +170,7 @@ def test_not_an_image_is_one_line(home, server, capsys):
 def test_help_and_argument_parsing_do_not_import_litellm():
     probe = (
         "import sys, contextlib, io\n"
-        "from hetflow.cli import main\n"
+        "from hetflow.commands.main import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    try: main(['run', '--help'])\n"
         "    except SystemExit: pass\n"

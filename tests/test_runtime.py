@@ -182,7 +182,7 @@ def test_recurse_runs_the_root_and_its_sub_calls_on_their_assignments(server, ho
 
 async def test_litellm_mock_response_needs_no_server_and_no_key(home, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    from hetflow.plan import Assignment, Plan, PlanInput, PlanNode
+    from hetflow.plan.model import Assignment, Plan, PlanInput, PlanNode
 
     offer = Assignment(
         model="m",
@@ -198,7 +198,7 @@ async def test_litellm_mock_response_needs_no_server_and_no_key(home, monkeypatc
         inputs=[PlanInput(name="q", type="text")],
         outputs=["a"],
         nodes=[
-            hetflow.plan.PlanNode(
+            hetflow.plan.model.PlanNode(
                 id="a", op="reason", step="a", reads=["q"], prompt="{{ q }}", assignment=offer
             )
         ],
@@ -220,7 +220,7 @@ def test_outputs_render_images_as_data_urls():
 
 
 def _cpu_plan(nodes, maps, outputs, inputs=("doc",)):
-    from hetflow.plan import MapScope, Plan, PlanInput, PlanNode
+    from hetflow.plan.model import MapScope, Plan, PlanInput, PlanNode
 
     return Plan(
         workflow="w",

@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 from hetflow.errors import HetError
-from hetflow.plan import Plan, PlanInput
+from hetflow.plan.model import Plan, PlanInput
 from hetflow.runtime.hooks import Hooks
 from hetflow.runtime.inputs import coerce_inputs, parse_assignments
 from hetflow.runtime.structured import InvalidOutput, parse, wire_schema

@@ -11,7 +11,7 @@ from support.fixtures import *  # noqa: F403  (the server and home fixtures)
 from support.replies import contract, contract_model
 
 import hetflow
-from hetflow.cli import main
+from hetflow.commands.main import main
 from hetflow.errors import HetError
 from hetflow.runtime import Settings, run_sync
 

@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from hetflow.plan import Plan
-from hetflow.simulate import CPU_STEP_S, simulate
+from hetflow.plan.model import Plan
+from hetflow.simulate.engine import CPU_STEP_S, simulate
 
 FAST = dict(
     model="small",

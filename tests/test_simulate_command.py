@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from hetflow.cli import main
-from hetflow.plan import Plan
-from hetflow.simulate import simulate
+from hetflow.commands.main import main
+from hetflow.plan.model import Plan
+from hetflow.simulate.engine import simulate
 
 EXAMPLES = Path(__file__).parent / "fixtures" / "graph_examples"
 

@@ -65,7 +65,7 @@ def test_installed_wheel_checks_an_example(wheel, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(target))
     example = ROOT / "examples" / "contract_review.het"
     code = (
-        "import hetflow, sys; from hetflow.checker import check;"
+        "import hetflow, sys; from hetflow.checks.checker import check;"
         f"assert hetflow.__file__.startswith({str(target)!r}), hetflow.__file__;"
         f"d = check({str(example)!r}); sys.exit(1 if any(x.is_error for x in d) else 0)"
     )

@@ -30,8 +30,8 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from ..checker import check_source
-    from ..errors import HetError
+    from hetflow.checks.checker import check_source
+    from hetflow.errors import HetError
 
     found = []
     sources: dict[str, str] = {}

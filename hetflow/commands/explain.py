@@ -34,8 +34,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hetflow.catalog import load_catalog
-    from hetflow.explain import explain
-    from hetflow.plan import Plan
+    from hetflow.optimize.explain import explain
+    from hetflow.plan.model import Plan
 
     catalog = load_catalog(args.catalog) if args.catalog else None
     if args.source.endswith(".json"):

@@ -28,9 +28,9 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from ..errors import DiagnosticError, HetError
-    from ..fmt import format_source
-    from ..loader import read_source
+    from hetflow.errors import DiagnosticError, HetError
+    from hetflow.syntax.fmt import format_source
+    from hetflow.syntax.loader import read_source
 
     changed, broken = [], 0
     for file in args.files:

@@ -28,7 +28,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hetflow import render
+    from hetflow.plan import render
 
     source = load_drawable(args.file, args.workflow)
     draw = render.dot if args.format == "dot" else render.mermaid
@@ -52,22 +52,22 @@ def load_drawable(path: str, workflow: str | None):
     from hetflow.errors import HetError
 
     if is_plan_file(path):
-        from hetflow.plan import Plan
+        from hetflow.plan.model import Plan
 
         plan = Plan.load(path)
         if workflow is not None and workflow != plan.workflow:
             raise HetError(f"{path}: is a plan of workflow '{plan.workflow}', not '{workflow}'")
         return plan
-    from hetflow.graph import build_graph
+    from hetflow.plan.graph import build_graph
 
     return build_graph(checked_workflow(path, workflow))
 
 
 def checked_workflow(path: str, name: str | None):
     """Load and check a `.het` file; raise its diagnostics, print its warnings."""
-    from hetflow.checker import check_source
+    from hetflow.checks.checker import check_source
     from hetflow.errors import DiagnosticError, render_all
-    from hetflow.loader import load_or_raise, pick_workflow
+    from hetflow.syntax.loader import load_or_raise, pick_workflow
 
     diagnostics, sources = check_source(path)
     if any(d.is_error for d in diagnostics):

@@ -89,8 +89,9 @@ def _dollars(text: str) -> float:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from hetflow.runtime import load_plan, run_sync
-    from hetflow.runtime.inputs import for_sizing, parse_assignments
+    from hetflow.compiler import plan_for_run
+    from hetflow.runtime import run_sync
+    from hetflow.runtime.inputs import parse_assignments
     from hetflow.runtime.values import for_output
 
     if args.backend != "ray" and (args.ray_address or args.ray_strict):
@@ -99,12 +100,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     given = parse_assignments(args.input)
-    plan = load_plan(
-        args.source,
-        catalog=args.catalog,
-        inputs=for_sizing(given),
-        workflow=args.workflow,
-    )
+    plan = plan_for_run(args.source, catalog=args.catalog, inputs=given, workflow=args.workflow)
     result = run_sync(
         plan,
         given,

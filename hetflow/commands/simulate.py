@@ -1,6 +1,6 @@
 """``hetflow simulate PLAN.json|FILE``: run a plan on the catalog's performance model.
 
-No model call, no key: see :mod:`hetflow.simulate` for what is modelled.  Prints a
+No model call, no key: see :mod:`hetflow.simulate.engine` for what is modelled.  Prints a
 time line (a text Gantt), makespan and cost beside the plan's estimate, per-chip use
 and the critical path observed; ``--format json`` prints the same as one object.
 """
@@ -67,7 +67,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hetflow.simulate import simulate
+    from hetflow.simulate.engine import simulate
 
     if args.jitter < 0 or args.runs < 1:
         print("hetflow simulate: error: --jitter must be >= 0 and --runs >= 1", file=sys.stderr)
@@ -127,7 +127,7 @@ def _plan(args: argparse.Namespace, sizes: dict[str, str]):
     from hetflow.errors import HetError
 
     if is_plan_file(args.file):
-        from hetflow.plan import Plan
+        from hetflow.plan.model import Plan
 
         given = (
             [

@@ -14,13 +14,13 @@ reorder or drop one without touching the others.
 
 from __future__ import annotations
 
-from .alternatives import alternatives
-from .assign import assign
-from .baseline import baseline
-from .candidates import candidates
-from .context import Context
-from .critical_path import critical_path
-from .why import why
+from hetflow.optimize.alternatives import alternatives
+from hetflow.optimize.assign import assign
+from hetflow.optimize.baseline import baseline
+from hetflow.optimize.candidates import candidates
+from hetflow.optimize.context import Context
+from hetflow.optimize.critical_path import critical_path
+from hetflow.optimize.why import why
 
 PASSES = (candidates, baseline, assign, alternatives, critical_path, why)
 

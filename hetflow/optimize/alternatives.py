@@ -9,8 +9,8 @@ what the node would cost and take on it (``cost_usd``, ``latency_s``).
 
 from __future__ import annotations
 
-from .context import Context, is_model_node, to_assignment, work_of
-from .model import node_cost, node_latency
+from hetflow.optimize.context import Context, is_model_node, to_assignment, work_of
+from hetflow.optimize.model import node_cost, node_latency
 
 MAX_ALTERNATIVES = 3
 
@@ -34,8 +34,8 @@ def score(
 
 def considered(cat, offers, w) -> list:
     """Every candidate with the node's cost and latency on it, cheapest first."""
-    from ..plan import Considered
-    from .candidates import window
+    from hetflow.optimize.candidates import window
+    from hetflow.plan.model import Considered
 
     rows = [
         Considered(

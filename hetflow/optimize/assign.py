@@ -8,10 +8,10 @@ and its cost and latency there.  When the budget or deadline cannot be met,
 
 from __future__ import annotations
 
-from .context import Context, build_problem, is_model_node, to_assignment, work_of
-from .feasibility import diagnose
-from .model import schedule
-from .solve import Goal, solve
+from hetflow.optimize.context import Context, build_problem, is_model_node, to_assignment, work_of
+from hetflow.optimize.feasibility import diagnose
+from hetflow.optimize.model import schedule
+from hetflow.optimize.solve import Goal, solve
 
 
 def goal_of(plan) -> Goal:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import math
 
-from .candidates import offers_meeting
-from .context import Context, build_problem, is_model_node, work_of
-from .model import evaluate
+from hetflow.optimize.candidates import offers_meeting
+from hetflow.optimize.context import Context, build_problem, is_model_node, work_of
+from hetflow.optimize.model import evaluate
 
 
 def baseline(plan, ctx: Context):

@@ -19,8 +19,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
-from ..errors import closest
-from .context import Context, is_model_node, work_of
+from hetflow.errors import closest
+from hetflow.optimize.context import Context, is_model_node, work_of
 
 SKILL_NAMES = ("reasoning", "coding", "extraction", "vision")
 

@@ -1,8 +1,8 @@
 """What the optimizer's passes share besides the plan: the catalog, the constraints'
 positions in the source (for diagnostics), and what earlier passes found.
 
->>> from hetflow.estimate import Work
->>> from hetflow.plan import PlanNode
+>>> from hetflow.estimate.sizes import Work
+>>> from hetflow.plan.model import PlanNode
 >>> work_of(PlanNode(id="a", op="reason", step="a")).calls
 0.0
 """
@@ -12,14 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..errors import Diagnostic, DiagnosticError, HetError, SourcePosition
-from ..estimate import Work
+from hetflow.errors import Diagnostic, DiagnosticError, HetError, SourcePosition
+from hetflow.estimate.sizes import Work
 
 if TYPE_CHECKING:
-    from ..catalog import Catalog, Offer
-    from ..plan import PlanNode
-    from .model import Problem
-    from .solve import Solution
+    from hetflow.catalog import Catalog, Offer
+    from hetflow.optimize.model import Problem
+    from hetflow.optimize.solve import Solution
+    from hetflow.plan.model import PlanNode
 
 CPU_CHIP = "cpu"
 MODEL_OPS = ("reason", "zoom", "recurse.root", "recurse.sub")
@@ -65,9 +65,9 @@ def work_of(node: PlanNode) -> Work:
 
 def to_assignment(catalog: Catalog, offer: Offer, work: Work | None = None):
     """The plan's record of an offer, with what the node costs and takes on it."""
-    from ..plan import Assignment
-    from .candidates import window
-    from .model import node_cost, node_latency
+    from hetflow.optimize.candidates import window
+    from hetflow.optimize.model import node_cost, node_latency
+    from hetflow.plan.model import Assignment
 
     chip = catalog.chip_of(offer)
     a = Assignment(
@@ -96,7 +96,7 @@ def to_assignment(catalog: Catalog, offer: Offer, work: Work | None = None):
 
 def build_problem(plan, catalog: Catalog, offers_of) -> Problem:
     """The plan as numbers: ``offers_of(node)`` lists a model node's offers."""
-    from .model import Option, Problem, node_cost, node_latency
+    from hetflow.optimize.model import Option, Problem, node_cost, node_latency
 
     ids = [n.id for n in plan.nodes]
     index = {node_id: i for i, node_id in enumerate(ids)}

@@ -7,9 +7,9 @@ floating-point objective.
 
 from __future__ import annotations
 
-from .context import Context
-from .model import critical_path as longest_path
-from .model import evaluate
+from hetflow.optimize.context import Context
+from hetflow.optimize.model import critical_path as longest_path
+from hetflow.optimize.model import evaluate
 
 
 def critical_path(plan, ctx: Context):

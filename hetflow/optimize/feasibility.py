@@ -16,10 +16,10 @@ one line of text.
 
 from __future__ import annotations
 
-from ..units import exact_duration, exact_money, money, seconds
-from .context import Context
-from .model import critical_path
-from .solve import Goal, solve
+from hetflow.optimize.context import Context
+from hetflow.optimize.model import critical_path
+from hetflow.optimize.solve import Goal, solve
+from hetflow.units import exact_duration, exact_money, money, seconds
 
 
 def _where(problem, choice, i) -> str:

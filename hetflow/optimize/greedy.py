@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import time
 
-from .model import Problem, critical_path, evaluate
-from .solve import Goal, Solution
+from hetflow.optimize.model import Problem, critical_path, evaluate
+from hetflow.optimize.solve import Goal, Solution
 
 GREEDY_MIN_S = 10.0  # the greedy's own time, however little the MILP had
 
@@ -32,7 +32,7 @@ def _fits(goal, cost: float, latency: float) -> bool:
 
 
 def _value(goal, cost: float, latency: float) -> float:
-    from .solve import objective_value
+    from hetflow.optimize.solve import objective_value
 
     return objective_value(goal, cost, latency)
 
@@ -71,7 +71,7 @@ def _repair(p: Problem, goal, rounds: int = 200) -> list[int] | None:
     (negative total float) moves to the faster option with the most seconds per dollar."""
     if goal.deadline is None:
         return None
-    from .model import _topological, schedule
+    from hetflow.optimize.model import _topological, schedule
 
     target = goal.deadline
     succ: list[list[int]] = [[] for _ in p.options]
@@ -119,7 +119,7 @@ def downgrade_within_float(
     earliest start (or the plan's end past ``target``).  Changes that stay within every
     node's own free float can be made all at once: none moves anything else.
     """
-    from .model import schedule
+    from hetflow.optimize.model import schedule
 
     succ: list[list[int]] = [[] for _ in p.options]
     for u, v in p.edges:
@@ -204,7 +204,7 @@ def fallback(
     p: Problem, goal: Goal, kept, time_limit: float, prog=None, bound: float | None = None
 ) -> Solution:
     """A greedy plan, and its gap to the LP relaxation's bound (or to ``bound``)."""
-    from .milp import EXACT_GAP, Program, refs, scaled, vector
+    from hetflow.optimize.milp import EXACT_GAP, Program, refs, scaled, vector
 
     choice = greedy(p, goal, time_limit=max(time_limit, GREEDY_MIN_S))
     if choice is None:

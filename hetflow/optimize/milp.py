@@ -34,8 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import Problem, evaluate
-from .solve import Goal, Solution, objective_value
+from hetflow.optimize.model import Problem, evaluate
+from hetflow.optimize.solve import Goal, Solution, objective_value
 
 EXACT_GAP = 1e-9  # HiGHS's relative gap when asked for the optimum
 SCALE = 1_000.0  # objectives are scaled to ~1,000 so HiGHS's absolute tolerances vanish
@@ -245,7 +245,7 @@ class Program:
         """A full feasible point for a choice: its x, earliest starts, z and makespan."""
         import highspy
 
-        from .model import schedule
+        from hetflow.optimize.model import schedule
 
         p = self.p
         col = np.zeros(self.nvar)
@@ -289,7 +289,7 @@ def scaled(goal: Goal, cost: float, latency: float, cost_ref: float, latency_ref
 def head_tail(p: Problem, kept) -> tuple[list[float], list[float]]:
     """Per node: the earliest it can start and the least time after it ends, with every
     node at its fastest option and no handoffs (bounds that every plan respects)."""
-    from .model import adjacency
+    from hetflow.optimize.model import adjacency
 
     n = len(p.options)
     fast = [min(p.options[i][j].latency for j in kept[i]) for i in range(n)]
@@ -317,7 +317,7 @@ def vector(
 
 def milp_solve(p: Problem, goal: Goal, kept, time_limit, gap: float = EXACT_GAP) -> Solution:
     """The optimum by the MILP; past the time limit, the better of HiGHS's and the greedy's."""
-    from .greedy import fallback
+    from hetflow.optimize.greedy import fallback
 
     prog = Program(p, kept)
     cost_ref, latency_ref = refs(p)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..estimate import Work
+from hetflow.estimate.sizes import Work
 
 
 @dataclass(frozen=True)

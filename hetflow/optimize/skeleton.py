@@ -1,8 +1,8 @@
 """The plan before the passes: every node with what the runtime needs, and its work.
 
-One :class:`~hetflow.plan.PlanNode` per graph node (inputs apart): operation, template
+One :class:`~hetflow.plan.model.PlanNode` per graph node (inputs apart): operation, template
 or builtin call, output type and JSON schema, options, needs (given, or derived by
-:mod:`hetflow.complexity`), pin, the estimator's work, the source position.  The
+:mod:`hetflow.estimate.complexity`), pin, the estimator's work, the source position.  The
 optimizer's passes then fill in assignments, alternatives and totals.  Alongside the
 plan comes the map from node id to the source positions of its ``needs`` and pin, for
 the passes' diagnostics.
@@ -15,13 +15,13 @@ from typing import Any
 
 import networkx as nx
 
-from .. import ast
-from ..complexity import derive
-from ..errors import SourcePosition
-from ..estimate import Estimates
-from ..graph import step_nodes
-from ..plan import Estimate, MapScope, Plan, PlanInput, PlanNode, SourceRef
-from ..schemas import is_structured, json_schema, schema_json
+from hetflow.errors import SourcePosition
+from hetflow.estimate.complexity import derive
+from hetflow.estimate.sizes import Estimates
+from hetflow.plan.graph import step_nodes
+from hetflow.plan.json_schema import is_structured, json_schema, schema_json
+from hetflow.plan.model import Estimate, MapScope, Plan, PlanInput, PlanNode, SourceRef
+from hetflow.syntax import ast
 
 
 def encode_value(v: ast.Value) -> dict[str, Any]:

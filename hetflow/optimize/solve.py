@@ -18,7 +18,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from .model import Problem, evaluate
+from hetflow.optimize.model import Problem, evaluate
 
 LARGE_NODES = 5_000  # beyond this: the greedy fallback with its proven gap
 LARGE_TIME_LIMIT_S = 20.0
@@ -120,12 +120,14 @@ def solve(
     elif method == "enumerate" or (method == "auto" and combos <= ENUMERATE_LIMIT):
         sol = _enumerate(p, goal, kept)
     elif n > LARGE_NODES and method == "auto":
-        from .greedy import fallback
+        from hetflow.optimize.greedy import fallback
 
         sol = fallback(p, goal, kept, time_limit or LARGE_TIME_LIMIT_S)
     else:
-        from .milp import milp_solve  # numpy and scipy load only when needed
-        from .presolve import presolve
+        from hetflow.optimize.milp import (
+            milp_solve,  # numpy and scipy load only when needed  # numpy and scipy load only when needed
+        )
+        from hetflow.optimize.presolve import presolve
 
         sol = milp_solve(p, goal, presolve(p, goal, kept), time_limit)
     sol.time_s = time.perf_counter() - t0

@@ -9,9 +9,9 @@ skipped and the line only ranks the winner among its candidates.
 
 from __future__ import annotations
 
-from ..units import exact_money, money, seconds
-from .context import Context, is_model_node
-from .model import evaluate
+from hetflow.optimize.context import Context, is_model_node
+from hetflow.optimize.model import evaluate
+from hetflow.units import exact_money, money, seconds
 
 MAX_COUNTERFACTUAL_NODES = 2_000
 

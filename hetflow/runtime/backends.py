@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from hetflow.errors import HetError
-from hetflow.plan import Assignment, Plan, PlanNode
+from hetflow.plan.model import Assignment, Plan, PlanNode
 
 NAMES = ("local", "ray")
 
@@ -41,17 +41,17 @@ class LocalBackend:
     name = "local"
 
     def start(self, plan: Plan) -> dict[str, list[Assignment]]:
-        from . import keys
+        from hetflow.runtime import keys
 
         return keys.check_keys(plan)
 
     async def complete(self, offer: Assignment, messages: list[dict], **kwargs: Any) -> Any:
-        from . import llm
+        from hetflow.runtime import llm
 
         return await llm.complete(offer, messages, **kwargs)
 
     async def builtin(self, node: PlanNode, values: dict[str, Any]) -> Any:
-        from .ops import run_builtin
+        from hetflow.runtime.ops import run_builtin
 
         return run_builtin(node, values)
 
@@ -64,7 +64,7 @@ def get(backend: Any = None, *, address: str | None = None, strict: bool = False
     if backend is None or backend == "local":
         return LocalBackend()
     if backend == "ray":
-        from .ray_backend import RayBackend
+        from hetflow.runtime.ray_backend import RayBackend
 
         return RayBackend(address=address, strict=strict)
     if isinstance(backend, str):

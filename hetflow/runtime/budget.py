@@ -25,7 +25,7 @@ import asyncio
 import math
 from dataclasses import dataclass
 
-from hetflow.plan import Assignment
+from hetflow.plan.model import Assignment
 
 SECONDS_PER_HOUR = 3600.0
 

@@ -20,16 +20,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hetflow.plan import Assignment, Plan, PlanNode
-
-from . import llm
-from .budget import DEFAULT_MAX_TOKENS, Budget, BudgetExhausted, Prices
-from .cache import Cache, call_hash
-from .hooks import Hooks
-from .journal import Journal
-from .keys import redact
-from .structured import InvalidOutput, feedback, instruction, response_format, wire_schema
-from .trace import Trace
+from hetflow.plan.model import Assignment, Plan, PlanNode
+from hetflow.runtime import llm
+from hetflow.runtime.budget import DEFAULT_MAX_TOKENS, Budget, BudgetExhausted, Prices
+from hetflow.runtime.cache import Cache, call_hash
+from hetflow.runtime.hooks import Hooks
+from hetflow.runtime.journal import Journal
+from hetflow.runtime.keys import redact
+from hetflow.runtime.structured import (
+    InvalidOutput,
+    feedback,
+    instruction,
+    response_format,
+    wire_schema,
+)
+from hetflow.runtime.trace import Trace
 
 IMAGE_TOKENS = 3000  # an image's worst case in input tokens (providers bill ~85-1,600)
 MESSAGE_OVERHEAD = 8  # tokens a provider adds around each message
@@ -117,7 +122,7 @@ class Caller:
         t0: float,
         backend: Any = None,
     ):
-        from .backends import LocalBackend
+        from hetflow.runtime.backends import LocalBackend
 
         self.plan, self.offers, self.budget = plan, offers, budget
         self.journal, self.cache, self.trace, self.hooks = journal, cache, trace, hooks

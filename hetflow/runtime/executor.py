@@ -23,13 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hetflow.plan import Plan, PlanNode
-
-from . import ops
-from .budget import BudgetExhausted
-from .calls import Caller, NodeFailed
-from .hooks import Hooks
-from .journal import Journal, item_key
+from hetflow.plan.model import Plan, PlanNode
+from hetflow.runtime import ops
+from hetflow.runtime.budget import BudgetExhausted
+from hetflow.runtime.calls import Caller, NodeFailed
+from hetflow.runtime.hooks import Hooks
+from hetflow.runtime.journal import Journal, item_key
 
 
 class Upstream(Exception):

@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from hetflow.errors import HetError, closest
-from hetflow.plan import Plan
-
-from .values import Image
+from hetflow.plan.model import Plan
+from hetflow.runtime.values import Image
 
 
 def parse_assignments(items: Iterable[str]) -> dict[str, Any]:

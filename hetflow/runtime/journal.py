@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hetflow.errors import HetError
-
-from .values import from_json, to_json
+from hetflow.runtime.values import from_json, to_json
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (

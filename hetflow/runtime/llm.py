@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from hetflow.plan import Assignment
+from hetflow.plan.model import Assignment
 
 # An offer with an api_base but no key variable is a self-hosted endpoint that needs no
 # key; litellm's OpenAI client insists on one, so it gets this placeholder (and never a

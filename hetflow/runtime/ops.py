@@ -12,12 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from hetflow.errors import HetError
-from hetflow.plan import Plan, PlanNode
-from hetflow.templates import RenderError, render
-
-from . import structured, zoom
-from .calls import Caller
-from .values import Image
+from hetflow.plan.model import Plan, PlanNode
+from hetflow.runtime import structured, zoom
+from hetflow.runtime.calls import Caller
+from hetflow.runtime.values import Image
+from hetflow.syntax.templates import RenderError, render
 
 
 class StepError(Exception):
@@ -40,7 +39,7 @@ def arg_value(arg: Any, values: dict[str, Any]) -> Any:
 
 
 def run_builtin(node: PlanNode, values: dict[str, Any]) -> Any:
-    from hetflow.builtins import BUILTINS
+    from hetflow.builtins.table import BUILTINS
 
     spec = node.builtin or {}
     name = spec.get("name")

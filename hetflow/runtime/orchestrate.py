@@ -13,19 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from hetflow.errors import HetError
-from hetflow.plan import Plan
+from hetflow.plan.model import Plan
+from hetflow.runtime import keys, llm
+from hetflow.runtime.budget import Budget
+from hetflow.runtime.cache import Cache
+from hetflow.runtime.calls import Caller, Settings
+from hetflow.runtime.executor import Executor
+from hetflow.runtime.hooks import Hooks
+from hetflow.runtime.inputs import coerce_inputs
+from hetflow.runtime.journal import Journal, default_path, plan_hash, run_key
+from hetflow.runtime.progress import Progress
+from hetflow.runtime.result import RunResult
+from hetflow.runtime.trace import Trace, new_run_id
 from hetflow.units import exact_money
-
-from . import keys, llm
-from .budget import Budget
-from .cache import Cache
-from .calls import Caller, Settings
-from .executor import Executor
-from .hooks import Hooks
-from .inputs import coerce_inputs
-from .journal import Journal, default_path, plan_hash, run_key
-from .progress import Progress
-from .trace import Trace, new_run_id
 
 
 def _open_journal(journal: Any) -> Journal | None:
@@ -53,7 +53,7 @@ def _listing(names: list[str], limit: int = 8) -> str:
 
 async def execute(plan: Plan, given: dict[str, Any], *, backend: Any = None, **kw: Any) -> Any:
     """One run on a backend (``local``, ``ray`` or a Backend), released when it ends."""
-    from .backends import get
+    from hetflow.runtime.backends import get
 
     the_backend = get(backend, **(kw.pop("backend_options", None) or {}))
     try:
@@ -76,8 +76,6 @@ async def _execute(
     progress: bool,
     backend: Any,
 ) -> Any:
-    from . import RunResult
-
     inputs = coerce_inputs(plan, given)
     limit = budget if budget is not None else plan.budget_usd
     if limit is not None and limit < 0:
@@ -89,7 +87,7 @@ async def _execute(
         offers = backend.start(plan)
     secrets = keys.secret_values(plan)
     if any(n.assignment is not None for n in plan.nodes):
-        from .llm import litellm
+        from hetflow.runtime.llm import litellm
 
         litellm()  # seconds of import, paid before the clock starts rather than mid-run
     the_hooks = Hooks(hooks)

@@ -24,7 +24,7 @@ import json
 import re
 from typing import Any
 
-from hetflow.plan import Plan, PlanNode
+from hetflow.plan.model import Plan, PlanNode
 
 _SIMPLE = {
     "number": {"type": "number"},

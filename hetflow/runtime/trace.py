@@ -7,7 +7,7 @@ outside maps), ``model``, ``chip``, ``litellm``, ``tokens_in``, ``tokens_out``,
 (served by the call cache, the journal or an identical call in flight: nothing paid;
 ``source`` says which), ``error`` and ``run`` (a
 short random id, the same for every record of one run, so that runs appended to one
-trace file can be told apart; :mod:`hetflow.calibrate` counts per run).  With a trace
+trace file can be told apart; :mod:`hetflow.estimate.calibrate` counts per run).  With a trace
 path each record is appended as a JSON line the moment the call ends, so a killed run
 leaves its trace behind too.
 """
@@ -21,7 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from hetflow.plan import Plan
+from hetflow.plan.model import Plan
 
 OFF_BY = 0.25  # the summary lists steps whose actual differs from the estimate by more
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .structured import InvalidOutput
-from .values import Image
+from hetflow.runtime.structured import InvalidOutput
+from hetflow.runtime.values import Image
 
 MAX_SIDE = 2048
 

@@ -35,7 +35,7 @@ class Ran:
 
 def cli(*args: str | os.PathLike, cwd: str | os.PathLike | None = None) -> Ran:
     """Run `hetflow ARGS` in this process (fast); SystemExit becomes the exit code."""
-    from hetflow.cli import main
+    from hetflow.commands.main import main
 
     out, err = io.StringIO(), io.StringIO()
     old = os.getcwd()

@@ -140,7 +140,7 @@ def test_help_exits_zero_and_lists_the_commands():
 
 PROBE = """
 import sys
-from hetflow.cli import main
+from hetflow.commands.main import main
 try:
     code = main({args!r})
 except SystemExit as exc:

@@ -240,7 +240,7 @@ def getaddrinfo(host, *args, **kwargs):
         attempts.append("dns:" + str(host))
     return real_getaddrinfo(host, *args, **kwargs)
 socket.getaddrinfo = getaddrinfo
-from hetflow.cli import main
+from hetflow.commands.main import main
 code = main(sys.argv[1:])
 print("ATTEMPTS", json.dumps(attempts), "CODE", code)
 """

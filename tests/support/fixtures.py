@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .openai_server import OpenAIServer
+from tests.support.openai_server import OpenAIServer
 
 __all__ = ["server", "home"]
 

@@ -10,7 +10,7 @@ are nodes too (``op="input"``); the plan lists them apart from the steps.
 Node attributes: ``op``, ``step`` (the AST step), ``step_name``, ``level`` (recurse
 parts), ``maps``, ``reads`` (the names it uses).
 
->>> from hetflow.loader import load_or_raise
+>>> from hetflow.syntax.loader import load_or_raise
 >>> prog = load_or_raise("workflow w {\\n input x: text\\n reason y = prompt \\"{{ x }}\\"\\n output y\\n}")
 >>> g = build_graph(prog.workflows[0])
 >>> list(g.edges)
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from . import ast
-from .gcpause import gc_paused
+from hetflow.syntax import ast
+from hetflow.syntax.gcpause import gc_paused
 
 RECURSE_PARTS = ("root", "repl")
 
@@ -59,7 +59,7 @@ def exit_node(step: ast.Step) -> str:
 def build_graph(workflow: ast.Workflow) -> nx.DiGraph:
     """The workflow's dataflow graph; assumes the workflow passed the checker.
 
-    The cycle collector is paused meanwhile (:mod:`hetflow.gcpause`): it would rescan
+    The cycle collector is paused meanwhile (:mod:`hetflow.syntax.gcpause`): it would rescan
     the whole AST for every few hundred nodes added.
     """
     g = nx.DiGraph(name=workflow.name)

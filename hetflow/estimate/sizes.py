@@ -7,8 +7,8 @@ run side by side, and how many tokens go in and come out of each.  The optimizer
 that work on every offer.  Every constant below is a rule of thumb, stated once and
 documented in ``docs/optimizer.md``; none is hidden in the code.
 
->>> from hetflow.loader import load_or_raise
->>> from hetflow.graph import build_graph
+>>> from hetflow.syntax.loader import load_or_raise
+>>> from hetflow.plan.graph import build_graph
 >>> prog = load_or_raise('workflow w {\\n input x: text ~ 8k tokens\\n'
 ...                      ' reason y = prompt "Sum up {{ x }}"\\n output y\\n}')
 >>> wf = prog.workflows[0]
@@ -28,8 +28,8 @@ from typing import Any
 
 import networkx as nx
 
-from . import ast
-from .builtins import BUILTINS, Est, count_tokens
+from hetflow.builtins.table import BUILTINS, Est, count_tokens
+from hetflow.syntax import ast
 
 # -------------------------------------------------------------- the table (docs/optimizer.md)
 DEFAULT_TEXT_TOKENS = 2_000  # an input text without a size hint
@@ -401,14 +401,14 @@ def calibrated_levels(cal: Any, depth: int, context: float) -> tuple[dict[int, W
     """Each sub level's work for one recursion over ``context`` tokens, from a trace.
 
     The deepest level the traces called is the leaf: ``ceil(context / piece)`` calls of
-    the observed piece (:meth:`~hetflow.calibrate.StepCalibration.piece`).  A level
+    the observed piece (:meth:`~hetflow.estimate.calibrate.StepCalibration.piece`).  A level
     above it runs the observed turns per piece over pieces ``SUB_SPLIT`` times its
     children's; the traced runs' context is what their leaves read between them (calls
     x piece), which gives their pieces and so their turns per piece.  A level deeper
     than any traced call makes no calls.  Returns the works and the leaf level (0: the
     root called no sub-model).
 
-    >>> from hetflow.calibrate import Level, StepCalibration
+    >>> from hetflow.estimate.calibrate import Level, StepCalibration
     >>> cal = StepCalibration("t", 2, 2, {0: Level(4, 3e3, 400),
     ...                                   1: Level(6, 1800, 300), 2: Level(16, 8200, 90)})
     >>> works, leaf = calibrated_levels(cal, 2, 4 * 128_000)
@@ -458,7 +458,7 @@ def estimate(
 
     ``sizes`` maps input names to their size (from hints, real values or the command
     line); inputs missing there take their ``~ SIZE`` hint or the type's default.  A
-    :class:`~hetflow.calibrate.Calibration` replaces the constants of the ``recurse``
+    :class:`~hetflow.estimate.calibrate.Calibration` replaces the constants of the ``recurse``
     steps it measured (``Estimates.calibrated`` lists their nodes).  ``values``: the real
     inputs, where known; an ``extract`` outside any map that reads only real values is
     run on them, so its size (and the fan-out of a map over it) is measured, not guessed.

@@ -1,10 +1,10 @@
 """The type rules the checker and the builtins share.
 
-Types are :class:`hetflow.ast.TypeRef` values.  ``json`` is the dynamic type: it is
+Types are :class:`hetflow.syntax.ast.TypeRef` values.  ``json`` is the dynamic type: it is
 accepted wherever a value is expected and any field of it is ``json`` again, so a
 program that reads untyped model output is never refused for it.
 
->>> from hetflow.ast import TypeRef, TEXT
+>>> from hetflow.syntax.ast import TypeRef, TEXT
 >>> str(item_type(TypeRef("list", item=TEXT)))
 'text'
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from . import ast
-from .ast import JSON, PRIMITIVE_TYPES, TypeRef
+from hetflow.syntax import ast
+from hetflow.syntax.ast import JSON, PRIMITIVE_TYPES, TypeRef
 
 BOOL = TypeRef("bool")
 
@@ -90,7 +90,7 @@ def field_type(
             return None, f"{where} is {describe(t)}, which has no fields"
         f = schema.field(name)
         if f is None:
-            from .errors import closest
+            from hetflow.errors import closest
 
             hint = closest(name, [f.name for f in schema.fields])
             more = f"; did you mean '{hint}'?" if hint else ""

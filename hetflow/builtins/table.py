@@ -6,7 +6,7 @@ its result is likely to be before any input is seen (``estimate``).  Keeping the
 side by side is what keeps them from drifting apart.
 
 Sizes are counted in tokens of about four characters (:func:`count_tokens`); the size
-estimates and their rules of thumb live in :mod:`hetflow.builtins_estimate`.
+estimates and their rules of thumb live in :mod:`hetflow.builtins.estimate`.
 
 >>> BUILTINS["split"].run("a\\n\\nb", sep="\\n\\n")
 ['a', 'b']
@@ -23,9 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from . import ast
-from .builtins_check import CHECKS, Problems
-from .builtins_estimate import (
+from hetflow.builtins.check import CHECKS, Problems
+from hetflow.builtins.estimate import (
     CHARS_PER_TOKEN,
     Est,
     count_tokens,
@@ -42,9 +41,10 @@ from .builtins_estimate import (
     est_window,
     few,
 )
+from hetflow.syntax import ast
 
 __all__ = ["BUILTINS", "Builtin", "Est", "count_tokens", "CHARS_PER_TOKEN"]
-from .errors import HetError
+from hetflow.errors import HetError
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Lark tree → the typed AST of :mod:`hetflow.ast`, with positions on every node.
+"""Lark tree → the typed AST of :mod:`hetflow.syntax.ast`, with positions on every node.
 
 The builder also reports what the grammar alone cannot say well: a reserved word used
 as a name, an unknown objective, a clause given twice, a template that is not valid
@@ -18,13 +18,13 @@ from pathlib import Path
 from lark import Token, Transformer
 from lark.exceptions import VisitError
 
-from . import ast
-from .errors import Diagnostic, DiagnosticError, SourcePosition
-from .gcpause import gc_paused
-from .lexer import Lines
-from .literals import locate_refs, number, string_value, unescape
-from .parser import fast_parse, parse_tree
-from .templates import template_refs
+from hetflow.errors import Diagnostic, DiagnosticError, SourcePosition
+from hetflow.syntax import ast
+from hetflow.syntax.gcpause import gc_paused
+from hetflow.syntax.lexer import Lines
+from hetflow.syntax.literals import locate_refs, number, string_value, unescape
+from hetflow.syntax.parser import fast_parse, parse_tree
+from hetflow.syntax.templates import template_refs
 
 __all__ = ["build", "build_or_raise", "unescape", "string_value", "number"]
 
@@ -35,7 +35,7 @@ _DURATION_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 class _Builder(Transformer):
     """Each rule's method takes ``(span, children)``: span is ``(start, end)`` offsets.
 
-    The fast path (:func:`hetflow.parser.fast_parse`) calls the methods while it parses;
+    The fast path (:func:`hetflow.syntax.parser.fast_parse`) calls the methods while it parses;
     a Lark tree (the fallback) goes through :meth:`transform`, whose metas become spans.
     """
 

@@ -23,10 +23,10 @@ from pathlib import Path
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput
 
-from .errors import Diagnostic, DiagnosticError, SourcePosition
-from .lexer import SKIP, Unreadable, state_lexers
-from .lexer import Tok as _Tok
-from .syntax_errors import expected_phrase, syntax_diagnostic
+from hetflow.errors import Diagnostic, DiagnosticError, SourcePosition
+from hetflow.syntax.errors import expected_phrase, syntax_diagnostic
+from hetflow.syntax.lexer import SKIP, Unreadable, state_lexers
+from hetflow.syntax.lexer import Tok as _Tok
 
 __all__ = [
     "grammar_path",
@@ -38,7 +38,11 @@ __all__ = [
 ]
 
 _HERE = Path(__file__).resolve().parent
-_GRAMMAR_PLACES = (_HERE / "grammar" / "het.lark", _HERE.parent / "grammar" / "het.lark")
+# inside the wheel: hetflow/grammar/het.lark; in a source checkout: grammar/het.lark at the top
+_GRAMMAR_PLACES = (
+    _HERE.parent / "grammar" / "het.lark",
+    _HERE.parent.parent / "grammar" / "het.lark",
+)
 
 
 def grammar_path() -> Path:
@@ -192,7 +196,7 @@ def is_tree(x: object) -> bool:
 
 # ------------------------------------------------------------------ the fast path
 # A correct program is parsed by a plain loop over Lark's own LALR table and per-state
-# lexers (hetflow.lexer), calling the builder at each reduction with the rule's span as
+# lexers (hetflow.syntax.lexer), calling the builder at each reduction with the rule's span as
 # character offsets: no Lark tokens, trees or position propagation.  Any error ends the
 # fast path; the caller then runs Lark itself (parse_tree), which words the diagnostics.
 
@@ -202,7 +206,7 @@ def fast_parse(text: str, target, record: list | None = None):
 
     ``span`` is ``(start, end)`` offsets (None for an empty rule); children are what
     Lark's tree would hold after ``?rule``, ``_rule`` and anonymous-token shaping: the
-    values the target returned for subrules, and :class:`~hetflow.lexer.Tok` tokens.
+    values the target returned for subrules, and :class:`~hetflow.syntax.lexer.Tok` tokens.
     ``record`` (for tests) receives every token as ``(type, text, start, end)``.
     """
     tables = _tables()

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import NOWHERE, SourcePosition
+from hetflow.errors import NOWHERE, SourcePosition
 
 PRIMITIVE_TYPES = ("text", "number", "bool", "image", "json")
 OBJECTIVES = ("cost", "latency", "balanced")

@@ -8,10 +8,10 @@ the list of its values.  A map's item is visible only inside its own map.
 
 from __future__ import annotations
 
-from . import ast
-from .builtins import BUILTINS
-from .errors import Diagnostic, SourcePosition, closest
-from .typing_ import field_type, is_dynamic, is_list, item_type, literal_type
+from hetflow.builtins.table import BUILTINS
+from hetflow.errors import Diagnostic, SourcePosition, closest
+from hetflow.syntax import ast
+from hetflow.syntax.types import field_type, is_dynamic, is_list, item_type, literal_type
 
 # Jinja's own globals: a template may call them, and they are not workflow names.
 JINJA_GLOBALS = frozenset({"range", "dict", "lipsum", "cycler", "joiner", "namespace", "loop"})

@@ -4,7 +4,7 @@ One function per builtin, each reading like the builtin's signature.  A problem 
 ``(message, position)`` pair pointing at the offending argument (or the builtin's name
 when an argument is missing).
 
->>> from hetflow import ast
+>>> from hetflow.syntax import ast
 >>> call = ast.Call("split", (ast.Ref("doc"),), (("lines", ast.Size(0, None)),))
 >>> p = Problems(call, [ast.TEXT], {}, {})
 >>> str(CHECKS["split"](p)), [m for m, _ in p.found]
@@ -17,9 +17,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from . import ast
-from .errors import closest
-from .typing_ import describe, field_type, is_dynamic, is_list, is_text, item_type
+from hetflow.errors import closest
+from hetflow.syntax import ast
+from hetflow.syntax.types import describe, field_type, is_dynamic, is_list, is_text, item_type
 
 LIST_TEXT = ast.list_of(ast.TEXT)
 

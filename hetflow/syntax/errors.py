@@ -16,7 +16,7 @@ import re
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from .errors import Diagnostic, SourcePosition
+from hetflow.errors import Diagnostic, SourcePosition
 
 # What a terminal is, in a user's words.
 _WORDS = {
@@ -54,7 +54,7 @@ def _word(terminal: str) -> str:
     if terminal in _WORDS:
         return _WORDS[terminal]
     try:
-        from .parser import parser
+        from hetflow.syntax.parser import parser
 
         pattern = parser().get_terminal(terminal).pattern
         if pattern.type == "str":
@@ -170,7 +170,7 @@ _KEYWORDS = _STEP_KINDS + ("input", "objective", "budget", "deadline", "output")
 
 def _refine(token: Token, expected: set[str], message: str, text: str):
     """Sharper wording for the mistakes people make most: ``(message, position or None)``."""
-    from .errors import closest
+    from hetflow.errors import closest
 
     value = str(token)
     before = _line_before(token, text)

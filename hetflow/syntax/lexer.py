@@ -6,7 +6,7 @@ into a keyword through a per-state table.  Running it costs more than the regexe
 generator, a token object with eight attributes and a line counter per token.  This
 module reads the same per-state regexes and keyword tables out of the built Lark
 lexer, so the tokens are Lark's by construction, and leaves the loop to
-:func:`hetflow.parser.fast_parse`.  Positions are character offsets; the builder turns
+:func:`hetflow.syntax.parser.fast_parse`.  Positions are character offsets; the builder turns
 the few it needs into lines and columns (:class:`Lines`).
 """
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from . import ast
-from .builtins import BUILTINS
-from .checker_scope import Scope, twice
-from .errors import Diagnostic, DiagnosticError, SourcePosition, closest
-from .gcpause import gc_paused
-from .typing_ import compatible, describe, is_dynamic, is_list, is_text, unknown_types
+from hetflow.builtins.table import BUILTINS
+from hetflow.checks.scope import Scope, twice
+from hetflow.errors import Diagnostic, DiagnosticError, SourcePosition, closest
+from hetflow.syntax import ast
+from hetflow.syntax.gcpause import gc_paused
+from hetflow.syntax.types import compatible, describe, is_dynamic, is_list, is_text, unknown_types
 
 SKILLS = ("reasoning", "coding", "extraction", "vision")
 REQUIREMENT_KEYS = SKILLS + ("context",)
@@ -55,7 +55,7 @@ def check(source: str | os.PathLike) -> list[Diagnostic]:
 
 def check_source(source: str | os.PathLike) -> tuple[list[Diagnostic], dict[str, str]]:
     """Like :func:`check`, also returning the text of every file read (for rendering)."""
-    from .loader import load
+    from hetflow.syntax.loader import load
 
     try:
         program, diagnostics, sources = load(source)
@@ -68,7 +68,7 @@ def check_source(source: str | os.PathLike) -> tuple[list[Diagnostic], dict[str,
 def check_program(program: ast.Program) -> list[Diagnostic]:
     """Every static check of an already-built program.
 
-    The cycle collector is paused meanwhile (:mod:`hetflow.gcpause`): the checker makes
+    The cycle collector is paused meanwhile (:mod:`hetflow.syntax.gcpause`): the checker makes
     many small objects next to a big live AST, which the collector would rescan to no
     purpose.
     """

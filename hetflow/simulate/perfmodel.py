@@ -2,9 +2,9 @@
 
 For every node: how many items it runs (its maps' cardinalities), how its calls chain
 (``rounds`` one after another, chains side by side), how long one call takes on its
-offer and what it costs.  :mod:`hetflow.simulate` schedules these calls in time.
+offer and what it costs.  :mod:`hetflow.simulate.engine` schedules these calls in time.
 
->>> from hetflow.plan import Plan
+>>> from hetflow.plan.model import Plan
 >>> p = Plan(workflow="w", nodes=[{"id": "a", "op": "extract", "step": "a"}], edges=[])
 >>> prepare(p, p.nodes[0], None).call_s == CPU_STEP_S
 True
@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .plan import Assignment, Plan, PlanNode
+from hetflow.plan.model import Assignment, Plan, PlanNode
 
 CPU_STEP_S = 0.002  # one CPU step (split, grep, count) on one item, when the plan says nothing
 CPU_CHIP = "cpu"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import textwrap
 
-from .errors import SourcePosition
+from hetflow.errors import SourcePosition
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "0": "\0"}
 _ESCAPE_RE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.S)

@@ -21,7 +21,7 @@ other node's calls run side by side.  CPU steps (``extract``, ``reduce``, the RE
 take their estimated ``cpu_s`` (:data:`CPU_STEP_S` per item when the plan has none),
 shared evenly among their items, and never queue.
 
->>> from hetflow.plan import Plan
+>>> from hetflow.plan.model import Plan
 >>> p = Plan(workflow="w", nodes=[{"id": "a", "op": "extract", "step": "a"}], edges=[])
 >>> simulate(p).makespan_s == CPU_STEP_S
 True
@@ -36,9 +36,9 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
-from .errors import HetError
-from .plan import Plan
-from .simulate_model import CPU_CHIP, CPU_STEP_S, SimNode, call_cost, prepare
+from hetflow.errors import HetError
+from hetflow.plan.model import Plan
+from hetflow.simulate.perfmodel import CPU_CHIP, CPU_STEP_S, SimNode, call_cost, prepare
 
 __all__ = ["CPU_STEP_S", "CallSpan", "ChipUse", "NodeRun", "Simulation", "simulate"]
 

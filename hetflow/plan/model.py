@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import HetError
+from hetflow.errors import HetError
 
 PLAN_VERSION = 1
 

@@ -4,7 +4,7 @@
 This module reads such files and measures, per ``recurse`` step, what the estimator
 otherwise takes from constants (``RECURSE_ITERATIONS``, ``SUB_CHUNK_TOKENS``,
 ``SUB_TURNS``...): calls per recursion at each level and tokens per call.
-:mod:`hetflow.estimate` turns the figures into work for a *new* input, scaling sub-call
+:mod:`hetflow.estimate.sizes` turns the figures into work for a *new* input, scaling sub-call
 fan-out with the new context's size (docs/optimizer.md, "Calibration from traces").
 
 Runs are told apart by the records' ``run`` field (a trace without it is one run per
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import HetError
+from hetflow.errors import HetError
 
 _NODE = re.compile(r"^(?P<step>.+)\.(?:(?P<root>root)|sub(?P<level>\d*))$")
 
@@ -57,7 +57,7 @@ class StepCalibration:
     def piece(self, level: int) -> float:
         """The piece of context one call of a leaf level read: its mean input tokens
         less the sub-call prompt, but never less than half its input."""
-        from .estimate import SUB_PROMPT_TOKENS
+        from hetflow.estimate.sizes import SUB_PROMPT_TOKENS
 
         tokens_in = self.levels[level].tokens_in
         return max(tokens_in - SUB_PROMPT_TOKENS, tokens_in / 2, 1.0)

@@ -5,7 +5,7 @@ against them, so they are strict: every field listed, optional ones (``?``) may 
 null, no extra keys.  A schema that (indirectly) contains itself is cut at the second
 visit to an untyped object rather than recursing forever.
 
->>> from hetflow import ast
+>>> from hetflow.syntax import ast
 >>> json_schema(ast.TypeRef("list", item=ast.TypeRef("enum", enum=("a", "b"))), {})
 {'type': 'array', 'items': {'type': 'string', 'enum': ['a', 'b']}}
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import ast
+from hetflow.syntax import ast
 
 _PRIMITIVE = {
     "text": {"type": "string"},

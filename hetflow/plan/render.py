@@ -6,8 +6,8 @@ steps as boxes (``zoom`` a hexagon), every node labelled ``name`` / ``op``; a
 step; each ``map`` body in a box ``map ITEM in LIST`` (nested maps nested).  A plan
 adds each node's assignment (``model @ chip``) and marks its critical path in red.
 
->>> from hetflow.loader import load_or_raise
->>> from hetflow.graph import build_graph
+>>> from hetflow.syntax.loader import load_or_raise
+>>> from hetflow.plan.graph import build_graph
 >>> g = build_graph(load_or_raise("workflow w {\\n input x: text\\n"
 ...     " reason y = prompt \\"{{ x }}\\"\\n output y\\n}").workflows[0])
 >>> print(mermaid(g))  # doctest: +NORMALIZE_WHITESPACE
@@ -28,7 +28,7 @@ from itertools import pairwise
 
 import networkx as nx
 
-from .plan import Plan
+from hetflow.plan.model import Plan
 
 CRITICAL_COLOR = "#d62728"
 CPU_OPS = ("extract", "reduce", "recurse.repl")

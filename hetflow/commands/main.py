@@ -12,8 +12,8 @@ import importlib
 import os
 import sys
 
-from . import __version__
-from .errors import DiagnosticError, HetError
+from hetflow import __version__
+from hetflow.errors import DiagnosticError, HetError
 
 COMMANDS = ("check", "compile", "explain", "graph", "run", "simulate", "catalog", "fmt")
 

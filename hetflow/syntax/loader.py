@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import ast
-from .builder import build
-from .errors import Diagnostic, DiagnosticError, HetError, closest
+from hetflow.errors import Diagnostic, DiagnosticError, HetError, closest
+from hetflow.syntax import ast
+from hetflow.syntax.builder import build
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 

@@ -21,13 +21,13 @@ import re
 import textwrap
 from pathlib import Path
 
-from . import ast
-from .builder import build
-from .errors import DiagnosticError
-from .literals import unescape
-from .units import exact_duration as duration
-from .units import exact_money as money
-from .units import number
+from hetflow.errors import DiagnosticError
+from hetflow.syntax import ast
+from hetflow.syntax.builder import build
+from hetflow.syntax.literals import unescape
+from hetflow.units import exact_duration as duration
+from hetflow.units import exact_money as money
+from hetflow.units import number
 
 INDENT = "  "
 _TOKENS = re.compile(r'"""[\s\S]*?"""|"(?!"")(?:[^"\\\n]|\\.)*"|#[^\n]*')

@@ -1,0 +1,1 @@
+"""Benchmarks (and the OOLONG-style task generator the tests share)."""

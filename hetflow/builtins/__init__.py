@@ -1,0 +1,1 @@
+"""The builtins of the language: the one table, their type checks, and their size estimates."""

@@ -1,0 +1,1 @@
+"""How big each step will be: token sizes, complexity analysis (derived needs), calibration from traces."""

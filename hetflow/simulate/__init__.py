@@ -1,0 +1,1 @@
+"""Run a plan against the performance model instead of providers: the engine and the per-chip performance model."""
