@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from hetflow.catalog.resolve import resolve
 from hetflow.errors import HetError, closest
 
 SKILLS = ("reasoning", "coding", "extraction", "vision")
@@ -202,8 +203,6 @@ class Catalog(BaseModel):
         self.chips.setdefault("cpu", CPU)
         if info.context and info.context.get("defer_checks"):
             return self  # the loader checks, with line numbers
-        from hetflow.catalog.resolve import resolve
-
         problems = resolve(self)
         if problems:
             raise ValueError("; ".join(message for _, message in problems))

@@ -21,6 +21,7 @@ from hetflow.checks.scope import Scope, twice
 from hetflow.errors import Diagnostic, DiagnosticError, SourcePosition, closest
 from hetflow.syntax import ast
 from hetflow.syntax.gcpause import gc_paused
+from hetflow.syntax.loader import load
 from hetflow.syntax.types import compatible, describe, is_dynamic, is_list, is_text, unknown_types
 
 SKILLS = ("reasoning", "coding", "extraction", "vision")
@@ -55,8 +56,6 @@ def check(source: str | os.PathLike) -> list[Diagnostic]:
 
 def check_source(source: str | os.PathLike) -> tuple[list[Diagnostic], dict[str, str]]:
     """Like :func:`check`, also returning the text of every file read (for rendering)."""
-    from hetflow.syntax.loader import load
-
     try:
         program, diagnostics, sources = load(source)
     except DiagnosticError as exc:

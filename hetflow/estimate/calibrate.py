@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from hetflow.errors import HetError
+from hetflow.estimate.sizes import SUB_PROMPT_TOKENS
 
 _NODE = re.compile(r"^(?P<step>.+)\.(?:(?P<root>root)|sub(?P<level>\d*))$")
 
@@ -57,8 +58,6 @@ class StepCalibration:
     def piece(self, level: int) -> float:
         """The piece of context one call of a leaf level read: its mean input tokens
         less the sub-call prompt, but never less than half its input."""
-        from hetflow.estimate.sizes import SUB_PROMPT_TOKENS
-
         tokens_in = self.levels[level].tokens_in
         return max(tokens_in - SUB_PROMPT_TOKENS, tokens_in / 2, 1.0)
 

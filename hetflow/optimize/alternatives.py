@@ -10,7 +10,8 @@ what the node would cost and take on it (``cost_usd``, ``latency_s``).
 from __future__ import annotations
 
 from hetflow.optimize.context import Context, is_model_node, to_assignment, work_of
-from hetflow.optimize.model import node_cost, node_latency
+from hetflow.optimize.model import node_cost, node_latency, window
+from hetflow.plan.model import Considered
 
 MAX_ALTERNATIVES = 3
 
@@ -34,9 +35,6 @@ def score(
 
 def considered(cat, offers, w) -> list:
     """Every candidate with the node's cost and latency on it, cheapest first."""
-    from hetflow.optimize.candidates import window
-    from hetflow.plan.model import Considered
-
     rows = [
         Considered(
             offer=o.id,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from hetflow.optimize.context import Context, build_problem, is_model_node, to_assignment, work_of
 from hetflow.optimize.feasibility import diagnose
-from hetflow.optimize.model import schedule
-from hetflow.optimize.solve import Goal, solve
+from hetflow.optimize.model import Goal, schedule
+from hetflow.optimize.solve import solve
 
 
 def goal_of(plan) -> Goal:

@@ -21,14 +21,9 @@ from collections.abc import Iterable, Mapping
 
 from hetflow.errors import closest
 from hetflow.optimize.context import Context, is_model_node, work_of
+from hetflow.optimize.model import window
 
 SKILL_NAMES = ("reasoning", "coding", "extraction", "vision")
-
-
-def window(cat, offer) -> int:
-    """The offer's context window: the provider's when it serves less than the model's."""
-    model = cat.model_of(offer).context
-    return min(model, offer.context) if offer.context else model
 
 
 def offers_meeting(cat, offers: Iterable, needs: Mapping[str, float], tokens: float) -> list:

@@ -14,12 +14,11 @@ from typing import TYPE_CHECKING
 
 from hetflow.errors import Diagnostic, DiagnosticError, HetError, SourcePosition
 from hetflow.estimate.sizes import Work
+from hetflow.optimize.model import Option, Problem, Solution, node_cost, node_latency, window
+from hetflow.plan.model import Assignment, PlanNode
 
 if TYPE_CHECKING:
     from hetflow.catalog import Catalog, Offer
-    from hetflow.optimize.model import Problem
-    from hetflow.optimize.solve import Solution
-    from hetflow.plan.model import PlanNode
 
 CPU_CHIP = "cpu"
 MODEL_OPS = ("reason", "zoom", "recurse.root", "recurse.sub")
@@ -65,10 +64,6 @@ def work_of(node: PlanNode) -> Work:
 
 def to_assignment(catalog: Catalog, offer: Offer, work: Work | None = None):
     """The plan's record of an offer, with what the node costs and takes on it."""
-    from hetflow.optimize.candidates import window
-    from hetflow.optimize.model import node_cost, node_latency
-    from hetflow.plan.model import Assignment
-
     chip = catalog.chip_of(offer)
     a = Assignment(
         model=offer.model,
@@ -96,8 +91,6 @@ def to_assignment(catalog: Catalog, offer: Offer, work: Work | None = None):
 
 def build_problem(plan, catalog: Catalog, offers_of) -> Problem:
     """The plan as numbers: ``offers_of(node)`` lists a model node's offers."""
-    from hetflow.optimize.model import Option, Problem, node_cost, node_latency
-
     ids = [n.id for n in plan.nodes]
     index = {node_id: i for i, node_id in enumerate(ids)}
     options = []

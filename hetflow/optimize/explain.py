@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import math
 
+from hetflow.catalog import load_catalog
 from hetflow.errors import HetError, closest
-from hetflow.optimize.candidates import offers_meeting, pin_filter, window
+from hetflow.optimize.candidates import offers_meeting, pin_filter
 from hetflow.optimize.context import is_model_node, work_of
-from hetflow.optimize.model import node_cost, node_latency
+from hetflow.optimize.model import node_cost, node_latency, window
 from hetflow.units import exact_duration, exact_money, money, seconds
 
 MAX_LISTED = 12
@@ -122,8 +123,6 @@ def explain(plan, catalog=None, step: str | None = None) -> str:
         )
     # A plan lists what it considered; only an older plan needs a catalog to explain it.
     if any(is_model_node(n) and not n.candidates for n in nodes):
-        from hetflow.catalog import load_catalog
-
         if catalog is None or isinstance(catalog, str):
             catalog = load_catalog(catalog)
     else:

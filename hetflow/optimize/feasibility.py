@@ -17,8 +17,8 @@ one line of text.
 from __future__ import annotations
 
 from hetflow.optimize.context import Context
-from hetflow.optimize.model import critical_path
-from hetflow.optimize.solve import Goal, solve
+from hetflow.optimize.model import Goal, critical_path
+from hetflow.optimize.solve import solve
 from hetflow.units import exact_duration, exact_money, money, seconds
 
 

@@ -9,7 +9,7 @@ whole plan exactly.  The lower bound is the MILP's linear relaxation (every ``x`
 [0, 1]), so ``gap = (plan − bound) / plan`` is a guarantee, not a guess.
 
 >>> from hetflow.optimize.model import Option, Problem
->>> from hetflow.optimize.solve import Goal
+>>> from hetflow.optimize.model import Goal
 >>> p = Problem([[Option(1.0, 1.0, "a"), Option(0.1, 9.0, "a")]], [], {})
 >>> greedy(p, Goal("cost", deadline=5.0))
 [0]
@@ -19,8 +19,14 @@ from __future__ import annotations
 
 import time
 
-from hetflow.optimize.model import Problem, critical_path, evaluate
-from hetflow.optimize.solve import Goal, Solution
+from hetflow.optimize.model import (
+    Problem,
+    _topological,
+    critical_path,
+    evaluate,
+    objective_value,
+    schedule,
+)
 
 GREEDY_MIN_S = 10.0  # the greedy's own time, however little the MILP had
 
@@ -32,8 +38,6 @@ def _fits(goal, cost: float, latency: float) -> bool:
 
 
 def _value(goal, cost: float, latency: float) -> float:
-    from hetflow.optimize.solve import objective_value
-
     return objective_value(goal, cost, latency)
 
 
@@ -71,8 +75,6 @@ def _repair(p: Problem, goal, rounds: int = 200) -> list[int] | None:
     (negative total float) moves to the faster option with the most seconds per dollar."""
     if goal.deadline is None:
         return None
-    from hetflow.optimize.model import _topological, schedule
-
     target = goal.deadline
     succ: list[list[int]] = [[] for _ in p.options]
     for u, v in p.edges:
@@ -119,8 +121,6 @@ def downgrade_within_float(
     earliest start (or the plan's end past ``target``).  Changes that stay within every
     node's own free float can be made all at once: none moves anything else.
     """
-    from hetflow.optimize.model import schedule
-
     succ: list[list[int]] = [[] for _ in p.options]
     for u, v in p.edges:
         succ[u].append(v)
@@ -198,31 +198,3 @@ def _best_upgrade(p: Problem, choice: list[int], path: list[int]):
             if ratio > best_ratio:
                 best, best_ratio = (i, j), ratio
     return best
-
-
-def fallback(
-    p: Problem, goal: Goal, kept, time_limit: float, prog=None, bound: float | None = None
-) -> Solution:
-    """A greedy plan, and its gap to the LP relaxation's bound (or to ``bound``)."""
-    from hetflow.optimize.milp import EXACT_GAP, Program, refs, scaled, vector
-
-    choice = greedy(p, goal, time_limit=max(time_limit, GREEDY_MIN_S))
-    if choice is None:
-        return Solution(None, status="timeout", method="greedy", exact=False, gap=None)
-    cost, latency = evaluate(p, choice)
-    cost_ref, latency_ref = refs(p)
-    if bound is None:
-        prog = prog or Program(p, kept)
-        lp = prog.run(
-            vector(prog, goal, cost_ref, latency_ref, goal.objective),
-            goal.budget,
-            goal.deadline,
-            max(time_limit, GREEDY_MIN_S),
-            EXACT_GAP,
-            cost_ref,
-            relax=True,
-        )
-        bound = lp.fun if lp.x is not None else None
-    value = scaled(goal, cost, latency, cost_ref, latency_ref)
-    gap = None if bound is None or value <= 0 else max(0.0, (value - bound) / value)
-    return Solution(choice, cost, latency, status="feasible", method="greedy", exact=False, gap=gap)

@@ -34,8 +34,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hetflow.optimize.model import Problem, evaluate
-from hetflow.optimize.solve import Goal, Solution, objective_value
+from hetflow.optimize.greedy import GREEDY_MIN_S, greedy
+from hetflow.optimize.model import (
+    Goal,
+    Problem,
+    Solution,
+    adjacency,
+    evaluate,
+    objective_value,
+    schedule,
+)
 
 EXACT_GAP = 1e-9  # HiGHS's relative gap when asked for the optimum
 SCALE = 1_000.0  # objectives are scaled to ~1,000 so HiGHS's absolute tolerances vanish
@@ -245,8 +253,6 @@ class Program:
         """A full feasible point for a choice: its x, earliest starts, z and makespan."""
         import highspy
 
-        from hetflow.optimize.model import schedule
-
         p = self.p
         col = np.zeros(self.nvar)
         for i, c in enumerate(choice):
@@ -289,8 +295,6 @@ def scaled(goal: Goal, cost: float, latency: float, cost_ref: float, latency_ref
 def head_tail(p: Problem, kept) -> tuple[list[float], list[float]]:
     """Per node: the earliest it can start and the least time after it ends, with every
     node at its fastest option and no handoffs (bounds that every plan respects)."""
-    from hetflow.optimize.model import adjacency
-
     n = len(p.options)
     fast = [min(p.options[i][j].latency for j in kept[i]) for i in range(n)]
     succ, preds, order = adjacency(p)
@@ -317,8 +321,6 @@ def vector(
 
 def milp_solve(p: Problem, goal: Goal, kept, time_limit, gap: float = EXACT_GAP) -> Solution:
     """The optimum by the MILP; past the time limit, the better of HiGHS's and the greedy's."""
-    from hetflow.optimize.greedy import fallback
-
     prog = Program(p, kept)
     cost_ref, latency_ref = refs(p)
     t0 = time.perf_counter()
@@ -394,3 +396,29 @@ def milp_solve(p: Problem, goal: Goal, kept, time_limit, gap: float = EXACT_GAP)
         exact=exact,
         gap=0.0 if exact else result_gap,
     )
+
+
+def fallback(
+    p: Problem, goal: Goal, kept, time_limit: float, prog=None, bound: float | None = None
+) -> Solution:
+    """A greedy plan, and its gap to the LP relaxation's bound (or to ``bound``)."""
+    choice = greedy(p, goal, time_limit=max(time_limit, GREEDY_MIN_S))
+    if choice is None:
+        return Solution(None, status="timeout", method="greedy", exact=False, gap=None)
+    cost, latency = evaluate(p, choice)
+    cost_ref, latency_ref = refs(p)
+    if bound is None:
+        prog = prog or Program(p, kept)
+        lp = prog.run(
+            vector(prog, goal, cost_ref, latency_ref, goal.objective),
+            goal.budget,
+            goal.deadline,
+            max(time_limit, GREEDY_MIN_S),
+            EXACT_GAP,
+            cost_ref,
+            relax=True,
+        )
+        bound = lp.fun if lp.x is not None else None
+    value = scaled(goal, cost, latency, cost_ref, latency_ref)
+    gap = None if bound is None or value <= 0 else max(0.0, (value - bound) / value)
+    return Solution(choice, cost, latency, status="feasible", method="greedy", exact=False, gap=gap)

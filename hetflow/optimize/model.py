@@ -48,6 +48,41 @@ class Problem:
         return self.handoff_s.get(a, 0.0) + self.handoff_s.get(b, 0.0)
 
 
+@dataclass(frozen=True)
+class Goal:
+    objective: str = "cost"
+    budget: float | None = None
+    deadline: float | None = None
+    cost_scale: float = 1.0  # balanced: the baseline's cost
+    latency_scale: float = 1.0  # balanced: the baseline's latency
+
+
+@dataclass
+class Solution:
+    choice: list[int] | None
+    cost: float = math.inf
+    latency: float = math.inf
+    status: str = "optimal"  # optimal | feasible | infeasible
+    method: str = "milp"
+    exact: bool = True
+    gap: float | None = 0.0
+    time_s: float = 0.0
+
+
+def objective_value(goal: Goal, cost: float, latency: float) -> float:
+    if goal.objective == "cost":
+        return cost
+    if goal.objective == "latency":
+        return latency
+    return cost / goal.cost_scale + latency / goal.latency_scale
+
+
+def window(cat, offer) -> int:
+    """The offer's context window: the provider's when it serves less than the model's."""
+    model = cat.model_of(offer).context
+    return min(model, offer.context) if offer.context else model
+
+
 def node_cost(offer, work: Work) -> float:
     """Dollars: every call priced on the offer (per-hour offers by their share)."""
     if work.calls <= 0:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 
-from hetflow.optimize.model import Problem, adjacency, evaluate
+from hetflow.optimize.model import Problem, adjacency, evaluate, objective_value
 
 SAFE = 1e-7  # relative margin: a bound must clear its limit by this much to act
 
@@ -93,8 +93,6 @@ def _longest(n, order, preds, succ, dur, hand) -> tuple[list[float], list[float]
 
 def _known(p: Problem, goal) -> float | None:
     """The objective's value of the best simple plan meeting the limits (None: none does)."""
-    from hetflow.optimize.solve import objective_value
-
     plans = [
         [min(range(len(o)), key=lambda j, o=o: (o[j].cost, o[j].latency)) for o in p.options],
         [min(range(len(o)), key=lambda j, o=o: (o[j].latency, o[j].cost)) for o in p.options],
@@ -113,8 +111,6 @@ def _known(p: Problem, goal) -> float | None:
 
 def _worse(goal, cost: float, latency: float, known: float | None) -> bool:
     """True when a plan whose cost and makespan are at least these cannot be optimal."""
-    from hetflow.optimize.solve import objective_value
-
     if goal.budget is not None and cost > goal.budget * (1 + SAFE) + 1e-12:
         return True
     if goal.deadline is not None and latency > goal.deadline * (1 + SAFE) + 1e-9:

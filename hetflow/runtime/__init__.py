@@ -21,6 +21,7 @@ from typing import Any
 from hetflow.errors import HetError
 from hetflow.plan.model import Plan
 from hetflow.runtime.calls import Settings
+from hetflow.runtime.orchestrate import execute
 from hetflow.runtime.result import RunResult
 from hetflow.runtime.values import Image
 
@@ -72,8 +73,6 @@ async def run(
     ``backend``: ``"local"`` (default), ``"ray"`` (``ray_address``, ``ray_strict``: see
     ``docs/ray.md``) or a :class:`~hetflow.runtime.backends.Backend`.
     """
-    from hetflow.runtime.orchestrate import execute
-
     plan = load_plan(plan)
     return await execute(
         plan,

@@ -13,6 +13,9 @@ from typing import Any, Protocol
 
 from hetflow.errors import HetError
 from hetflow.plan.model import Assignment, Plan, PlanNode
+from hetflow.runtime import keys, llm
+from hetflow.runtime.ops import run_builtin
+from hetflow.runtime.ray_backend import RayBackend
 
 NAMES = ("local", "ray")
 
@@ -41,18 +44,12 @@ class LocalBackend:
     name = "local"
 
     def start(self, plan: Plan) -> dict[str, list[Assignment]]:
-        from hetflow.runtime import keys
-
         return keys.check_keys(plan)
 
     async def complete(self, offer: Assignment, messages: list[dict], **kwargs: Any) -> Any:
-        from hetflow.runtime import llm
-
         return await llm.complete(offer, messages, **kwargs)
 
     async def builtin(self, node: PlanNode, values: dict[str, Any]) -> Any:
-        from hetflow.runtime.ops import run_builtin
-
         return run_builtin(node, values)
 
     def close(self) -> None:
@@ -64,8 +61,6 @@ def get(backend: Any = None, *, address: str | None = None, strict: bool = False
     if backend is None or backend == "local":
         return LocalBackend()
     if backend == "ray":
-        from hetflow.runtime.ray_backend import RayBackend
-
         return RayBackend(address=address, strict=strict)
     if isinstance(backend, str):
         raise HetError(f"unknown backend {backend!r}: use one of {', '.join(NAMES)}")

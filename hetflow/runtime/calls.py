@@ -22,6 +22,7 @@ from typing import Any
 
 from hetflow.plan.model import Assignment, Plan, PlanNode
 from hetflow.runtime import llm
+from hetflow.runtime.backends import LocalBackend
 from hetflow.runtime.budget import DEFAULT_MAX_TOKENS, Budget, BudgetExhausted, Prices
 from hetflow.runtime.cache import Cache, call_hash
 from hetflow.runtime.hooks import Hooks
@@ -122,8 +123,6 @@ class Caller:
         t0: float,
         backend: Any = None,
     ):
-        from hetflow.runtime.backends import LocalBackend
-
         self.plan, self.offers, self.budget = plan, offers, budget
         self.journal, self.cache, self.trace, self.hooks = journal, cache, trace, hooks
         self.settings, self.secrets, self.t0 = settings, secrets, t0

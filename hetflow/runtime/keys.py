@@ -18,6 +18,7 @@ import re
 
 from hetflow.errors import HetError
 from hetflow.plan.model import Assignment, Plan
+from hetflow.runtime.llm import litellm
 
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)S?$|_KEY_", re.IGNORECASE)
 
@@ -33,8 +34,6 @@ def usable(offer: Assignment, env=os.environ) -> bool:
 
 def _litellm_has_key(model: str, env) -> bool:
     """An offer naming no variable relies on the provider's own (e.g. OPENAI_API_KEY)."""
-    from hetflow.runtime.llm import litellm
-
     try:
         found = litellm().validate_environment(model=model)
     except Exception:
@@ -45,8 +44,6 @@ def _litellm_has_key(model: str, env) -> bool:
 def _wanted(offer: Assignment) -> str:
     if offer.api_key_env:
         return offer.api_key_env
-    from hetflow.runtime.llm import litellm
-
     try:
         missing = litellm().validate_environment(model=offer.litellm).get("missing_keys") or []
     except Exception:

@@ -9,14 +9,16 @@ level's assignment.  A prompt that renders an image sends it as an image part
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hetflow.errors import HetError
 from hetflow.plan.model import Plan, PlanNode
 from hetflow.runtime import structured, zoom
-from hetflow.runtime.calls import Caller
 from hetflow.runtime.values import Image
 from hetflow.syntax.templates import RenderError, render
+
+if TYPE_CHECKING:
+    from hetflow.runtime.calls import Caller
 
 
 class StepError(Exception):

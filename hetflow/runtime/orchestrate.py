@@ -15,6 +15,7 @@ from typing import Any
 from hetflow.errors import HetError
 from hetflow.plan.model import Plan
 from hetflow.runtime import keys, llm
+from hetflow.runtime.backends import get
 from hetflow.runtime.budget import Budget
 from hetflow.runtime.cache import Cache
 from hetflow.runtime.calls import Caller, Settings
@@ -53,8 +54,6 @@ def _listing(names: list[str], limit: int = 8) -> str:
 
 async def execute(plan: Plan, given: dict[str, Any], *, backend: Any = None, **kw: Any) -> Any:
     """One run on a backend (``local``, ``ray`` or a Backend), released when it ends."""
-    from hetflow.runtime.backends import get
-
     the_backend = get(backend, **(kw.pop("backend_options", None) or {}))
     try:
         return await _execute(plan, given, backend=the_backend, **kw)

@@ -29,6 +29,9 @@ from typing import Any
 
 from hetflow.errors import HetError
 from hetflow.plan.model import Assignment, Plan, PlanNode
+from hetflow.runtime import keys, llm
+from hetflow.runtime.llm import Reply
+from hetflow.runtime.ops import StepError, run_builtin
 
 PREFIX = "hetflow-chip:"
 CPU_CHIP = "cpu"  # extract/reduce builtins ask for this chip's resource when a node has it
@@ -149,8 +152,6 @@ class RayBackend:
         """One model call as a Ray task on a node holding the offer's chip."""
         import ray
 
-        from hetflow.runtime.llm import Reply
-
         shipped = {f: getattr(offer, f) for f in OFFER_FIELDS}
         ref = self._call.options(resources=self._resources(offer.chip)).remote(
             shipped, messages, kwargs
@@ -175,8 +176,6 @@ class RayBackend:
 
     async def builtin(self, node: PlanNode, values: dict[str, Any]) -> Any:
         """An extract/reduce builtin as a Ray task (on a ``cpu`` node if there is one)."""
-        from hetflow.runtime.ops import StepError
-
         out = await self._cpu.options(resources=self._resources(CPU_CHIP)).remote(node, values)
         if "error" in out:
             raise StepError(out["error"])
@@ -210,8 +209,6 @@ def _worker_loop() -> asyncio.AbstractEventLoop:
 def remote_complete(offer: dict, messages: list[dict], kwargs: dict) -> dict:
     """Runs in a Ray worker: the key comes from this node's environment, never the args."""
     import ray
-
-    from hetflow.runtime import keys, llm
 
     node = ray.get_runtime_context().get_node_id()
     the_offer = Assignment(**offer)
@@ -253,8 +250,6 @@ def remote_complete(offer: dict, messages: list[dict], kwargs: dict) -> dict:
 
 def remote_builtin(node: PlanNode, values: dict[str, Any]) -> dict:
     """Runs in a Ray worker: a builtin's value, or its one-line error."""
-    from hetflow.runtime.ops import StepError, run_builtin
-
     try:
         return {"value": run_builtin(node, values)}
     except StepError as exc:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hetflow.plan.model import Plan
+from hetflow.runtime.trace import compare, summary_text
 
 
 @dataclass
@@ -34,8 +35,6 @@ class RunResult:
     @functools.cached_property
     def comparison(self) -> dict[str, Any]:
         """Predicted vs actual: cost, time, calls and tokens, and the steps off by >25%."""
-        from hetflow.runtime.trace import compare
-
         if self.plan is None:
             return {}
         return compare(self.plan, self.trace, self.latency_s, self.node_times)
@@ -43,8 +42,6 @@ class RunResult:
     @functools.cached_property
     def summary(self) -> str:
         """The end-of-run summary ``hetflow run`` prints on standard error."""
-        from hetflow.runtime.trace import summary_text
-
         if self.plan is None:
             return ""
         return summary_text(self.comparison, spent_before=self.spent_before)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hetflow.plan.model import Plan
+from hetflow.units import exact_duration
 
 OFF_BY = 0.25  # the summary lists steps whose actual differs from the estimate by more
 
@@ -120,8 +121,6 @@ def compare(
 
 def _deadline(took: float, comparison: dict[str, Any]) -> str:
     """``; deadline 30s met`` or ``; deadline 30s missed by 4.20s`` (a target, not a cap)."""
-    from hetflow.units import exact_duration
-
     limit = comparison.get("deadline_s")
     if limit is None:
         return ""

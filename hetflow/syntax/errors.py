@@ -16,7 +16,8 @@ import re
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from hetflow.errors import Diagnostic, SourcePosition
+from hetflow.errors import Diagnostic, SourcePosition, closest
+from hetflow.syntax.grammar import parser
 
 # What a terminal is, in a user's words.
 _WORDS = {
@@ -54,8 +55,6 @@ def _word(terminal: str) -> str:
     if terminal in _WORDS:
         return _WORDS[terminal]
     try:
-        from hetflow.syntax.parser import parser
-
         pattern = parser().get_terminal(terminal).pattern
         if pattern.type == "str":
             return f"'{pattern.value}'"
@@ -170,8 +169,6 @@ _KEYWORDS = _STEP_KINDS + ("input", "objective", "budget", "deadline", "output")
 
 def _refine(token: Token, expected: set[str], message: str, text: str):
     """Sharper wording for the mistakes people make most: ``(message, position or None)``."""
-    from hetflow.errors import closest
-
     value = str(token)
     before = _line_before(token, text)
     if token.type == "$END" and "RBRACE" in expected:

@@ -18,13 +18,13 @@ from __future__ import annotations
 import functools
 import os
 import re
-from pathlib import Path
 
-from lark import Lark, Token, Tree
+from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput
 
 from hetflow.errors import Diagnostic, DiagnosticError, SourcePosition
 from hetflow.syntax.errors import expected_phrase, syntax_diagnostic
+from hetflow.syntax.grammar import grammar_path, parser
 from hetflow.syntax.lexer import SKIP, Unreadable, state_lexers
 from hetflow.syntax.lexer import Tok as _Tok
 
@@ -36,32 +36,6 @@ __all__ = [
     "expected_phrase",
     "syntax_diagnostic",
 ]
-
-_HERE = Path(__file__).resolve().parent
-# inside the wheel: hetflow/grammar/het.lark; in a source checkout: grammar/het.lark at the top
-_GRAMMAR_PLACES = (
-    _HERE.parent / "grammar" / "het.lark",
-    _HERE.parent.parent / "grammar" / "het.lark",
-)
-
-
-def grammar_path() -> Path:
-    for place in _GRAMMAR_PLACES:
-        if place.is_file():
-            return place
-    raise FileNotFoundError("hetflow's grammar file het.lark is missing from the installation")
-
-
-@functools.lru_cache(maxsize=1)
-def parser() -> Lark:
-    return Lark(
-        grammar_path().read_text(encoding="utf-8"),
-        parser="lalr",
-        strict=True,
-        propagate_positions=True,
-        maybe_placeholders=False,
-        cache=True,
-    )
 
 
 def parse_tree(text: str, file: str = "<string>") -> Tree:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from hetflow.errors import closest
 from hetflow.syntax import ast
 from hetflow.syntax.ast import JSON, PRIMITIVE_TYPES, TypeRef
 
@@ -90,8 +91,6 @@ def field_type(
             return None, f"{where} is {describe(t)}, which has no fields"
         f = schema.field(name)
         if f is None:
-            from hetflow.errors import closest
-
             hint = closest(name, [f.name for f in schema.fields])
             more = f"; did you mean '{hint}'?" if hint else ""
             return None, f"schema '{schema.name}' has no field '{name}'{more}"
