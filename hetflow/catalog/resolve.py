@@ -52,8 +52,16 @@ def resolve(catalog: Catalog) -> list[Problem]:
         if problem:
             problems.append((where + (problem[0],), problem[1]))
         else:
-            catalog.offers[index] = priced
+            catalog.offers[index] = _thinking(priced, catalog)
     return problems
+
+
+def _thinking(offer: Offer, catalog: Catalog) -> Offer:
+    """An offer that says nothing of reasoning reasons as its model does."""
+    model = catalog.models.get(offer.model)
+    if offer.thinking is not None or model is None or model.thinking is None:
+        return offer
+    return offer.model_copy(update={"thinking": model.thinking})
 
 
 def _priced(offer: Offer) -> tuple[Offer, tuple[str, str] | None]:

@@ -34,6 +34,9 @@ from hetflow.catalog.resolve import resolve
 from hetflow.errors import HetError, closest
 
 SKILLS = ("reasoning", "coding", "extraction", "vision")
+# Reasoning efforts from least to most (a model lists the ones it takes; an effort it
+# lacks is read as its nearest one in this order).
+EFFORTS = ("none", "minimal", "low", "medium", "high")
 
 Level = Annotated[int, Strict(), Field(ge=0, le=5)]
 Tokens = Annotated[int, Strict(), Field(gt=0)]
@@ -67,6 +70,71 @@ class Chip(BaseModel):
     source: Text | None = None
 
 
+def _check_effort(effort: str) -> None:
+    if effort not in EFFORTS:
+        hint = closest(effort, EFFORTS)
+        more = f"; did you mean '{hint}'?" if hint else f" (efforts: {', '.join(EFFORTS)})"
+        raise ValueError(f"unknown reasoning effort '{effort}'{more}")
+
+
+class Thinking(BaseModel):
+    """How a model reasons: hidden reasoning tokens per call, at each effort it takes.
+
+    Reasoning tokens are billed as output and generated at the offer's output speed
+    before the first visible token.  ``tokens`` maps an effort to the typical reasoning
+    tokens of one call; ``per_input_ktok`` optionally adds tokens per 1,000 input tokens
+    (reasoning that grows with the task).  ``default_effort`` is what the provider does
+    when a step sets none.
+
+    >>> t = Thinking(default_effort="medium", tokens={"low": 500, "medium": 2000},
+    ...              per_input_ktok={"medium": 10})
+    >>> t.per_call(None, 4000), t.per_call("minimal", 0), t.per_call("high", 0)
+    (2040.0, 500.0, 2000.0)
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    hidden: Annotated[bool, Strict()] = True  # not in the reply's text
+    tokens: dict[str, Amount]  # effort -> typical reasoning tokens per call
+    per_input_ktok: dict[str, Amount] = Field(default_factory=dict)
+    default_effort: Text  # checked after tokens, which it must name
+    source: Text | None = None
+
+    @field_validator("tokens", "per_input_ktok")
+    @classmethod
+    def _efforts_known(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        if info.field_name == "tokens" and not value:
+            raise ValueError("must name at least one effort")
+        for effort in value:
+            _check_effort(effort)
+        return value
+
+    @field_validator("default_effort")
+    @classmethod
+    def _default_is_taken(cls, value: str, info: ValidationInfo) -> str:
+        _check_effort(value)
+        tokens = info.data.get("tokens")
+        if tokens is not None and value not in tokens:
+            raise ValueError(f"'{value}' is not one of tokens ({', '.join(tokens)})")
+        return value
+
+    def effort(self, asked: str | None) -> str:
+        """The effort a call runs at: the one asked if taken, else the nearest taken one."""
+        if asked is None:
+            return self.default_effort
+        if asked in self.tokens:
+            return asked
+        rank = EFFORTS.index(asked) if asked in EFFORTS else EFFORTS.index(self.default_effort)
+        return min(self.tokens, key=lambda e: (abs(EFFORTS.index(e) - rank), -EFFORTS.index(e)))
+
+    def per_call(self, asked: str | None, input_tokens: float) -> float:
+        """Typical reasoning tokens of one call with ``input_tokens`` in."""
+        effort = self.effort(asked)
+        return float(
+            self.tokens[effort] + self.per_input_ktok.get(effort, 0.0) * input_tokens / 1000
+        )
+
+
 class Model(BaseModel):
     """A model's skills (0..5) and context window, independent of who serves it."""
 
@@ -79,6 +147,7 @@ class Model(BaseModel):
     vision: Level = 0
     context: Tokens
     source: Text | None = None
+    thinking: Thinking | None = None  # None: emits no reasoning tokens
 
     def skill(self, name: str) -> int:
         """The model's level at one skill of :data:`SKILLS`.
@@ -117,6 +186,8 @@ class Offer(BaseModel):
     source: Text | None = None
     # Where the per-token prices came from: "catalog", "litellm:<key>" or "per_hour".
     prices_from: Text | None = None
+    # How this offer reasons; when the file gives none, its model's (filled when loaded).
+    thinking: Thinking | None = None
 
     @field_validator("api_key_env")
     @classmethod
@@ -140,6 +211,10 @@ class Offer(BaseModel):
             + input_tokens / self.prefill_tps
             + output_tokens / self.output_tps
         )
+
+    def reasoning_tokens(self, effort: str | None, input_tokens: float) -> float:
+        """Typical hidden reasoning tokens of one call at ``effort`` (None: the default)."""
+        return self.thinking.per_call(effort, input_tokens) if self.thinking else 0.0
 
     def call_cost_usd(self, input_tokens: float, output_tokens: float) -> float:
         """Dollars for one call.
