@@ -90,3 +90,71 @@ def test_the_default_catalog_states_how_its_reasoning_models_reason():
     gpt5 = cat.offer("gpt-5@nvidia-h100")
     assert gpt5.reasoning_tokens(None, 1000) == cat.models["gpt-5"].thinking.tokens["medium"]
     assert all(o.thinking is not None for o in cat.offers if o.model == "gpt-oss-120b")
+
+
+FLOW = """
+workflow w {
+  input doc: text ~ 4k tokens
+  reason a = prompt "Summarize {{ doc }}" using "thinker" with max_tokens=200, reasoning_effort=high
+  reason b = prompt "Summarize {{ doc }}" using "thinker" with max_tokens=200
+  reason c = prompt "Title of {{ a }} and {{ b }}" using "plain" with max_tokens=20, reasoning_effort=high
+  output c
+}
+"""
+
+
+def test_estimates_count_reasoning_at_the_offer_speed_and_output_price():
+    import hetflow
+
+    plan = hetflow.compile(FLOW, catalog=parse_catalog(BASE), objective="cost")
+    a, b, c = (plan.node(x) for x in ("a", "b", "c"))
+    for node, reasoning in ((a, 4000 + 50 * a.estimate.input_tokens_per_call / 1000), (b, 1000)):
+        e = node.estimate
+        i, o = e.input_tokens_per_call, e.output_tokens_per_call
+        assert o == 200  # the visible answer: max_tokens
+        # thinker@c: $1 in, $10 out per million; 100 tok/s out, 1,000 in, 500 ms ttft.
+        assert e.cost_usd == pytest.approx(e.calls * (i * 1.0 + (o + reasoning) * 10.0) / 1e6)
+        assert e.latency_s == pytest.approx(0.5 + i / 1000 + (o + reasoning) / 100)
+        assert e.reasoning_tokens == pytest.approx(e.calls * reasoning)
+        assert node.assignment.reasoning_tokens == pytest.approx(reasoning)
+    assert a.assignment.reasoning_effort == "high" and b.assignment.reasoning_effort == "medium"
+    # A model that does not reason bills none, whatever effort the step asks for.
+    assert c.assignment.reasoning_effort is None and c.estimate.reasoning_tokens == 0
+    e = c.estimate
+    assert e.cost_usd == pytest.approx(
+        e.calls * (e.input_tokens_per_call + 2 * e.output_tokens_per_call) / 1e6
+    )
+    assert plan.estimate.reasoning_tokens == pytest.approx(
+        a.estimate.reasoning_tokens + b.estimate.reasoning_tokens
+    )
+
+
+def test_the_baseline_says_which_effort_it_assumes_and_counts_its_reasoning():
+    import hetflow
+
+    plan = hetflow.compile(FLOW, catalog=parse_catalog(BASE), objective="cost")
+    b = plan.baseline
+    assert (b.model, b.reasoning_effort) == ("thinker", "medium")
+    assert "than all on thinker @ c at reasoning effort medium (or the step's own)" in (
+        plan.comparison()
+    )
+    # a and c at high (as they ask), b at the default medium, all on the thinker.
+    want = sum(
+        n.estimate.calls
+        * (4000 + 50 * n.estimate.input_tokens_per_call / 1000 if n.id != "b" else 1000)
+        for n in plan.nodes
+    )
+    assert b.reasoning_tokens == pytest.approx(want)
+
+
+def test_the_default_baseline_on_oolong_pays_for_gpt5_reasoning():
+    import hetflow
+
+    cat = load_catalog(None)
+    plan = hetflow.compile("examples/oolong.het", catalog=cat)
+    gpt5 = cat.offer("gpt-5@nvidia-h100")
+    calls = sum(n.estimate.calls for n in plan.nodes if n.assignment is not None)
+    per_call = cat.models["gpt-5"].thinking.tokens["medium"]
+    assert plan.baseline.reasoning_tokens == pytest.approx(calls * per_call)
+    assert plan.baseline.cost_usd >= calls * per_call * gpt5.output_per_mtok / 1e6
+    assert "at reasoning effort medium" in plan.comparison()

@@ -127,7 +127,7 @@ def summary_rows(plan) -> list[list[str]]:
                 a.model if a else "-",
                 a.chip if a else "cpu",
                 count(e.calls) if a else "-",
-                f"{e.input_tokens:,.0f}/{e.output_tokens:,.0f}" if a else "-",
+                f"{e.input_tokens:,.0f}/{e.output_tokens + e.reasoning_tokens:,.0f}" if a else "-",
                 money(e.cost_usd),
                 seconds(e.latency_s),
             ]
@@ -139,7 +139,7 @@ def summary_rows(plan) -> list[list[str]]:
             "",
             "",
             count(t.calls),
-            f"{t.input_tokens:,.0f}/{t.output_tokens:,.0f}",
+            f"{t.input_tokens:,.0f}/{t.output_tokens + t.reasoning_tokens:,.0f}",
             money(t.cost_usd),
             seconds(t.latency_s),
         ]
@@ -162,6 +162,17 @@ def calibrated_line(plan) -> str | None:
     return "estimates calibrated: " + ", ".join(parts)
 
 
+def reasoning_line(plan) -> str | None:
+    """``tokens out include 12,000 hidden reasoning tokens ...`` when the plan reasons."""
+    t, b = plan.estimate, plan.baseline
+    if not t.reasoning_tokens and not b.reasoning_tokens:
+        return None
+    return (
+        f"tokens out include {t.reasoning_tokens:,.0f} hidden reasoning tokens"
+        f" (the baseline: {b.reasoning_tokens:,.0f})"
+    )
+
+
 def print_summary(plan, stream, where: str) -> None:
     from hetflow.units import exact_duration, exact_money
 
@@ -175,8 +186,10 @@ def print_summary(plan, stream, where: str) -> None:
     def trailer(warning: str) -> list[str]:
         """What follows the table: the comparison, calibration, warnings, where it went."""
         calibrated = calibrated_line(plan)
+        reasoning = reasoning_line(plan)
         return (
             [plan.comparison()]
+            + ([reasoning] if reasoning else [])
             + ([calibrated] if calibrated else [])
             + [f"{warning} {w}" for w in plan.warnings]
             + [f"plan written to {where}"]

@@ -65,6 +65,9 @@ class Work:
     """What a node does: ``rounds`` one after another, each of ``parallel`` calls at once.
 
     Token counts are per call.  A CPU node has no calls and takes ``cpu_s`` seconds.
+    ``output_tokens`` are the visible answer; hidden reasoning depends on the model, so
+    the optimizer adds it per offer (at ``effort``, the step's ``reasoning_effort``), or
+    takes it from ``reasoning``: tokens per call traced on a model, as (model, tokens).
     """
 
     rounds: float = 0.0
@@ -72,6 +75,8 @@ class Work:
     input_tokens: float = 0.0
     output_tokens: float = 0.0
     cpu_s: float = 0.0
+    effort: str | None = None
+    reasoning: tuple[tuple[str, float], ...] = ()
 
     @property
     def calls(self) -> float:
@@ -87,6 +92,8 @@ class Estimates:
     cardinality: dict[str, float] = field(default_factory=dict)  # items per parent item
     input_sizes: dict[str, Est] = field(default_factory=dict)
     calibrated: dict[str, int] = field(default_factory=dict)  # node -> traced runs behind it
+    # node -> model -> hidden reasoning tokens per call, as traced
+    reasoning: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 # -------------------------------------------------------------- sizes of types

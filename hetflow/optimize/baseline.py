@@ -12,7 +12,7 @@ import math
 
 from hetflow.optimize.candidates import offers_meeting
 from hetflow.optimize.context import Context, build_problem, is_model_node, work_of
-from hetflow.optimize.model import evaluate
+from hetflow.optimize.model import evaluate, reasoning_per_call
 
 
 def baseline(plan, ctx: Context):
@@ -34,4 +34,9 @@ def baseline(plan, ctx: Context):
     b = plan.baseline
     b.model, b.chip, b.litellm = best.model, best.chip, best.litellm
     b.cost_usd, b.latency_s = cost, latency
+    if best.thinking is not None:  # the effort it assumes where a step sets none
+        b.reasoning_effort = best.thinking.effort(None)
+        b.reasoning_tokens = sum(
+            work_of(n).calls * reasoning_per_call(best, work_of(n)) for n in model_nodes
+        )
     return plan

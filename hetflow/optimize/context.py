@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING
 
 from hetflow.errors import Diagnostic, DiagnosticError, HetError, SourcePosition
 from hetflow.estimate.sizes import Work
-from hetflow.optimize.model import Option, Problem, Solution, node_cost, node_latency, window
+from hetflow.optimize.model import (
+    Option,
+    Problem,
+    Solution,
+    node_cost,
+    node_latency,
+    reasoning_per_call,
+    window,
+)
 from hetflow.plan.model import Assignment, PlanNode
 
 if TYPE_CHECKING:
@@ -59,7 +67,16 @@ def is_model_node(node: PlanNode) -> bool:
 def work_of(node: PlanNode) -> Work:
     """The node's work as the estimator gave it (kept in the plan's estimate)."""
     e = node.estimate
-    return Work(e.rounds, e.parallel, e.input_tokens_per_call, e.output_tokens_per_call, e.cpu_s)
+    effort = (node.options or {}).get("reasoning_effort")
+    return Work(
+        e.rounds,
+        e.parallel,
+        e.input_tokens_per_call,
+        e.output_tokens_per_call,
+        e.cpu_s,
+        effort=effort if isinstance(effort, str) else None,
+        reasoning=tuple(e.reasoning_traced.items()),
+    )
 
 
 def to_assignment(catalog: Catalog, offer: Offer, work: Work | None = None):
@@ -86,6 +103,9 @@ def to_assignment(catalog: Catalog, offer: Offer, work: Work | None = None):
     if work is not None:
         a.cost_usd = node_cost(offer, work)
         a.latency_s = node_latency(offer, work)
+        if offer.thinking is not None or work.reasoning:
+            a.reasoning_tokens = reasoning_per_call(offer, work)
+            a.reasoning_effort = offer.thinking.effort(work.effort) if offer.thinking else None
     return a
 
 

@@ -23,9 +23,12 @@ def critical_path(plan, ctx: Context):
         n.calls = n.rounds * n.parallel
         n.input_tokens = n.calls * n.input_tokens_per_call
         n.output_tokens = n.calls * n.output_tokens_per_call
+        a = node.assignment
+        n.reasoning_tokens = n.calls * a.reasoning_tokens if a is not None else 0.0
     e.calls = sum(n.estimate.calls for n in plan.nodes)
     e.input_tokens = sum(n.estimate.input_tokens for n in plan.nodes)
     e.output_tokens = sum(n.estimate.output_tokens for n in plan.nodes)
+    e.reasoning_tokens = sum(n.estimate.reasoning_tokens for n in plan.nodes)
     b = plan.baseline
     if b.model:
         b.cheaper_x = b.cost_usd / cost if cost > 0 else None

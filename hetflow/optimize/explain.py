@@ -11,7 +11,7 @@ catalog is not the one the plan was compiled with).
 >>> plan = compile("workflow w {\\n input q: text\\n reason a = prompt \\"{{ q }}\\"\\n"
 ...                " output a\\n}", objective="cost")
 >>> print(explain(plan).splitlines()[0])
-w: objective cost; plan $0.00012, ... than all on gpt-5 @ nvidia-h100
+w: objective cost; plan $0.00012, ... than all on gpt-5 @ nvidia-h100 at reasoning effort medium
 """
 
 from __future__ import annotations
@@ -63,6 +63,14 @@ def explain_node(node, catalog, plan) -> list[str]:
             else ""
         )
     )
+    a = node.assignment
+    if a is not None and (a.reasoning_effort or a.reasoning_tokens):
+        traced = " (traced)" if a.model in e.reasoning_traced else ""
+        effort = f" at effort {a.reasoning_effort}" if a.reasoning_effort else ""
+        lines.append(
+            f"  reasoning: {a.reasoning_tokens:,.0f} hidden tokens per call on {a.model}"
+            f"{effort}{traced}, billed as output, before the answer"
+        )
     chosen = node.assignment.offer if node.assignment else None
     if node.candidates:  # what the optimizer saw, from the catalog it compiled with
         rows = [(c.cost_usd, c.latency_s, c.offer, c.context) for c in node.candidates]

@@ -83,11 +83,23 @@ def window(cat, offer) -> int:
     return min(model, offer.context) if offer.context else model
 
 
+def reasoning_per_call(offer, work: Work) -> float:
+    """Hidden reasoning tokens of one call of the node on the offer: as traced on its
+    model when calibrated, else the catalog's figure at the step's effort."""
+    for model, tokens in work.reasoning:
+        if model == offer.model:
+            return tokens
+    thinking = getattr(offer, "reasoning_tokens", None)  # a catalog Offer
+    return thinking(work.effort, work.input_tokens) if thinking else 0.0
+
+
 def node_cost(offer, work: Work) -> float:
-    """Dollars: every call priced on the offer (per-hour offers by their share)."""
+    """Dollars: every call priced on the offer (per-hour offers by their share),
+    hidden reasoning billed as output."""
     if work.calls <= 0:
         return 0.0
-    return work.calls * offer.call_cost_usd(work.input_tokens, work.output_tokens)
+    out = work.output_tokens + reasoning_per_call(offer, work)
+    return work.calls * offer.call_cost_usd(work.input_tokens, out)
 
 
 def waves(work: Work, concurrency: int) -> float:
@@ -98,12 +110,12 @@ def waves(work: Work, concurrency: int) -> float:
 
 
 def node_latency(offer, work: Work) -> float:
-    """Seconds: waves x one call's latency (a CPU node: its CPU time)."""
+    """Seconds: waves x one call's latency, reasoning written before the answer at the
+    offer's output speed (a CPU node: its CPU time)."""
     if offer is None or work.calls <= 0:
         return work.cpu_s
-    return waves(work, offer.concurrency) * offer.call_latency_s(
-        work.input_tokens, work.output_tokens
-    )
+    out = work.output_tokens + reasoning_per_call(offer, work)
+    return waves(work, offer.concurrency) * offer.call_latency_s(work.input_tokens, out)
 
 
 def schedule(p: Problem, choice: list[int]) -> tuple[list[float], list[int | None]]:

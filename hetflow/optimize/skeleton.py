@@ -127,6 +127,7 @@ def _node(node_id, data, step, op, est: Estimates, types, schemas):
             output_tokens_per_call=w.output_tokens,
             cpu_s=w.cpu_s,
             calibrated_from_runs=est.calibrated.get(node_id),
+            reasoning_traced=dict(est.reasoning.get(node_id, {})),
         )
     positions = {"step": step.pos}
     t = _per_item(types.get(data["step_name"], getattr(step, "type", None)), maps)

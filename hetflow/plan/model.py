@@ -61,6 +61,10 @@ class Assignment(_Model):
     # What this node would cost and take on this offer (set on alternatives for explain).
     cost_usd: float | None = None
     latency_s: float | None = None
+    # Hidden reasoning on this offer: the effort its calls run at (None: the model does
+    # not reason) and the typical reasoning tokens of one call, billed as output.
+    reasoning_effort: str | None = None
+    reasoning_tokens: float = 0.0
 
 
 class Considered(_Model):
@@ -98,6 +102,10 @@ class Estimate(_Model):
     # A recurse node whose work was measured from traced runs (`--calibrate`): how many
     # runs; None when the work comes from the estimator's constants.
     calibrated_from_runs: int | None = None
+    # Hidden reasoning: tokens on the assigned offer (all calls; output_tokens are the
+    # visible answer), and per model the tokens per call traced (--calibrate).
+    reasoning_tokens: float = 0.0
+    reasoning_traced: dict[str, float] = Field(default_factory=dict)
 
 
 class SourceRef(_Model):
@@ -154,6 +162,7 @@ class PlanEstimate(_Model):
     calls: float = 0.0
     input_tokens: float = 0.0
     output_tokens: float = 0.0
+    reasoning_tokens: float = 0.0  # hidden, billed as output, not in output_tokens
 
 
 class Baseline(_Model):
@@ -166,6 +175,8 @@ class Baseline(_Model):
     latency_s: float = 0.0
     cheaper_x: float | None = None  # baseline cost / plan cost
     faster_x: float | None = None  # baseline latency / plan latency
+    reasoning_effort: str | None = None  # where a step sets none (None: no reasoning)
+    reasoning_tokens: float = 0.0  # hidden reasoning of the whole baseline run
 
 
 class Plan(_Model):
@@ -214,9 +225,14 @@ class Plan(_Model):
                 return f"{x:.1f}x {word}"
             return f"{1 / x:.1f}x {inverse}" if x > 0 else f"as {word}"
 
+        effort = ""
+        if b.reasoning_effort:
+            effort = f" at reasoning effort {b.reasoning_effort}"
+            if any((n.options or {}).get("reasoning_effort") for n in self.nodes):
+                effort += " (or the step's own)"
         return (
             f"{ratio(b.cheaper_x, 'cheaper', 'costlier')}, "
-            f"{ratio(b.faster_x, 'faster', 'slower')} than all on {b.model} @ {b.chip}"
+            f"{ratio(b.faster_x, 'faster', 'slower')} than all on {b.model} @ {b.chip}" + effort
         )
 
     # ------------------------------------------------------------ disk

@@ -86,7 +86,7 @@ def prepare(plan: Plan, n: PlanNode, catalog) -> SimNode:
     per_item = [base + (1 if i < spare else 0) for i in range(items)]
     calls = sum(per_item) * rounds
     call_in = est.input_tokens / calls
-    call_out = est.output_tokens / calls
+    call_out = est.output_tokens / calls + a.reasoning_tokens  # hidden reasoning first
     seconds = a.ttft_ms / 1000.0
     if a.prefill_tps > 0:
         seconds += call_in / a.prefill_tps
