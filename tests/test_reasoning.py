@@ -3,7 +3,10 @@ that passes an effort and counts what the provider reports (issue 16)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
+from support.fixtures import *  # noqa: F403  (the server and home fixtures)
 
 from hetflow.catalog import CatalogError, load_catalog, parse_catalog
 
@@ -66,7 +69,11 @@ def test_an_offer_reasons_as_its_model_unless_it_says_otherwise():
 @pytest.mark.parametrize(
     "old, new, message",
     [
-        ('default_effort = "medium"', 'default_effort = "minimal"', "'minimal' is not one of tokens"),
+        (
+            'default_effort = "medium"',
+            'default_effort = "minimal"',
+            "'minimal' is not one of tokens",
+        ),
         ("low = 100", "lo = 100", "unknown reasoning effort 'lo'; did you mean 'low'?"),
         ('source = "test figures"', "per_cal = 3", "per_cal"),
     ],
@@ -158,3 +165,107 @@ def test_the_default_baseline_on_oolong_pays_for_gpt5_reasoning():
     assert plan.baseline.reasoning_tokens == pytest.approx(calls * per_call)
     assert plan.baseline.cost_usd >= calls * per_call * gpt5.output_per_mtok / 1e6
     assert "at reasoning effort medium" in plan.comparison()
+
+
+# ---------------------------------------------------------------- the runtime
+
+
+def served(url: str) -> str:
+    """BASE with both offers answered by the test server."""
+    return BASE.replace(
+        'litellm = "openai/thinker"', f'litellm = "openai/thinker"\napi_base = "{url}"'
+    ).replace('litellm = "openai/plain"', f'litellm = "openai/plain"\napi_base = "{url}"')
+
+
+ONE = """
+workflow w {
+  input q: text
+  reason a = prompt "Answer {{ q }}" using "thinker" with max_tokens=100, reasoning_effort=high
+  output a
+}
+"""
+
+
+def test_effort_is_passed_and_reported_reasoning_is_paid_and_traced(server, home):
+    import hetflow
+    from hetflow.runtime import run_sync
+
+    server.script("thinker", reply="forty-two", reasoning=300)
+    plan = hetflow.compile(ONE, catalog=parse_catalog(served(server.url)))
+    result = run_sync(plan, {"q": "what?"}, cache=False, journal=False)
+    assert result.outputs["a"] == "forty-two"
+    [request] = server.seen("thinker")
+    assert request.body.get("reasoning_effort") == "high"
+    # The visible cap plus room for twice the reasoning the plan expects on this offer.
+    expected = plan.node("a").assignment.reasoning_tokens
+    assert expected == pytest.approx(
+        4000 + 50 * plan.node("a").estimate.input_tokens_per_call / 1000
+    )
+    sent = request.body.get("max_tokens") or request.body.get("max_completion_tokens")
+    assert sent == 100 + math.ceil(2 * expected)
+    [record] = result.trace
+    assert record["reasoning_tokens"] == 300
+    assert record["tokens_out"] == 300 + math.ceil(len("forty-two") / 4)
+    assert record["cost_usd"] == pytest.approx(
+        (record["tokens_in"] * 1.0 + record["tokens_out"] * 10.0) / 1e6
+    )
+    assert result.cost_usd == pytest.approx(record["cost_usd"])
+    assert result.comparison["actual"]["reasoning_tokens"] == 300
+
+
+def test_reasoning_that_uses_every_token_is_a_clear_paid_failure(server, home):
+    import hetflow
+    from hetflow.runtime import run_sync
+
+    server.script("thinker", reply="never seen", reasoning=10**6)  # reasons to the cap
+    plan = hetflow.compile(ONE, catalog=parse_catalog(served(server.url)))
+    result = run_sync(plan, {"q": "what?"}, cache=False, journal=False)
+    assert "a" not in result.outputs
+    reason = result.failed["a"]
+    assert "hidden reasoning used" in reason and "before any visible text" in reason
+    assert "raise max_tokens or lower reasoning_effort" in reason
+    [record] = result.trace  # not retried on the same offer: it would reason as long again
+    sent = server.seen("thinker")[0].body
+    cap = sent.get("max_tokens") or sent.get("max_completion_tokens")
+    assert record["reasoning_tokens"] == cap and record["tokens_out"] == cap
+    assert record["error"] and record["cost_usd"] > 0  # paid for all the same
+    assert result.cost_usd == pytest.approx(record["cost_usd"])
+
+
+MANY = """
+workflow w {
+  input qs: list[text]
+  map q in qs {
+    reason a = prompt "Answer {{ q }}" using "thinker"
+  }
+  output a
+}
+"""
+
+
+@pytest.mark.parametrize("thought", [3000, 10**6])
+def test_the_budget_holds_when_a_model_reasons_more_than_expected(server, home, thought):
+    """The plan expects 1,000 reasoning tokens a call (medium); the model reasons 3x
+    that, or without end: the run never spends past its budget."""
+    import hetflow
+    from hetflow.runtime import Settings, run_sync
+
+    server.script("thinker", reply="yes", reasoning=thought)
+    plan = hetflow.compile(MANY, catalog=parse_catalog(served(server.url)))
+    assert plan.node("a").assignment.reasoning_tokens == 1000
+    budget = 0.15
+    result = run_sync(
+        plan,
+        {"qs": [f"question {i}" for i in range(20)]},
+        budget=budget,
+        cache=False,
+        journal=False,
+        settings=Settings(backoff_s=0.01),
+    )
+    paid = sum(r["cost_usd"] for r in result.trace)
+    assert paid <= budget and result.cost_usd == pytest.approx(paid)
+    assert 1 <= len(server.seen("thinker")) < 20  # some calls ran, not all
+    for request in server.seen("thinker"):  # each asked for room for the reasoning
+        cap = request.body.get("max_tokens") or request.body.get("max_completion_tokens")
+        assert cap <= 4096 + 2 * 1000 and cap >= 16 + 1000
+    assert all(r["reasoning_tokens"] == min(thought, r["tokens_out"]) for r in result.trace)

@@ -14,6 +14,7 @@ the offer's concurrency, reserve its worst case in the budget, and call litellm.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from collections.abc import Callable
@@ -37,6 +38,10 @@ from hetflow.runtime.structured import (
 )
 from hetflow.runtime.trace import Trace
 
+# A reasoning model's output cap leaves room for twice its typical hidden reasoning (the
+# plan's figure for its offer), so reasoning cannot starve the answer; the budget
+# reserves that room too.
+REASONING_HEADROOM = 2.0
 IMAGE_TOKENS = 3000  # an image's worst case in input tokens (providers bill ~85-1,600)
 MESSAGE_OVERHEAD = 8  # tokens a provider adds around each message
 PASS_THROUGH = (
@@ -62,6 +67,36 @@ class Settings:
 
 class NodeFailed(Exception):
     """Every offer of a node failed; the message says how, one line, keys redacted."""
+
+
+class ReasoningExhausted(Exception):
+    """A reply with no visible text because hidden reasoning used up ``max_tokens``.
+
+    Paid for, never retried on the same offer (it would reason as long again): the
+    node's next alternative is tried.
+    """
+
+    transient = False
+
+    def __init__(self, reasoning: int, cap: int | None):
+        limit = f"max_tokens {cap:,}" if cap else "its output limit"
+        self.description = (
+            f"no answer: hidden reasoning used {reasoning:,} tokens and reached {limit} "
+            "before any visible text (raise max_tokens or lower reasoning_effort)"
+        )
+        super().__init__(self.description)
+
+
+def output_cap(requested: int | None, reasoning: float, budgeted: bool) -> int | None:
+    """The ``max_tokens`` to ask for: the visible answer's cap plus room for reasoning.
+
+    >>> output_cap(200, 5000, False), output_cap(None, 5000, True), output_cap(None, 0, False)
+    (10200, 14096, None)
+    """
+    room = math.ceil(reasoning * REASONING_HEADROOM)
+    if requested is None and not budgeted:
+        return None  # no cap: the provider's own
+    return (requested if requested is not None else DEFAULT_MAX_TOKENS) + room
 
 
 def seconds(value: Any) -> float | None:
@@ -303,12 +338,14 @@ class Caller:
         leader: asyncio.Future | None,
     ) -> str:
         """A call made and paid for: slot, reservation, the backend, settlement, records."""
-        requested = prep.requested
+        thinks = float(getattr(offer, "reasoning_tokens", 0.0) or 0.0)  # typical, per call
+        requested = output_cap(prep.requested, thinks, self.budget.limit is not None)
         _, slot, prices = self._offer(offer)
         async with slot:
             bound = input_bound(msgs)
-            want = requested if self.budget.limit is None else requested or DEFAULT_MAX_TOKENS
+            want = requested
             floor = max(16, int(node.estimate.output_tokens / max(node.estimate.calls, 1)))
+            floor += math.ceil(thinks)  # an answer after the usual reasoning, or no call
             # The reservation as reserve() makes it, without a coroutine when it fits.
             reservation = self.budget.try_reserve(
                 prices, input_tokens=bound, want_out=want, min_out=floor
@@ -340,6 +377,7 @@ class Caller:
                 base = self._base(node, item, offer, attempt, rank)
                 base["tokens_in"] = None
                 base["tokens_out"] = None
+                base["reasoning_tokens"] = None
                 base["cost_usd"] = 0.0
                 base["latency_s"] = ended - started
                 base["started"] = started - self.t0
@@ -354,6 +392,22 @@ class Caller:
             if tout is None:
                 tout = max(1, len(reply.text) // 4)
             cost = self.budget.settle(reservation, prices.cost(tin, tout))
+            cap = reservation.max_tokens or requested
+        if reply.reasoning_tokens and not reply.text.strip():
+            if reply.finish_reason == "length" or (cap and tout >= cap):
+                exhausted = ReasoningExhausted(reply.reasoning_tokens, cap)
+                record = self._base(node, item, offer, attempt, rank)
+                record["tokens_in"] = tin
+                record["tokens_out"] = tout
+                record["reasoning_tokens"] = reply.reasoning_tokens
+                record["cost_usd"] = cost
+                record["latency_s"] = ended - started
+                record["started"] = started - self.t0
+                record["ended"] = ended - self.t0
+                record["cached"] = False
+                record["error"] = self._describe(exhausted)
+                self._record(record)
+                raise exhausted
         if key is not None:
             if prep.temperature != 0:  # the answer takes the next place among its identical
                 base_key = key.partition("#")[0]
@@ -368,6 +422,7 @@ class Caller:
         record = self._base(node, item, offer, attempt, rank)
         record["tokens_in"] = tin
         record["tokens_out"] = tout
+        record["reasoning_tokens"] = reply.reasoning_tokens
         record["cost_usd"] = cost
         record["latency_s"] = ended - started
         record["started"] = started - self.t0
@@ -385,6 +440,7 @@ class Caller:
         record = self._base(node, item, offer, attempt, rank)
         record["tokens_in"] = found[1]
         record["tokens_out"] = found[2]
+        record["reasoning_tokens"] = None  # not kept with the answer
         record["cost_usd"] = 0.0
         record["latency_s"] = 0.0
         record["started"] = now

@@ -60,11 +60,55 @@ async def settle() -> None:
 
 @dataclass
 class Reply:
-    """What a call returned: the text and the usage the provider reported (or None)."""
+    """What a call returned: the text and the usage the provider reported (or None).
+
+    ``output_tokens`` is everything billed as output, hidden reasoning included;
+    ``reasoning_tokens`` the part of it the model spent reasoning (None: not reported).
+    """
 
     text: str
     input_tokens: int | None
     output_tokens: int | None
+    reasoning_tokens: int | None = None
+    finish_reason: str | None = None
+
+
+def _field(obj: Any, name: str) -> Any:
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+
+
+def _count(value: Any) -> int | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+    return int(value) if ok else None
+
+
+def usage_of(usage: Any) -> tuple[int | None, int | None, int | None]:
+    """``(input, output, reasoning)`` tokens from a response's ``usage`` (object or dict).
+
+    Output is everything billed as output.  OpenAI-style usage counts the reasoning
+    inside ``completion_tokens`` and says how much in
+    ``completion_tokens_details.reasoning_tokens``; a provider that reports more
+    reasoning than completion tokens counted them apart, and they are added.
+
+    >>> usage_of({"prompt_tokens": 10, "completion_tokens": 50,
+    ...           "completion_tokens_details": {"reasoning_tokens": 40}})
+    (10, 50, 40)
+    >>> usage_of({"prompt_tokens": 10, "completion_tokens": 5, "reasoning_tokens": 40})
+    (10, 45, 40)
+    >>> usage_of(None)
+    (None, None, None)
+    """
+    if usage is None:
+        return None, None, None
+    prompt = _count(_field(usage, "prompt_tokens"))
+    completion = _count(_field(usage, "completion_tokens"))
+    details = _field(usage, "completion_tokens_details")
+    reasoning = _count(_field(details, "reasoning_tokens")) if details is not None else None
+    if reasoning is None:
+        reasoning = _count(_field(usage, "reasoning_tokens"))
+    if reasoning is not None and completion is not None and reasoning > completion:
+        completion += reasoning
+    return prompt, completion, reasoning
 
 
 def api_key(offer: Assignment) -> str | None:
@@ -108,11 +152,10 @@ async def complete(
     response = await (asyncio.wait_for(call, timeout + 1.0) if timeout else call)
     choice = response.choices[0]
     text = getattr(choice.message, "content", None) or ""
-    usage = getattr(response, "usage", None)
+    tokens_in, tokens_out, reasoning = usage_of(getattr(response, "usage", None))
+    finish = getattr(choice, "finish_reason", None)
     return Reply(
-        text,
-        getattr(usage, "prompt_tokens", None) if usage else None,
-        getattr(usage, "completion_tokens", None) if usage else None,
+        text, tokens_in, tokens_out, reasoning, finish if isinstance(finish, str) else None
     )
 
 

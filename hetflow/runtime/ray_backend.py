@@ -170,7 +170,13 @@ class RayBackend:
                 status_code=out.get("status"),
                 retry_after=out.get("retry_after"),
             )
-        reply = Reply(out["text"], out["input_tokens"], out["output_tokens"])
+        reply = Reply(
+            out["text"],
+            out["input_tokens"],
+            out["output_tokens"],
+            out.get("reasoning_tokens"),
+            out.get("finish_reason"),
+        )
         reply.ray_node = out["node"]  # type: ignore[attr-defined]
         return reply
 
@@ -244,6 +250,8 @@ def remote_complete(offer: dict, messages: list[dict], kwargs: dict) -> dict:
         "text": reply.text,
         "input_tokens": reply.input_tokens,
         "output_tokens": reply.output_tokens,
+        "reasoning_tokens": reply.reasoning_tokens,
+        "finish_reason": reply.finish_reason,
         "node": node,
     }
 

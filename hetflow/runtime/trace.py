@@ -1,7 +1,9 @@
 """The trace: one record per model call, and the run's predicted-vs-actual summary.
 
 Each call record holds ``node``, ``step``, ``item`` (the map item's place, ``""``
-outside maps), ``model``, ``chip``, ``litellm``, ``tokens_in``, ``tokens_out``,
+outside maps), ``model``, ``chip``, ``litellm``, ``tokens_in``, ``tokens_out`` (all
+the output billed, hidden reasoning included), ``reasoning_tokens`` (the hidden part, as
+the provider reported it; None when it did not or the answer was not a call's own),
 ``cost_usd``, ``latency_s``, ``started``/``ended`` (seconds since the run began),
 ``retries``, ``fallback`` (0: the planned offer, k: the k-th alternative), ``cached``
 (served by the call cache, the journal or an identical call in flight: nothing paid;
@@ -73,11 +75,13 @@ def compare(
     """Predicted vs actual, for the run and for each step that differs by over 25%."""
     paid = [r for r in records if not r.get("error")]
     actual = {
-        "cost_usd": sum(r["cost_usd"] for r in paid),
+        # a failed call costs nothing, but one whose reasoning used every token is paid
+        "cost_usd": sum(r.get("cost_usd") or 0.0 for r in records),
         "latency_s": latency_s,
         "calls": len(paid),
         "input_tokens": sum(r["tokens_in"] or 0 for r in paid),
         "output_tokens": sum(r["tokens_out"] or 0 for r in paid),
+        "reasoning_tokens": sum(r.get("reasoning_tokens") or 0 for r in paid),
     }
     est = plan.estimate
     predicted = {
@@ -85,7 +89,9 @@ def compare(
         "latency_s": est.latency_s,
         "calls": est.calls,
         "input_tokens": est.input_tokens,
-        "output_tokens": est.output_tokens,
+        # the estimate's output is the visible answer; a call reports it with the reasoning
+        "output_tokens": est.output_tokens + est.reasoning_tokens,
+        "reasoning_tokens": est.reasoning_tokens,
     }
     per_node: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for r in paid:
@@ -94,6 +100,7 @@ def compare(
         n["calls"] += 1
         n["input_tokens"] += r["tokens_in"] or 0
         n["output_tokens"] += r["tokens_out"] or 0
+        n["reasoning_tokens"] += r.get("reasoning_tokens") or 0
     steps = []
     for node in plan.nodes:
         if node.assignment is None or node.id not in per_node and node.id not in node_times:
@@ -106,7 +113,8 @@ def compare(
             "latency_s": e.latency_s,
             "calls": e.calls,
             "input_tokens": e.input_tokens,
-            "output_tokens": e.output_tokens,
+            "output_tokens": e.output_tokens + e.reasoning_tokens,
+            "reasoning_tokens": e.reasoning_tokens,
         }
         differs = {k: (got.get(k, 0.0), want[k]) for k in want if _off(got.get(k, 0.0), want[k])}
         if differs:
@@ -142,6 +150,11 @@ def summary_text(comparison: dict[str, Any], *, spent_before: float = 0.0) -> st
         f"(estimated {p['calls']:.0f} calls, {p['input_tokens']:,.0f} / "
         f"{p['output_tokens']:,.0f})",
     ]
+    if a.get("reasoning_tokens") or p.get("reasoning_tokens"):
+        lines.append(
+            f"of which hidden reasoning {a.get('reasoning_tokens', 0):,} tokens out "
+            f"(estimated {p.get('reasoning_tokens', 0):,.0f})"
+        )
     if comparison["steps"]:
         lines.append(f"steps off the estimate by more than {OFF_BY:.0%}:")
         for s in comparison["steps"]:

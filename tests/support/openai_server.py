@@ -41,6 +41,10 @@ class Script:
     usage: Callable[[dict, str], tuple[int, int]] | None = None  # (prompt, completion)
     fail: Callable[[dict], int | None] | None = None  # a status to answer this request with
     echo_auth: bool = False  # error messages repeat the Authorization header (a leak test)
+    # Hidden reasoning tokens per request (a number, or a function of the request body),
+    # written before the answer and counted in completion_tokens, as OpenAI does: a
+    # max_tokens they reach leaves the content empty (finish_reason "length").
+    reasoning: int | Callable[[dict], int] | None = None
 
 
 @dataclass
@@ -222,7 +226,19 @@ class OpenAIServer:
                 pt = math.ceil(len(_content_text(body.get("messages", []))) / 4) + 4
                 ct = max(1, math.ceil(len(text) / 4))
             max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
-            if max_tokens:
+            thought = script.reasoning(body) if callable(script.reasoning) else script.reasoning
+            finish = "stop"
+            usage: dict[str, Any] = {}
+            if thought is not None:
+                thought = min(int(thought), int(max_tokens)) if max_tokens else int(thought)
+                room = int(max_tokens) - thought if max_tokens else ct
+                if room < ct:
+                    finish = "length"
+                    ct = room
+                    text = text[: 4 * ct] if ct > 0 else ""
+                usage["completion_tokens_details"] = {"reasoning_tokens": thought}
+                ct += thought
+            elif max_tokens:
                 ct = min(ct, int(max_tokens))
             req.status = 200
             return 200, {
@@ -233,11 +249,16 @@ class OpenAIServer:
                 "choices": [
                     {
                         "index": 0,
-                        "finish_reason": "stop",
+                        "finish_reason": finish,
                         "message": {"role": "assistant", "content": text},
                     }
                 ],
-                "usage": {"prompt_tokens": pt, "completion_tokens": ct, "total_tokens": pt + ct},
+                "usage": {
+                    "prompt_tokens": pt,
+                    "completion_tokens": ct,
+                    "total_tokens": pt + ct,
+                    **usage,
+                },
             }
         finally:
             req.ended = time.monotonic()
