@@ -269,3 +269,70 @@ def test_the_budget_holds_when_a_model_reasons_more_than_expected(server, home, 
         cap = request.body.get("max_tokens") or request.body.get("max_completion_tokens")
         assert cap <= 4096 + 2 * 1000 and cap >= 16 + 1000
     assert all(r["reasoning_tokens"] == min(thought, r["tokens_out"]) for r in result.trace)
+
+
+# ---------------------------------------------------------------- calibration
+
+RFLOW = """
+workflow r {
+  input doc: text ~ 32k tokens
+  recurse t over doc {
+    task "Count the records"
+    root needs reasoning >= 5
+    sub needs reasoning >= 5
+  }
+  output t
+}
+"""
+
+
+def traced(node: str, tokens_out: int, reasoning: int | None, model: str = "thinker") -> dict:
+    return {
+        "node": node,
+        "step": "t",
+        "item": "",
+        "model": model,
+        "chip": "c",
+        "litellm": f"openai/{model}",
+        "tokens_in": 3000,
+        "tokens_out": tokens_out,
+        "reasoning_tokens": reasoning,
+        "cost_usd": 0.001,
+        "latency_s": 1.0,
+        "started": 0.0,
+        "ended": 1.0,
+        "retries": 0,
+        "fallback": 0,
+        "cached": False,
+        "error": None,
+        "run": "r1",
+    }
+
+
+def test_calibration_learns_reasoning_per_call_from_traces(tmp_path):
+    import json
+
+    import hetflow
+
+    records = [traced("t.root", 700, 600), traced("t.root", 500, 200)]
+    records += [traced("t.sub", 100, 50)] * 4 + [traced("t.sub", 90, None)]  # one unreported
+    path = tmp_path / "run.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    cat = parse_catalog(BASE)
+    before = hetflow.compile(RFLOW, catalog=cat, objective="cost")
+    plan = hetflow.compile(RFLOW, catalog=cat, objective="cost", calibrate=[str(path)])
+    root, sub = plan.node("t.root"), plan.node("t.sub")
+    # Visible output is what was written less the reasoning; reasoning is its own mean.
+    assert root.estimate.output_tokens_per_call == pytest.approx((100 + 300) / 2)
+    assert root.estimate.reasoning_traced == {"thinker": pytest.approx(400)}
+    assert root.assignment.reasoning_tokens == pytest.approx(400)  # not the catalog's 1,000
+    assert sub.estimate.reasoning_traced == {"thinker": pytest.approx(50)}
+    e = root.estimate
+    assert e.cost_usd == pytest.approx(
+        e.calls * (e.input_tokens_per_call * 1.0 + (e.output_tokens_per_call + 400) * 10.0) / 1e6
+    )
+    assert before.node("t.root").assignment.reasoning_tokens == 1000
+    from hetflow.optimize.explain import explain
+
+    text = explain(plan)
+    assert "reasoning: 400 hidden tokens per call on thinker at effort medium (traced)" in text

@@ -43,7 +43,9 @@ class Level:
 
     calls: float  # calls per recursion (mean over recursions; 0 counts for one that made none)
     tokens_in: float  # per call (mean over calls)
-    tokens_out: float  # per call (mean over calls)
+    tokens_out: float  # per call (mean over calls): the visible answer, reasoning left out
+    # hidden reasoning tokens per call, per model (mean over the calls that reported it)
+    reasoning: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,8 @@ def measure(records: list[dict[str, Any]]) -> Calibration:
     """Means per recursion (calls) and per call (tokens) of every traced recurse step."""
     # step -> level -> recursion -> [calls, tokens in, tokens out]
     seen: dict[str, dict[int, dict[tuple, list[float]]]] = defaultdict(lambda: defaultdict(dict))
+    # step -> level -> model -> [calls that reported reasoning, reasoning tokens]
+    thought: dict[str, dict[int, dict[str, list[float]]]] = defaultdict(lambda: defaultdict(dict))
     for r in records:
         if not _ok(r):
             continue
@@ -154,9 +158,15 @@ def measure(records: list[dict[str, Any]]) -> Calibration:
         run = (r.get("_file", ""), r.get("run"))  # no run field: the whole file is one run
         recursion = (run, str(r.get("item") or ""))
         sums = seen[m.group("step")][level].setdefault(recursion, [0.0, 0.0, 0.0])
+        reasoning = r.get("reasoning_tokens")
         sums[0] += 1
         sums[1] += _number(r.get("tokens_in"))
-        sums[2] += _number(r.get("tokens_out"))
+        sums[2] += max(0.0, _number(r.get("tokens_out")) - _number(reasoning))
+        counted = isinstance(reasoning, (int, float)) and not isinstance(reasoning, bool)
+        if counted and isinstance(r.get("model"), str):
+            per_model = thought[m.group("step")][level].setdefault(str(r.get("model")), [0, 0])
+            per_model[0] += 1
+            per_model[1] += _number(reasoning)
     cal = Calibration()
     for step, by_level in seen.items():
         recursions = set(by_level.get(0, {}))  # a recursion is known by its root's calls
@@ -167,10 +177,12 @@ def measure(records: list[dict[str, Any]]) -> Calibration:
             counted = [v for k, v in per.items() if k in recursions]
             calls = sum(v[0] for v in counted)
             if calls:
+                models = thought[step].get(level, {})
                 levels[level] = Level(
                     calls=calls / len(recursions),
                     tokens_in=sum(v[1] for v in counted) / calls,
                     tokens_out=sum(v[2] for v in counted) / calls,
+                    reasoning=tuple((k, t / n) for k, (n, t) in sorted(models.items())),
                 )
         cal.steps[step] = StepCalibration(
             step=step,

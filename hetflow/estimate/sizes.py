@@ -358,12 +358,16 @@ class _Walk:
             iterations = min(iterations, float(cap) + 1)  # + the forced final call
         if data["op"] == "recurse.root":
             work = Work(iterations, n, root.tokens_in, root.tokens_out)
+            self.out.reasoning[node_id] = dict(root.reasoning)
         elif data["op"] == "recurse.repl":  # a cell per root turn and per inner turn
             turns = iterations + sum(subs[lvl].rounds for lvl in subs if lvl < leaf)
             work = Work(cpu_s=REPL_S_PER_TURN * turns)
         else:
             w = subs[data["level"]]
             work = Work(w.rounds, w.parallel * n, w.input_tokens, w.output_tokens)
+            traced = cal.levels.get(data["level"])
+            if traced is not None:
+                self.out.reasoning[node_id] = dict(traced.reasoning)
         self.out.work[node_id] = work
         self.out.calibrated[node_id] = cal.runs
 
