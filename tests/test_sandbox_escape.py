@@ -211,7 +211,9 @@ async def test_ctypes_raw_fork_syscall():
 
 
 async def test_ctypes_ptrace_the_parent():
-    code = "import ctypes, os; rc = ctypes.CDLL(None).ptrace(16, os.getppid(), 0, 0); assert rc == 0, rc"
+    code = (
+        f"import ctypes; rc = ctypes.CDLL(None).ptrace(16, {os.getpid()}, 0, 0); assert rc == 0, rc"
+    )
     blocked(await attack(code), "AssertionError")
 
 
@@ -228,7 +230,7 @@ async def test_kill_a_process_outside(bystander):
 
 
 async def test_signal_the_parent():
-    code = "import os; os.kill(os.getppid(), 0)"  # signal 0 probes without harm
+    code = f"import os; os.kill({os.getpid()}, 0)"  # signal 0 probes without harm
     blocked(await attack(code), "PermissionError")
     os.kill(os.getpid(), 0)
 
@@ -254,11 +256,8 @@ async def test_api_keys_do_not_reach_the_child(monkeypatch):
 
 async def test_parent_environ_through_proc(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-do-not-leak-456")
-    r = await attack(
-        "print(open(f'/proc/{os.getppid()}/environ').read())".replace(
-            "print", "import os; print", 1
-        )
-    )
+    # hetflow's pid as hetflow sees it: inside a PID namespace, getppid() says 0.
+    r = await attack(f"print(open('/proc/{os.getpid()}/environ').read())")
     blocked(r, "PermissionError")
     assert "sk-test-do-not-leak-456" not in r.output
 
@@ -398,3 +397,371 @@ def test_the_child_dies_with_its_parent(tmp_path):
     else:
         os.kill(child_pid, signal.SIGKILL)
         pytest.fail("the sandbox process outlived its parent")
+
+
+# -- issue 12: metadata outside the scratch directory --------------------------------
+
+
+@pytest.fixture
+def outside(tmp_path):
+    """A file and a directory outside the scratch directory, owned by whoever runs the test."""
+    target = tmp_path / "victim.txt"
+    target.write_text("v")
+    target.chmod(0o600)
+    os.utime(target, (1_000_000, 1_000_000))
+    before = (target.stat(), tmp_path.stat(), os.listxattr(target))
+    yield target
+    after = (target.stat(), tmp_path.stat(), os.listxattr(target))
+    assert after[0].st_mode == before[0].st_mode, "the file's mode changed"
+    assert after[0].st_mtime == before[0].st_mtime, "the file's times changed"
+    assert (after[0].st_uid, after[0].st_gid) == (before[0].st_uid, before[0].st_gid)
+    assert after[1].st_mode == before[1].st_mode, "the directory's mode changed"
+    assert after[2] == before[2], "the file's extended attributes changed"
+
+
+async def test_chmod_setuid_outside_scratch(outside):
+    blocked(await attack(f"import os; os.chmod({str(outside)!r}, 0o4777)"), "PermissionError")
+
+
+async def test_chmod_a_directory_outside_scratch(outside):
+    blocked(await attack(f"import os; os.chmod({str(outside.parent)!r}, 0o777)"), "PermissionError")
+
+
+async def test_utime_outside_scratch(outside):
+    blocked(await attack(f"import os; os.utime({str(outside)!r}, (0, 0))"), "PermissionError")
+
+
+async def test_setxattr_outside_scratch(outside):
+    code = f"import os; os.setxattr({str(outside)!r}, 'user.x', b'y')"
+    blocked(await attack(code), "PermissionError")
+
+
+async def test_removexattr_outside_scratch(outside):
+    code = f"import os; os.removexattr({str(outside)!r}, 'user.x')"
+    blocked(await attack(code), "PermissionError")
+
+
+async def test_chown_group_outside_scratch(outside):
+    code = f"import os; os.chown({str(outside)!r}, -1, 12345)"
+    blocked(await attack(code), "PermissionError")
+
+
+async def test_lchown_and_fchmodat2_by_raw_syscall(outside):
+    # fchmodat2 (452) and setxattrat (463) are newer than some libseccomp name tables.
+    code = (
+        "import ctypes, os\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        f"p = {str(outside).encode()!r}\n"
+        "rc1 = libc.syscall(452, -100, p, 0o4777, 0)\n"
+        "rc2 = libc.syscall(463, -100, p, 0, b'user.y', None, 0)\n"
+        "rc3 = libc.syscall(466, -100, p, 0, b'user.y')\n"
+        "assert rc1 == 0 or rc2 == 0 or rc3 == 0, (rc1, rc2, rc3)"
+    )
+    blocked(await attack(code), "AssertionError")
+
+
+async def test_fchmod_of_an_open_file_is_refused():
+    code = "import os; f = open('mine', 'w'); os.fchmod(f.fileno(), 0o4777)"
+    blocked(await attack(code), "PermissionError")
+
+
+# -- issue 12: outliving hetflow --------------------------------------------------------
+
+
+async def test_clearing_the_parent_death_signal_is_refused():
+    code = "import ctypes; rc = ctypes.CDLL(None).prctl(1, 0, 0, 0, 0); assert rc != 0, rc"
+    r = await attack(code)
+    assert r.error is None, r
+
+
+def _parent_script(tmp_path, cell: str) -> Path:
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import asyncio, sys\n"
+        "from hetflow.recurse import Sandbox\n"
+        "async def main():\n"
+        "    async def on_call(c): return ''\n"
+        "    box = Sandbox('x', on_call=on_call)\n"
+        "    await box.start()\n"
+        f"    task = asyncio.ensure_future(box.run_cell({cell!r}))\n"
+        "    await asyncio.sleep(1)\n"
+        "    print(box.pid, box.scratch_dir, task.done(), flush=True)\n"
+        "    await asyncio.sleep(60)\n"
+        "asyncio.run(main())\n"
+    )
+    return script
+
+
+def _wait_dead(pid: int, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        try:  # a zombie of a reaped-late parent counts as dead
+            if (Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]) == "Z":
+                return True
+        except OSError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _sandbox_pids(scratch: str) -> list[int]:
+    """Every live process whose environment says HOME=<scratch> (the REPL and its kin)."""
+    needle = f"HOME={scratch}".encode() + b"\0"
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if needle in (entry / "environ").read_bytes():
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state != "Z":
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_the_child_dies_with_its_parent_after_clearing_pdeathsig(tmp_path):
+    cell = "import ctypes, time; ctypes.CDLL(None).prctl(1, 0, 0, 0, 0); time.sleep(1000)"
+    parent = subprocess.Popen(
+        [sys.executable, "-W", "ignore", str(_parent_script(tmp_path, cell))],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    _, scratch, _ = parent.stdout.readline().split(" ", 2)
+    assert _sandbox_pids(scratch), "the sandbox should be running"
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while (left := _sandbox_pids(scratch)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "the sandbox process outlived hetflow"
+
+
+def test_scratch_of_a_killed_run_is_removed_at_the_next_start(tmp_path):
+    import asyncio
+
+    parent = subprocess.Popen(
+        [sys.executable, "-W", "ignore", str(_parent_script(tmp_path, "open('f', 'w')"))],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    _, scratch, _ = parent.stdout.readline().split(" ", 2)
+    assert Path(scratch, "f").exists()
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while _sandbox_pids(scratch) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    async def start_another():
+        async with Sandbox("x", on_call=no_calls, limits=FAST):
+            pass
+
+    asyncio.run(start_another())
+    assert not Path(scratch).exists(), "the dead run's scratch directory is still there"
+
+
+# -- issue 12: the protocol ---------------------------------------------------------
+
+
+async def test_forged_calls_never_read_do_not_hang_hetflow():
+    async def big(call: SubCall) -> str:
+        return "x" * 100_000
+
+    code = (
+        "import json, os, time\n"
+        "line = (json.dumps({'op': 'call', 'calls': [{'kind': 'llm', 'prompt': 'q'}]}) + '\\n').encode()\n"
+        "for _ in range(50):\n"
+        "    os.write(4, line)\n"
+        "time.sleep(1000)"
+    )
+
+    async def go():
+        async with Sandbox("ctx", on_call=big, limits=FAST) as box:
+            r = await box.run_cell(code)
+            after = await box.run_cell("print(6 * 7)")
+        return r, after
+
+    started = time.monotonic()
+    r, after = await asyncio_wait_for(go(), 30)
+    assert r.error is not None and time.monotonic() - started < 15, r
+    assert after.output == "42\n"
+
+
+async def asyncio_wait_for(coro, seconds):
+    import asyncio
+
+    try:
+        return await asyncio.wait_for(coro, seconds)
+    except asyncio.TimeoutError:
+        pytest.fail(f"hetflow hung for {seconds} s")
+
+
+async def test_too_many_forged_calls_in_one_message_are_refused():
+    seen = []
+
+    async def count(call: SubCall) -> str:
+        seen.append(call)
+        return ""
+
+    code = (
+        "import json, os\n"
+        "msg = {'op': 'call', 'calls': [{'kind': 'llm', 'prompt': 'q'}] * 100_000}\n"
+        "os.write(4, (json.dumps(msg) + '\\n').encode())\n"
+        "print(os.read(3, 100))"
+    )
+    async with Sandbox(
+        "ctx", on_call=count, limits=dataclasses.replace(FAST, memory_mb=512)
+    ) as box:
+        r = await box.run_cell(code)
+    assert len(seen) == 0, len(seen)
+    assert r.error is not None or "too many" in r.output
+
+
+async def test_a_deeply_nested_forged_line_is_an_error_for_the_model():
+    code = "import os, time; os.write(4, b'[' * 200_000 + b'\\n'); time.sleep(5)"
+    r = await attack(code)
+    blocked(r, "protocol")
+
+
+async def test_a_huge_forged_error_is_truncated():
+    code = (
+        "import json, os, time\n"
+        "os.write(4, (json.dumps({'op': 'done', 'output': '', 'error': 'E' * 30_000_000}) + '\\n').encode())\n"
+        "time.sleep(5)"
+    )
+    async with Sandbox(
+        "ctx", on_call=no_calls, limits=dataclasses.replace(FAST, memory_mb=512)
+    ) as box:
+        r = await box.run_cell(code)
+    assert r.error is not None and len(r.error) < 30_000, len(r.error or "")
+
+
+# -- issue 12: failing closed, and a weaker host simulated -------------------------
+
+
+@pytest.fixture
+def simulate(monkeypatch):
+    """Make the next sandboxes confine themselves as on a host lacking some layers."""
+    from hetflow.recurse import sandbox as sandbox_module
+
+    def set_(**how):
+        monkeypatch.setattr(sandbox_module, "_SIMULATE", how)
+
+    return set_
+
+
+@pytest.mark.parametrize(
+    ("off", "named"),
+    [
+        ("seccomp", "seccomp"),
+        ("landlock", "landlock"),
+        ("namespaces", "namespaces"),
+        ("pid", "namespaces"),
+        ("capabilities", "capabilities"),
+        ("rlimits", "rlimits"),
+    ],
+)
+async def test_a_missing_layer_refuses_to_start_by_default(simulate, off, named):
+    from hetflow.recurse import SandboxError
+
+    simulate(disabled=[off])
+    box = Sandbox("x", on_call=no_calls, limits=FAST)
+    with pytest.raises(SandboxError) as caught:
+        await box.start()
+    await box.close()
+    message = str(caught.value)
+    assert f"{named} is " in message and "--sandbox weak" in message, message
+    assert "fix:" in message
+
+
+async def test_weak_mode_runs_and_reports_the_layer_off(simulate):
+    simulate(disabled=["landlock"])
+    async with Sandbox("x", on_call=no_calls, limits=dataclasses.replace(FAST, required=())) as box:
+        assert box.isolation["landlock"].startswith("off"), box.isolation
+        assert all(not v.startswith("off") for k, v in box.isolation.items() if k != "landlock"), (
+            box.isolation
+        )
+
+
+async def test_old_landlock_abi_says_what_it_leaves_to_seccomp(simulate):
+    simulate(landlock_abi_max=5)
+    async with Sandbox("x", on_call=no_calls, limits=FAST) as box:
+        assert box.isolation["landlock"].startswith("abi 5"), box.isolation
+        assert "signals and unix sockets left to seccomp" in box.isolation["landlock"]
+
+
+async def test_old_landlock_abi_rt_sigqueueinfo_to_a_bystander(simulate, bystander):
+    simulate(landlock_abi_max=5)
+    code = (
+        "import ctypes\n"
+        "info = (ctypes.c_int * 32)(15, 0, -1)  # si_signo=SIGTERM, si_code=SI_QUEUE\n"
+        "libc = ctypes.CDLL(None)\n"
+        f"rc1 = libc.syscall(129, {bystander.pid}, 15, info)\n"
+        f"rc2 = libc.syscall(297, {bystander.pid}, {bystander.pid}, 15, info)\n"
+        "assert rc1 == 0 or rc2 == 0, (rc1, rc2)"
+    )
+    blocked(await attack(code), "AssertionError")
+
+
+async def test_old_landlock_abi_fcntl_setown_to_hetflow(simulate):
+    simulate(landlock_abi_max=5)
+    hetflow_pid = os.getpid()
+    for cmd, arg in ((8, hetflow_pid), (10, 9), (15, 0)):  # F_SETOWN, F_SETSIG, F_SETOWN_EX
+        code = f"import fcntl, os\nr, w = os.pipe()\nfcntl.fcntl(r, {cmd}, {arg})"
+        blocked(await attack(code), "PermissionError")
+    os.kill(hetflow_pid, 0)
+
+
+async def test_old_landlock_abi_kill_a_bystander(simulate, bystander):
+    simulate(landlock_abi_max=5)
+    blocked(await attack(f"import os; os.kill({bystander.pid}, 15)"), "PermissionError")
+
+
+async def test_old_landlock_abi_pathname_unix_socket(simulate):
+    import tempfile
+
+    simulate(landlock_abi_max=5)
+    with tempfile.TemporaryDirectory() as where:
+        path = os.path.join(where, "s")
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(path)
+        server.listen(1)
+        server.setblocking(False)
+        code = f"import socket; s = socket.socket(socket.AF_UNIX); s.connect({path!r})"
+        blocked(await attack(code), "PermissionError")
+        with pytest.raises(BlockingIOError):
+            server.accept()
+        server.close()
+
+
+async def test_weak_mode_without_seccomp_a_forked_daemon_dies_with_the_step(simulate):
+    simulate(disabled=["seccomp"])
+    code = (
+        "import os, time\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        "        time.sleep(60)\n"
+        "    os._exit(0)\n"
+        "time.sleep(0.3)\n"
+        "print('forked')"
+    )
+    async with Sandbox("x", on_call=no_calls, limits=dataclasses.replace(FAST, required=())) as box:
+        r = await box.run_cell(code)
+        assert r.output == "forked\n", r
+        scratch = str(box.scratch_dir)
+        assert len(_sandbox_pids(scratch)) >= 2, "the daemon should be running"
+    deadline = time.monotonic() + 5
+    while (left := _sandbox_pids(scratch)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, "a process the model started outlived its step"

@@ -7,9 +7,18 @@ at ``FINAL`` or after a forced final answer.
 """
 
 from hetflow.recurse.loop import Cell, RecursionFailed, RecursionResult, run_recursion
-from hetflow.recurse.sandbox import CellResult, Sandbox, SandboxError, SandboxLimits, SubCall
+from hetflow.recurse.sandbox import (
+    LAYERS,
+    CellResult,
+    Sandbox,
+    SandboxError,
+    SandboxLimits,
+    SubCall,
+    SubCallRefused,
+)
 
 __all__ = [
+    "LAYERS",
     "Cell",
     "CellResult",
     "RecursionFailed",
@@ -18,5 +27,6 @@ __all__ = [
     "SandboxError",
     "SandboxLimits",
     "SubCall",
+    "SubCallRefused",
     "run_recursion",
 ]

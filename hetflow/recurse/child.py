@@ -258,12 +258,14 @@ def main() -> None:
         memory_mb=limits["memory_mb"],
         max_file_bytes=limits["max_file_bytes"],
         seccomp_module=init.get("seccomp_module"),
+        disabled=tuple(init.get("simulate", {}).get("disabled", ())),
+        landlock_abi_max=init.get("simulate", {}).get("landlock_abi_max"),
     )
     sys.stdin = open(os.devnull)  # noqa: SIM115
     sys.path[:] = [p for p in sys.path if p]  # no script directory
     repl = Repl(init["context"], out_fd, in_file, limits["output_chars"])
     del init
-    repl.send({"op": "ready", "isolation": isolation, "pid": os.getpid()})
+    repl.send({"op": "ready", "isolation": isolation, "pid": confine_mod.host_pid})
     while True:
         msg = repl.receive()
         if msg.get("op") == "cell":

@@ -24,6 +24,7 @@ parent's listener and the parent's pid.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -103,8 +104,7 @@ def landlock_abi() -> int:
     return max(int(abi), 0)
 
 
-def _landlock(read_paths: list[str], write_paths: list[str], rw_files: list[str]) -> str:
-    abi = landlock_abi()
+def _landlock(abi: int, read_paths: list[str], write_paths: list[str], rw_files: list[str]) -> str:
     if abi < 1:
         return "off: Landlock not available in this kernel"
     handled_fs = (1 << 13) - 1
@@ -149,14 +149,21 @@ def _landlock(read_paths: list[str], write_paths: list[str], rw_files: list[str]
             return f"off: restrict_self: {os.strerror(ctypes.get_errno())}"
     finally:
         os.close(fd)
-    scopes = "fs, tcp" if abi >= 4 else "fs only"
-    scopes += ", signals, abstract sockets" if abi >= 6 else ""
+    # Say what this ABI leaves to the other layers, not only what it does.
+    scopes = "fs, tcp" if abi >= 4 else "fs; tcp left to the namespaces and seccomp"
+    if abi < 3:
+        scopes += "; truncate left to seccomp"
+    if abi >= 6:
+        scopes += ", signals, abstract sockets"
+    else:
+        scopes += "; signals and unix sockets left to seccomp"
     return f"abi {abi} ({scopes})"
 
 
 # -- namespaces ---------------------------------------------------------------------
 
 _CLONE_NEWIPC = 0x08000000
+_CLONE_NEWPID = 0x20000000
 _CLONE_NEWUSER = 0x10000000
 _CLONE_NEWNET = 0x40000000
 
@@ -166,24 +173,60 @@ def _write(path: str, text: str) -> None:
         f.write(text)
 
 
-def _namespaces() -> str:
+def _namespaces(pid: bool) -> tuple[str, bool]:
+    """Unshare user, PID, network and IPC namespaces; (status, whether a PID one was made)."""
     if not sys.platform.startswith("linux"):
-        return "off: not Linux"
+        return "off: not Linux", False
     uid, gid = os.geteuid(), os.getegid()
     libc = _libc()
-    if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET | _CLONE_NEWIPC) != 0:
-        err = ctypes.get_errno()
-        # Root without user namespaces can still take a network namespace.
-        if libc.unshare(_CLONE_NEWNET | _CLONE_NEWIPC) != 0:
-            return f"off: unshare: {os.strerror(err)}"
-        return "net, ipc (user namespace refused: " + os.strerror(err) + ")"
+    base = _CLONE_NEWNET | _CLONE_NEWIPC
+    pid_flag = _CLONE_NEWPID if pid else 0
+    names = "pid, net, ipc" if pid else "net, ipc"
+    missing = "" if pid else " (pid namespace: disabled)"
+    if libc.unshare(_CLONE_NEWUSER | pid_flag | base) != 0:
+        err = os.strerror(ctypes.get_errno())
+        # Root without user namespaces can still take the others.
+        if libc.unshare(pid_flag | base) != 0:
+            return f"off: unshare: {err}", False
+        return f"partial: {names} (user namespace refused: {err})", bool(pid_flag)
     try:  # keep our uid inside, so files in the scratch directory stay ours
         _write("/proc/self/setgroups", "deny")
         _write("/proc/self/uid_map", f"{uid} {uid} 1")
         _write("/proc/self/gid_map", f"{gid} {gid} 1")
     except OSError as e:
-        return f"user, net, ipc (uid map failed: {e.strerror})"
-    return "user, net, ipc"
+        return f"partial: user, {names} (uid map failed: {e.strerror})", bool(pid_flag)
+    if missing:
+        return f"partial: user, {names}{missing}", False
+    return f"user, {names}", True
+
+
+def _become_pid_one() -> None:
+    """Fork into the new PID namespace; this process stays outside as a waiter.
+
+    The child is PID 1 of the namespace: whatever the model's code starts there
+    (when seccomp is off and fork is possible) is killed by the kernel when it ends.
+    The child dies with this waiter (parent-death signal, which seccomp keeps set),
+    and the waiter dies with hetflow.  The waiter keeps none of the protocol's pipes
+    and exits the way the child did, so hetflow sees the child's end as before.
+    """
+    child = os.fork()
+    if child == 0:
+        _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        return
+    os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    for signum in (signal.SIGINT, signal.SIGXCPU, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            break
+        except InterruptedError:
+            continue
+    if os.WIFSIGNALED(status):
+        signum = os.WTERMSIG(status)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 
 
 class _CapHeader(ctypes.Structure):
@@ -213,8 +256,21 @@ _DENY = (
     "io_uring_setup io_uring_enter io_uring_register init_module finit_module "
     "delete_module kexec_load kexec_file_load reboot swapon swapoff acct quotactl "
     "settimeofday clock_settime clock_adjtime adjtimex syslog personality mknod mknodat "
-    "name_to_handle_at open_by_handle_at fanotify_init lookup_dcookie vhangup capset"
+    "name_to_handle_at open_by_handle_at fanotify_init lookup_dcookie vhangup capset "
+    # Metadata: Landlock does not mediate these, and the owner of a file (root, mapped
+    # to itself in the user namespace) may change it anywhere.  Denied everywhere,
+    # the scratch directory included: no cell needs them.
+    "chmod fchmod fchmodat fchmodat2 chown fchown lchown fchownat utime utimes "
+    "utimensat futimesat setxattr lsetxattr fsetxattr removexattr lremovexattr "
+    "fremovexattr"
 ).split()
+# x86_64 syscalls newer than some libseccomp name tables (so named by number):
+# setxattrat, removexattrat, file_setattr (path-based metadata again).
+_DENY_NUMBERS_X86_64 = {463: "setxattrat", 466: "removexattrat", 469: "file_setattr"}
+_PR_SET_PDEATHSIG_ARG = 1
+_F_SETOWN, _F_SETSIG, _F_SETOWN_EX = 8, 10, 15
+# ioctls that change an inode's flags (append-only, no-dump...) or project id.
+_FS_IOC_SETFLAGS = (0x40086602, 0x40046602, 0x401C5820, 0x40087602, 0x40047602)
 _CLONE_THREAD = 0x00010000
 
 
@@ -235,7 +291,7 @@ def _load_pyseccomp(module_path: str | None):
     return sc
 
 
-def _seccomp(sc) -> str:
+def _seccomp(sc, landlock_abi: int) -> str:
     if sc is None:
         return "off: pyseccomp missing"
     try:
@@ -251,9 +307,23 @@ def _seccomp(sc) -> str:
         f.add_rule(eperm, "clone", sc.Arg(0, sc.MASKED_EQ, _CLONE_THREAD, 0))
         f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
         f.add_rule(eperm, "prlimit64", sc.Arg(2, sc.NE, 0))
+        if os.uname().machine == "x86_64":
+            for number in _DENY_NUMBERS_X86_64:
+                with contextlib.suppress(OSError, ValueError, RuntimeError):
+                    f.add_rule(eperm, number)
+        # The parent-death signal is what ends the REPL with hetflow: keep it.
+        f.add_rule(eperm, "prctl", sc.Arg(0, sc.EQ, _PR_SET_PDEATHSIG_ARG))
+        # No signals to anyone else, whatever Landlock's ABI (signal scoping is ABI 6):
+        # not by kill, not queued, not by asking the kernel to signal an fd's owner.
         pid = os.getpid()
-        for name in ("kill", "tkill", "tgkill"):
+        for name in ("kill", "tkill", "tgkill", "rt_sigqueueinfo", "rt_tgsigqueueinfo"):
             f.add_rule(eperm, name, sc.Arg(0, sc.NE, pid))
+        for cmd in (_F_SETOWN, _F_SETSIG, _F_SETOWN_EX):
+            f.add_rule(eperm, "fcntl", sc.Arg(1, sc.EQ, cmd))
+        for cmd in _FS_IOC_SETFLAGS:
+            f.add_rule(eperm, "ioctl", sc.Arg(1, sc.MASKED_EQ, 0xFFFFFFFF, cmd))
+        if landlock_abi < 3:  # Landlock cannot stop truncate(2) of a path before ABI 3
+            f.add_rule(eperm, "truncate")
         # The CPU and wall limits speak through these two signals: keep their handlers.
         for signum in (signal.SIGXCPU, signal.SIGINT):
             f.add_rule(eperm, "rt_sigaction", sc.Arg(0, sc.EQ, signum))
@@ -298,6 +368,12 @@ def read_paths() -> list[str]:
     return [p for p in dict.fromkeys(paths) if os.path.exists(p)]
 
 
+LAYERS = ("rlimits", "namespaces", "landlock", "capabilities", "seccomp")
+
+# The process id hetflow sees for this process (in a PID namespace, getpid() says 1).
+host_pid = os.getpid()
+
+
 def confine(
     *,
     scratch: str,
@@ -306,19 +382,48 @@ def confine(
     memory_mb: int,
     max_file_bytes: int,
     seccomp_module: str | None,
+    disabled: tuple[str, ...] = (),
+    landlock_abi_max: int | None = None,
 ) -> dict[str, str]:
-    """Apply every layer to this process; return what each layer achieved."""
+    """Apply every layer to this process; return what each layer achieved.
+
+    `disabled` and `landlock_abi_max` simulate a weaker host (tests of the refusal
+    policy): a disabled layer is reported as off, the way a missing one is.
+    """
+    global host_pid
+    off = "off: disabled (simulating a host without it)"
     status: dict[str, str] = {}
     parent = os.getppid()
     _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:  # the parent died before we asked
         os._exit(1)
-    sc = _load_pyseccomp(seccomp_module)  # before Landlock hides site-packages
-    status["rlimits"] = _rlimits(cpu_seconds, cpu_seconds_total, memory_mb, max_file_bytes)
-    status["namespaces"] = _namespaces()
-    status["landlock"] = _landlock(read_paths(), [scratch], ["/dev/null"])
-    status["capabilities"] = _drop_capabilities()
+    sc = None if "seccomp" in disabled else _load_pyseccomp(seccomp_module)
+    if "rlimits" in disabled:
+        status["rlimits"] = off
+    else:
+        status["rlimits"] = _rlimits(cpu_seconds, cpu_seconds_total, memory_mb, max_file_bytes)
+    if "namespaces" in disabled:
+        status["namespaces"], pid_ns = off, False
+    else:
+        status["namespaces"], pid_ns = _namespaces(pid="pid" not in disabled)
+    if pid_ns:
+        _become_pid_one()
+        host_pid = int(os.readlink("/proc/self"))  # /proc is still the host's
+    abi = landlock_abi()
+    if landlock_abi_max is not None:
+        abi = min(abi, landlock_abi_max)
+    if "landlock" in disabled:
+        status["landlock"], abi = off, 0
+    else:
+        status["landlock"] = _landlock(abi, read_paths(), [scratch], ["/dev/null"])
+        if _is_off(status["landlock"]):
+            abi = 0
+    status["capabilities"] = off if "capabilities" in disabled else _drop_capabilities()
     # seccomp needs no_new_privs even where Landlock is missing.
     _libc().prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    status["seccomp"] = _seccomp(sc)
+    status["seccomp"] = off if "seccomp" in disabled else _seccomp(sc, abi)
     return status
+
+
+def _is_off(status: str) -> bool:
+    return status.startswith(("off", "partial"))

@@ -25,6 +25,7 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import fcntl
 import importlib.util
 import json
 import logging
@@ -48,6 +49,32 @@ log = logging.getLogger("hetflow.recurse")
 
 _CHILD = str(Path(__file__).with_name("child.py"))
 _INTERRUPT_GRACE_S = 2.0
+_SCRATCH_PREFIX = "hetflow-sandbox-"
+
+# Every layer of confine.py.  Required by default: a `recurse` step does not start
+# on a host that lacks one, unless the user opts out (`hetflow run --sandbox weak`).
+LAYERS: tuple[str, ...] = ("rlimits", "namespaces", "landlock", "capabilities", "seccomp")
+
+# How to get each layer back, for the refusal's message.
+_FIXES = {
+    "seccomp": "install libseccomp (apt install libseccomp2) and pyseccomp "
+    "(pip install pyseccomp) where hetflow runs",
+    "landlock": "use a Linux kernel >= 5.13 with Landlock enabled "
+    "(CONFIG_SECURITY_LANDLOCK=y and 'landlock' in the lsm= boot parameter)",
+    "namespaces": "allow user namespaces (sysctl kernel.unprivileged_userns_clone=1; on "
+    "Ubuntu also kernel.apparmor_restrict_unprivileged_userns=0), or run hetflow as root",
+    "capabilities": "let the sandbox call capset (a seccomp or container policy refuses it)",
+    "rlimits": "let the sandbox set its resource limits (a container policy refuses them)",
+}
+
+# Tests simulate a weaker host through this: {"disabled": [layer, ...] (also "pid"),
+# "landlock_abi_max": N}.  Never set outside tests.
+_SIMULATE: dict[str, Any] = {}
+
+# A message on the protocol pipe: the sub-calls in one request, and what of a `done`
+# message's error text reaches the next prompt.
+MAX_CALLS_PER_REQUEST = 10_000
+_ERROR_CHARS = 10_000
 
 
 @dataclass(frozen=True)
@@ -61,8 +88,9 @@ class SandboxLimits:
     output_chars: int = 20_000
     max_file_bytes: int = 50_000_000
     startup_seconds: float = 30
-    # Mechanisms that must be on, else the sandbox refuses to start (e.g. ("landlock",)).
-    required: tuple[str, ...] = ()
+    # Layers that must be on, else the sandbox refuses to start, naming the layer and
+    # the fix.  All of them by default; `()` is the loud opt-out (`--sandbox weak`).
+    required: tuple[str, ...] = LAYERS
 
 
 @dataclass
@@ -86,6 +114,14 @@ class CellResult:
 
 class SandboxError(HetError):
     """The sandbox could not be started (hetflow's environment, not the model's code)."""
+
+
+class SubCallRefused(Exception):
+    """`on_call` refuses a sub-call for a reason the model can act on (too many REPLs).
+
+    Unlike any other exception from `on_call`, it does not fail the step: the model's
+    code gets it as `SubCallError` and may go on.
+    """
 
 
 def _to_json(value: Any) -> Any:
@@ -113,7 +149,68 @@ _warned: set[tuple[str, str]] = set()
 
 
 def _is_off(status: str) -> bool:
-    return status.startswith(("off", "partial")) or "failed" in status or "refused" in status
+    return status.startswith(("off", "partial"))
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n... [{len(text) - 2 * half:,} characters left out] ...\n{text[-half:]}"
+
+
+def _sweep_dead_scratch(tmp: Path) -> None:
+    """Remove scratch directories whose run is gone (its lock is free: it was killed)."""
+    for lock in tmp.glob(f"{_SCRATCH_PREFIX}*.lock"):
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # its run is alive
+            shutil.rmtree(lock.with_suffix(""), ignore_errors=True)
+            with contextlib.suppress(OSError):
+                lock.unlink()
+        finally:
+            os.close(fd)
+
+
+def _locked_scratch() -> tuple[Path, int]:
+    """A new scratch directory and the open, locked descriptor that says we own it.
+
+    The lock (``DIR.lock`` next to it) is taken before it gets its name, so a sweep by
+    another hetflow never sees it unlocked while we live; the kernel frees it when we
+    die, however we die.
+    """
+    tmp = Path(tempfile.gettempdir())
+    _sweep_dead_scratch(tmp)
+    scratch = Path(tempfile.mkdtemp(prefix=_SCRATCH_PREFIX))
+    fd, staging = tempfile.mkstemp(prefix=".hetflow-lock-", dir=tmp)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    os.rename(staging, f"{scratch}.lock")
+    return scratch, fd
+
+
+def refusal(isolation: dict[str, str], required: tuple[str, ...]) -> str | None:
+    """Why a sandbox with this isolation may not run model code, or None if it may."""
+    missing = [n for n in required if _is_off(isolation.get(n, "off: not reported"))]
+    if not missing:
+        return None
+    lines = [
+        f"{n} is {isolation.get(n, 'off: not reported')}"
+        + (f"; fix: {_FIXES[n]}" if n in _FIXES else "")
+        for n in missing
+    ]
+    return (
+        "the sandbox cannot confine the model's code on this host: "
+        + "; ".join(lines)
+        + ". To run anyway with weaker isolation: hetflow run --sandbox weak "
+        "(Settings(sandbox='weak'), or SandboxLimits(required=()))"
+    )
 
 
 class Sandbox:
@@ -145,7 +242,9 @@ class Sandbox:
             raise SandboxError(f"the context cannot be handed to the sandbox: {e}") from None
         self._given_scratch = scratch_dir
         self._scratch: Path | None = None
+        self._scratch_lock: int | None = None
         self._proc: asyncio.subprocess.Process | None = None
+        self._inner_pid: int | None = None  # the REPL (in a PID namespace, not _proc)
         self._stderr_tail: collections.deque[bytes] = collections.deque(maxlen=16)
         self._stderr_task: asyncio.Task | None = None
         self._line_limit = max(64 << 20, 4 * len(self._init))
@@ -164,7 +263,8 @@ class Sandbox:
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
+        """The process that runs the cells (as hetflow's PID namespace numbers it)."""
+        return self._inner_pid or (self._proc.pid if self._proc else None)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -177,10 +277,13 @@ class Sandbox:
                 self._scratch = Path(self._given_scratch).resolve()
                 self._scratch.mkdir(parents=True, exist_ok=True)
             else:
-                self._scratch = Path(tempfile.mkdtemp(prefix="hetflow-sandbox-"))
+                self._scratch, self._scratch_lock = _locked_scratch()
         scratch = str(self._scratch)
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": scratch, "TMPDIR": scratch}
-        init = self._init[:-1] + f', "scratch": {json.dumps(scratch)}}}\n'
+        extra = f', "scratch": {json.dumps(scratch)}'
+        if _SIMULATE:
+            extra += f', "simulate": {json.dumps(_SIMULATE)}'
+        init = self._init[:-1] + extra + "}\n"
         try:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-I", "-S", "-B", _CHILD,
@@ -193,10 +296,14 @@ class Sandbox:
         self._proc = proc
         self._stderr_tail.clear()
         self._stderr_task = asyncio.ensure_future(self._drain_stderr(proc))
-        try:
+
+        async def handshake() -> dict:
             proc.stdin.write(init.encode())
             await proc.stdin.drain()
-            ready = await asyncio.wait_for(self._read(), self.limits.startup_seconds)
+            return await self._read()
+
+        try:
+            ready = await asyncio.wait_for(handshake(), self.limits.startup_seconds)
         except (OSError, asyncio.TimeoutError, EOFError, ValueError) as e:
             await self._kill()
             raise SandboxError(
@@ -206,6 +313,8 @@ class Sandbox:
         if ready.get("op") != "ready":
             await self._kill()
             raise SandboxError(f"the sandbox process said {ready.get('op')!r} instead of ready")
+        inner = ready.get("pid")
+        self._inner_pid = inner if isinstance(inner, int) and inner > 1 else proc.pid
         self.isolation = {
             "process": "separate, python -I -S",
             "environment": "scrubbed",
@@ -221,23 +330,23 @@ class Sandbox:
                 message = f"hetflow sandbox: {name} is {status}; the model's code is less confined"
                 log.warning(message)
                 warnings.warn(message, RuntimeWarning, stacklevel=3)
-        missing = [n for n in self.limits.required if _is_off(self.isolation.get(n, "off"))]
-        if missing:
+        why = refusal(self.isolation, self.limits.required)
+        if why:
             await self._kill()
-            detail = ", ".join(f"{n}: {self.isolation.get(n, 'off')}" for n in missing)
-            raise SandboxError(f"required sandbox isolation is missing ({detail})")
+            raise SandboxError(why)
 
     def _arm_cpu_limit(self) -> str:
         """Give the next cell `cpu_seconds` more CPU time (the parent may raise limits)."""
         if self._proc is None:
             return "off: no process"
         budget = math.ceil(self.limits.cpu_seconds)
+        pid = self.pid or self._proc.pid
         try:
-            hard = resource.prlimit(self._proc.pid, resource.RLIMIT_CPU)[1]
-            soft = math.ceil(_cpu_seconds_used(self._proc.pid)) + budget
-            resource.prlimit(self._proc.pid, resource.RLIMIT_CPU, (min(soft, hard), hard))
+            hard = resource.prlimit(pid, resource.RLIMIT_CPU)[1]
+            soft = math.ceil(_cpu_seconds_used(pid)) + budget
+            resource.prlimit(pid, resource.RLIMIT_CPU, (min(soft, hard), hard))
         except (OSError, ValueError, AttributeError) as e:
-            return f"per process ({budget} s; per-cell prlimit refused: {e})"
+            return f"partial: per process only ({budget} s; per-cell prlimit refused: {e})"
         return f"per cell ({budget} s), per process ({hard} s)"
 
     async def close(self) -> None:
@@ -251,13 +360,22 @@ class Sandbox:
         await self._kill()
         if self._scratch is not None and self._given_scratch is None:
             shutil.rmtree(self._scratch, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                os.unlink(f"{self._scratch}.lock")
             self._scratch = None
+        if self._scratch_lock is not None:
+            os.close(self._scratch_lock)
+            self._scratch_lock = None
 
     async def _kill(self) -> None:
         proc, self._proc = self._proc, None
+        inner, self._inner_pid = self._inner_pid, None
         if proc is None:
             return
         if proc.returncode is None:
+            if inner and inner != proc.pid:  # its waiter has not reaped it yet
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(inner, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             with contextlib.suppress(ProcessLookupError):
@@ -283,12 +401,16 @@ class Sandbox:
         line = await self._proc.stdout.readline()
         if not line:
             raise EOFError("the sandbox process closed its pipe")
-        msg = json.loads(line)
+        try:
+            msg = json.loads(line)
+        except RecursionError:
+            raise ValueError("a message nested too deeply") from None
         if not isinstance(msg, dict):
             raise ValueError("not a JSON object")
         return msg
 
     async def _send(self, msg: dict) -> None:
+        """Write one message; the caller bounds the wait (a child may never read)."""
         self._proc.stdin.write((json.dumps(msg, default=_to_json) + "\n").encode())
         await self._proc.stdin.drain()
 
@@ -331,8 +453,8 @@ class Sandbox:
                         )
                     # SIGINT first: a KeyboardInterrupt keeps the variables.
                     interrupted, wall = True, _INTERRUPT_GRACE_S
-                    with contextlib.suppress(ProcessLookupError):
-                        self._proc.send_signal(signal.SIGINT)
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(self.pid or self._proc.pid, signal.SIGINT)
                     continue
                 wall -= time.monotonic() - started
                 op = msg.get("op")
@@ -342,8 +464,18 @@ class Sandbox:
                     return await self._died(f"it ran past its wall-clock limit ({self._wall_s()})")
                 if op != "call":
                     return await self._died(f"it broke the protocol ({op!r} message)")
-                # Time spent on sub-calls is the models', not the cell's.
-                await self._send(await self._serve(msg.get("calls")))
+                # Time spent on sub-calls is the models', not the cell's; handing the
+                # answers back is the cell's (a child that never reads must not hang us).
+                reply = await self._serve(msg.get("calls"))
+                started = time.monotonic()
+                try:
+                    await asyncio.wait_for(self._send(reply), max(wall, 0.001))
+                except asyncio.TimeoutError:
+                    return await self._died(
+                        "it stopped reading the answers to its sub-calls "
+                        f"(wall-clock limit, {self._wall_s()})"
+                    )
+                wall -= time.monotonic() - started
         except (EOFError, OSError):
             return await self._died(None)
         except ValueError as e:  # not JSON, or a line past the size limit
@@ -355,6 +487,8 @@ class Sandbox:
     def _done(self, msg: dict, interrupted: bool) -> CellResult:
         output = str(msg.get("output", ""))[: self.limits.output_chars + 200]
         error = msg.get("error")
+        if error is not None:
+            error = _clip(str(error), max(_ERROR_CHARS, self.limits.output_chars))
         if interrupted:
             error = (
                 f"TimeoutError: the cell ran past its wall-clock limit ({self._wall_s()}) "
@@ -406,6 +540,12 @@ class Sandbox:
             ]
         except (TypeError, KeyError, AttributeError):
             return {"op": "reply", "error": "malformed sub-call"}
+        if len(subs) > MAX_CALLS_PER_REQUEST:
+            return {
+                "op": "reply",
+                "error": f"too many sub-calls in one batch ({len(subs):,} > "
+                f"{MAX_CALLS_PER_REQUEST:,}); send them in smaller batches",
+            }
         tasks = [asyncio.ensure_future(self._on_call(s)) for s in subs]
         try:
             done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
@@ -416,6 +556,8 @@ class Sandbox:
         for t in pending:
             t.cancel()
         failed = next((t.exception() for t in done if t.exception() is not None), None)
+        if isinstance(failed, SubCallRefused):  # the model's to handle, not the step's
+            return {"op": "reply", "error": str(failed)}
         if failed is not None:
             self._call_failure = failed
             return {"op": "reply", "error": f"{type(failed).__name__}: {failed}"}
