@@ -765,3 +765,55 @@ async def test_weak_mode_without_seccomp_a_forked_daemon_dies_with_the_step(simu
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left, "a process the model started outlived its step"
+
+
+# -- issue 12: host denial of service through child REPLs ----------------------------
+
+
+def _fan_out_model(n: int, peak: list[int]):
+    """A root that asks for n child recursions at once; children note how many overlap."""
+    import asyncio
+
+    active = [0]
+
+    async def model(level: int, messages: list[dict]) -> str:
+        if level == 0:
+            return (
+                "```python\n"
+                "try:\n"
+                f"    FINAL(rlm_query_batched(['q'] * {n}, ['c'] * {n}))\n"
+                "except Exception as e:\n"
+                "    FINAL('refused: ' + str(e))\n"
+                "```"
+            )
+        active[0] += 1
+        peak[0] = max(peak[0], active[0])
+        await asyncio.sleep(0.2)
+        active[0] -= 1
+        return "```python\nFINAL('ok')\n```"
+
+    return model
+
+
+async def test_a_batch_of_child_recursions_is_capped_in_concurrency():
+    from hetflow.recurse import run_recursion
+
+    peak = [0]
+    limits = dataclasses.replace(FAST, max_sandboxes=3)
+    result = await run_recursion(
+        "t", "ctx", depth=2, call_model=_fan_out_model(10, peak), limits=limits
+    )
+    assert result.value == ["ok"] * 10
+    assert peak[0] <= 3, f"{peak[0]} child sandboxes ran at once"
+
+
+async def test_a_step_starts_a_bounded_number_of_child_recursions():
+    from hetflow.recurse import run_recursion
+
+    peak = [0]
+    limits = dataclasses.replace(FAST, max_child_sandboxes=4)
+    result = await run_recursion(
+        "t", "ctx", depth=2, call_model=_fan_out_model(6, peak), limits=limits
+    )
+    assert isinstance(result.value, str) and result.value.startswith("refused: "), result.value
+    assert "child REPLs" in result.value

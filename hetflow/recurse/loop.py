@@ -16,7 +16,9 @@ retries, budget, journal and trace to itself; this loop only decides what to ask
 
 from __future__ import annotations
 
+import asyncio
 import json
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,9 +33,29 @@ from hetflow.recurse.prompts import (
     first_prompt,
     parse_answer,
 )
-from hetflow.recurse.sandbox import CellResult, Sandbox, SandboxLimits, SubCall
+from hetflow.recurse.sandbox import CellResult, Sandbox, SandboxLimits, SubCall, SubCallRefused
 
 CallModel = Callable[[int, list[dict]], Awaitable[str]]
+
+# Sandbox slots: one semaphore per (event loop, level, size), shared by every
+# recursion in the process.  Per level, so a REPL waiting on its children never
+# holds the slot they need (no deadlock whatever the fan-out).
+_slots: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[int, int], asyncio.Semaphore]
+]
+_slots = weakref.WeakKeyDictionary()
+
+
+def _slot(level: int, size: int) -> asyncio.Semaphore:
+    per_loop = _slots.setdefault(asyncio.get_running_loop(), {})
+    return per_loop.setdefault((level, size), asyncio.Semaphore(size))
+
+
+@dataclass
+class _Started:
+    """Child REPLs started so far by one step's whole recursion tree."""
+
+    count: int = 0
 
 
 @dataclass
@@ -76,6 +98,7 @@ async def run_recursion(
     limits: SandboxLimits = SandboxLimits(),
     validate: Callable[[Any], Any] | None = None,
     level: int = 0,
+    _started: _Started | None = None,
 ) -> RecursionResult:
     """Drive the model at `level` over `context` until it calls FINAL (or is made to answer).
 
@@ -87,9 +110,17 @@ async def run_recursion(
     if max_iterations < 1:
         raise ValueError("max_iterations must be at least 1")
 
+    started = _started if _started is not None else _Started()
+
     async def on_call(sub: SubCall) -> str:
         below = level + 1
         if sub.kind == "rlm" and below < depth:
+            if started.count >= limits.max_child_sandboxes:
+                raise SubCallRefused(
+                    f"rlm_query: this step already started {started.count} child REPLs, "
+                    "its limit; use llm_query for the rest, or answer from what you have"
+                )
+            started.count += 1
             child = await run_recursion(
                 sub.prompt,
                 sub.context,
@@ -98,6 +129,7 @@ async def run_recursion(
                 max_iterations=max_iterations,
                 limits=limits,
                 level=below,
+                _started=started,
             )
             return _render(child.value)
         content = sub.prompt
@@ -110,7 +142,10 @@ async def run_recursion(
         {"role": "user", "content": first_prompt(task, context)},
     ]
     cells: list[Cell] = []
-    async with Sandbox(context, on_call=on_call, limits=limits) as box:
+    async with (
+        _slot(level, limits.max_sandboxes),
+        Sandbox(context, on_call=on_call, limits=limits) as box,
+    ):
         for iteration in range(1, max_iterations + 1):
             reply = await call_model(level, list(messages))
             messages.append({"role": "assistant", "content": reply})

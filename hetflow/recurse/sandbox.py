@@ -77,6 +77,13 @@ MAX_CALLS_PER_REQUEST = 10_000
 _ERROR_CHARS = 10_000
 
 
+def _env_int(name: str, default: int) -> int:
+    try:
+        return max(1, int(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
+
 @dataclass(frozen=True)
 class SandboxLimits:
     """What one sandbox may use.  CPU and wall time are per cell; memory per process."""
@@ -91,6 +98,12 @@ class SandboxLimits:
     # Layers that must be on, else the sandbox refuses to start, naming the layer and
     # the fix.  All of them by default; `()` is the loud opt-out (`--sandbox weak`).
     required: tuple[str, ...] = LAYERS
+    # Sandboxes alive at once per recursion level, across the whole process (each is
+    # a process of ~15 MB that may grow to memory_mb); more wait for a slot.
+    max_sandboxes: int = _env_int("HETFLOW_MAX_SANDBOXES", 8)
+    # Child REPLs (rlm_query below the last level) one step may start in all; past
+    # it, rlm_query raises SubCallError in the model's code.
+    max_child_sandboxes: int = _env_int("HETFLOW_MAX_CHILD_SANDBOXES", 64)
 
 
 @dataclass
