@@ -73,6 +73,14 @@ def register(subparsers) -> None:
         action="store_true",
         help="refuse a run whose chip no Ray node holds (default: run it on any node)",
     )
+    parser.add_argument(
+        "--sandbox",
+        choices=("strict", "weak"),
+        default="strict",
+        help="recurse steps: refuse to run model-written code where a confinement layer "
+        "(seccomp, Landlock, namespaces...) is missing (strict, default), or run it "
+        "anyway with a warning per missing layer (weak)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -90,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from hetflow.compiler import plan_for_run
-    from hetflow.runtime import run_sync
+    from hetflow.runtime import Settings, run_sync
     from hetflow.runtime.inputs import parse_assignments
     from hetflow.runtime.values import for_output
 
@@ -99,6 +107,13 @@ def run(args: argparse.Namespace) -> int:
             "hetflow run: error: --ray-address and --ray-strict need --backend ray", file=sys.stderr
         )
         return 2
+    if args.sandbox == "weak":
+        print(
+            "hetflow: warning: --sandbox weak: recurse steps run model-written code even "
+            "where a confinement layer is missing; each missing layer is named as its "
+            "sandbox starts",
+            file=sys.stderr,
+        )
     given = parse_assignments(args.input)
     plan = plan_for_run(args.source, catalog=args.catalog, inputs=given, workflow=args.workflow)
     result = run_sync(
@@ -113,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
         backend=args.backend,
         ray_address=args.ray_address,
         ray_strict=args.ray_strict,
+        settings=Settings(sandbox=args.sandbox),
     )
     print(json.dumps(for_output(result.outputs), indent=2, ensure_ascii=False))
     print(result.summary, file=sys.stderr)

@@ -63,6 +63,9 @@ class Settings:
     backoff_max_s: float = 20.0
     timeout_s: float | None = None  # per call; None: litellm's default
     llm_extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"mock_response": "hi"}
+    # recurse steps: "strict" refuses to run model code where a confinement layer is
+    # missing; "weak" runs it anyway, warning per missing layer (docs/recursion.md).
+    sandbox: str = "strict"
 
 
 class NodeFailed(Exception):

@@ -124,6 +124,17 @@ async def zoom_step(
     return zoom.crop(image, box, float(scale) if scale else None)
 
 
+def sandbox_limits(policy: str) -> Any:
+    """The sandbox limits for a `recurse` step under Settings.sandbox ("strict", "weak")."""
+    from hetflow.recurse import SandboxLimits
+
+    if policy == "strict":
+        return SandboxLimits()
+    if policy == "weak":
+        return SandboxLimits(required=())
+    raise StepError(f"recurse: unknown sandbox policy {policy!r} (strict or weak)")
+
+
 async def recurse(
     caller: Caller, plan: Plan, node: PlanNode, item: str, values: dict[str, Any]
 ) -> Any:
@@ -155,7 +166,7 @@ async def recurse(
             return structured.parse(text, schema, False)
 
     opts = node.options or {}
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = {"limits": sandbox_limits(caller.settings.sandbox)}
     if "max_iterations" in opts:
         kwargs["max_iterations"] = int(opts["max_iterations"])
     try:
