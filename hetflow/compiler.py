@@ -159,12 +159,17 @@ def compile(
     workflow: str | None = None,
     time_limit: float | None = None,
     calibrate=None,
+    quality=None,
+    min_quality: float | None = None,
 ):
     """Compile a workflow (a path, `.het` text or a Program) against a catalog into a Plan.
 
     ``calibrate``: trace files (a path or a list of them) of earlier runs, whose
     ``recurse`` calls replace the estimator's constants for those steps
     (docs/optimizer.md, "Calibration from traces").
+    ``quality``: a QUALITY.json path (or a loaded Quality) that ``hetflow tune`` wrote;
+    with ``min_quality`` (or a step's ``with min_quality=``) a measured step is placed
+    only on candidates whose measured score meets the target (docs/quality.md).
     """
     program, sources = _load(source)
     diags = check_program(program)
@@ -205,6 +210,8 @@ def compile(
         plan.warnings.extend(calibration.warnings(recursions, wf.name))
     ctx = Context(
         cat,
+        quality=_quality(quality, plan),
+        min_quality=_target(min_quality),
         where=where,
         sources=sources,
         time_limit=time_limit,
@@ -212,6 +219,30 @@ def compile(
         deadline_pos=wf.deadline.pos if deadline is None and wf.deadline else None,
     )
     return optimize(plan, ctx)
+
+
+def _quality(quality, plan: Plan):
+    """The measured quality named by ``quality=``, checked to be this workflow's."""
+    if quality is None:
+        return None
+    from hetflow.estimate.quality import Quality, check_matches, load_quality
+
+    where = "quality" if isinstance(quality, Quality) else str(quality)
+    q = quality if isinstance(quality, Quality) else load_quality(quality)
+    check_matches(q, plan.workflow, plan.source.get("sha256", ""), where)
+    return q
+
+
+def _target(value: float | str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        target = float(value)
+    except (TypeError, ValueError):
+        raise HetError(f"min_quality must be a number from 0 to 1, not {value!r}") from None
+    if not 0 <= target <= 1:
+        raise HetError(f"min_quality must be from 0 to 1, not {target:g}")
+    return target
 
 
 def _calibration(paths):

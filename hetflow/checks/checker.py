@@ -42,6 +42,9 @@ OPTIONS: dict[str, tuple[str, float | None, float | None]] = {
     "reasoning_effort": ("choice", None, None),
     "stop": ("text", None, None),
     "cache": ("bool", None, None),
+    # placement to a measured quality (hetflow tune) and run-time cascades: not sent
+    "min_quality": ("number", 0, 1),
+    "escalate": ("bool", None, None),
 }
 REASONING_EFFORT = ("minimal", "low", "medium", "high")
 

@@ -51,7 +51,23 @@ def register(subparsers) -> None:
         "--workflow", metavar="NAME", help="which workflow of the file (default: the first)"
     )
     add_calibrate(parser)
+    add_quality(parser)
     parser.set_defaults(func=run)
+
+
+def add_quality(parser) -> None:
+    """``--quality QUALITY.json --min-quality 0.9``: place measured steps to a target."""
+    parser.add_argument(
+        "--quality",
+        metavar="QUALITY.json",
+        help="measured quality from hetflow tune: a measured step is placed only on "
+        "candidates whose score meets --min-quality (or its `with min_quality=`)",
+    )
+    parser.add_argument(
+        "--min-quality",
+        metavar="SCORE",
+        help="the quality target from 0 to 1 for measured steps, e.g. 0.9",
+    )
 
 
 def add_calibrate(parser) -> None:
@@ -95,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
         input_sizes=parse_pairs(args.input_size, "--input-size"),
         workflow=args.workflow,
         calibrate=args.calibrate,
+        quality=args.quality,
+        min_quality=args.min_quality,
     )
     summary_to = sys.stdout
     if args.output == "-":

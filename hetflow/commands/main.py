@@ -15,7 +15,7 @@ import sys
 from hetflow import __version__
 from hetflow.errors import DiagnosticError, HetError
 
-COMMANDS = ("check", "compile", "explain", "graph", "run", "simulate", "catalog", "fmt")
+COMMANDS = ("check", "compile", "explain", "graph", "run", "simulate", "tune", "catalog", "fmt")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -132,6 +132,13 @@ def candidates(plan, ctx: Context):
             allowed = _pinned(cat, node.pin, node.id, ctx, where)
             if allowed is None:
                 continue
+        measured = _measured(node, ctx)
+        if measured is not None:
+            found = _meeting_quality(cat, allowed, node, tokens, measured, ctx, where)
+            if found is None:
+                continue
+            ctx.candidates[node.id] = found
+            continue
         found = offers_meeting(cat, allowed, node.needs, tokens)
         if not found and node.needs_source == "derived" and not node.pin:
             before = _needs_text(node.needs)
@@ -151,6 +158,56 @@ def candidates(plan, ctx: Context):
         ctx.candidates[node.id] = found
     ctx.raise_errors()
     return plan
+
+
+def _measured(node, ctx: Context):
+    """The step's measured quality when there is a target to meet, else None."""
+    if ctx.quality is None or node.op not in ("reason", "zoom"):
+        return None
+    target = (node.options or {}).get("min_quality", ctx.min_quality)
+    step = ctx.quality.steps.get(node.step)
+    if target is None or step is None:
+        return None
+    return step, float(target)
+
+
+def _meeting_quality(cat, allowed, node, tokens, measured, ctx: Context, where):
+    """A measured step's candidates: the offers whose measured score meets the target.
+
+    Skill levels are the rule for steps nobody measured; a measurement replaces them,
+    so only needs the user gave (not derived ones) still filter. The mean score is
+    compared (docs/quality.md says why not the interval's lower bound).
+    """
+    step, target = measured
+    given = node.needs if node.needs_source == "given" else {}
+    fitting = offers_meeting(cat, allowed, given, tokens)
+    scored = [(o, step.of(o.id)) for o in fitting]
+    scored = [(o, s) for o, s in scored if s is not None and s.n > 0]
+    found = [o for o, s in scored if s.score >= target]
+    evidence = {
+        "target": target,
+        "against": step.against,
+        "scores": {
+            o.id: {"score": round(s.score, 4), "n": s.n, "low": round(s.low, 4)} for o, s in scored
+        },
+    }
+    node.quality = evidence
+    if found:
+        node.needs_why = (
+            f"measured: {len(found)} of {len(scored)} candidates score >= {target:g} "
+            f"(against {step.against})"
+        )
+        return found
+    if scored:
+        best_offer, best = max(scored, key=lambda x: x[1].score)
+        detail = f"the best is {best_offer.id} at {best.score:.2f} over {best.n} samples"
+    else:
+        detail = "no measured candidate fits this step's window and pin"
+    ctx.error(
+        f"no candidate of step '{node.step}' meets quality {target:g}; {detail}",
+        where.get("step"),
+    )
+    return None
 
 
 def _no_offer(cat, node, allowed, tokens, ctx: Context, where) -> None:

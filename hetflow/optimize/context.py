@@ -27,6 +27,7 @@ from hetflow.plan.model import Assignment, PlanNode
 
 if TYPE_CHECKING:
     from hetflow.catalog import Catalog, Offer
+    from hetflow.estimate.quality import Quality
 
 CPU_CHIP = "cpu"
 MODEL_OPS = ("reason", "zoom", "recurse.root", "recurse.sub")
@@ -43,6 +44,10 @@ class Context:
     deadline_pos: SourcePosition | None = None
     sources: dict[str, str] = field(default_factory=dict)
     time_limit: float | None = None
+    # Measured quality (hetflow tune) and the target a measured step's placement meets;
+    # a step's `with min_quality=` overrides the target.
+    quality: Quality | None = None
+    min_quality: float | None = None
     # Filled by the passes.
     candidates: dict[str, list[Offer]] = field(default_factory=dict)
     problem: Problem | None = None

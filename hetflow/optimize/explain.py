@@ -38,6 +38,17 @@ def _needs(node) -> str:
     return ", ".join(parts)
 
 
+def _quality(q: dict) -> list[str]:
+    """The measured scores (hetflow tune) that decided which candidates may run a step."""
+    lines = [f"  measured quality (target {q['target']:g}, against {q['against']}):"]
+    for offer, s in sorted(q["scores"].items(), key=lambda x: -x[1]["score"]):
+        mark = "meets" if s["score"] >= q["target"] else "below"
+        lines.append(
+            f"    {offer:<32} {s['score']:.2f} (n={s['n']}, lower bound {s['low']:.2f}) {mark}"
+        )
+    return lines
+
+
 def explain_node(node, catalog, plan) -> list[str]:
     e = node.estimate
     head = f"{node.id}  ({node.op}"
@@ -49,6 +60,8 @@ def explain_node(node, catalog, plan) -> list[str]:
     lines.append(f"  needs: {_needs(node)} ({node.needs_source})")
     if node.needs_why:
         lines.append(f"    why: {node.needs_why}")
+    if node.quality:
+        lines.extend(_quality(node.quality))
     if node.pin:
         pin = " ".join(f"{k} {v}" for k, v in node.pin.items() if v)
         lines.append(f"  pinned: {pin}")

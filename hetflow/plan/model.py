@@ -138,6 +138,9 @@ class PlanNode(_Model):
     estimate: Estimate = Field(default_factory=Estimate)
     source: SourceRef = Field(default_factory=SourceRef)
     why: str | None = None  # why the optimizer chose this assignment (hetflow explain)
+    # measured quality (hetflow tune) that decided the candidates: target, against,
+    # and per offer {score, n, low}; None when the step was placed by skill levels
+    quality: dict[str, Any] | None = None
 
 
 class PlanInput(_Model):
