@@ -15,14 +15,18 @@ import zlib
 import pytest
 
 import hetflow
+from hetflow.catalog import load_catalog
 from hetflow.commands.main import main
 from hetflow.errors import HetError
 from hetflow.estimate.quality import load_quality
+from hetflow.optimize.context import work_of
+from hetflow.optimize.model import node_cost
 from hetflow.tune.runner import sub_plan
 from tests.support.catalogs import local_catalog
 from tests.support.fixtures import home, server  # noqa: F401
 
 RATES = {"small": 0.4, "coder": 0.8, "big": 1.0}
+OFFERS = {"small": "small@groq-lpu", "coder": "coder@cerebras-wse3", "big": "big@nvidia-h100"}
 N = 30
 
 WORKFLOW = """workflow qa {
@@ -266,3 +270,55 @@ def test_explain_shows_the_measured_scores(setup, tmp_path, capsys):
     small = next(c for c in load_quality(out).steps["answer"].candidates if c.model == "small")
     assert "small@groq-lpu" in text and f"{small.score:.2f} (n={small.n}" in text
     assert "below" in text and "meets" in text
+
+
+def unsure(question: str) -> bool:
+    return zlib.crc32(f"unsure|{question}".encode()) % 1000 < 300
+
+
+def test_cascade_escalates_at_the_measured_rate_and_is_priced_by_it(tmp_path, server, home):  # noqa: F811
+    def small(body: dict):
+        q = question_of(body)
+        return "UNSURE" if unsure(q) else {"label": truth(q)}
+
+    server.script("small", reply=small)
+    server.script("coder", reply=answerer("coder"))
+    server.script("big", reply=answerer("big"))
+    het = tmp_path / "qa.het"
+    het.write_text(WORKFLOW.replace('{{ question }}"', '{{ question }}" with escalate=true'))
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(
+        "".join(
+            json.dumps({"inputs": {"question": q}, "expect": {"answer": {"label": truth(q)}}})
+            + "\n"
+            for q in questions()
+        )
+    )
+    catalog = local_catalog(tmp_path, server.url)
+    out = tmp_path / "quality.json"
+    assert run_tune(het, samples, catalog, out) == 0
+    measured = {c.model: c for c in load_quality(out).steps["answer"].candidates}
+    rate = sum(unsure(q) for q in questions()) / N
+    assert measured["small"].n == N  # a cascade's first stage is never pruned for giving up
+    assert measured["small"].escalation_rate == pytest.approx(rate, abs=1e-6)
+    assert measured["small"].accepted_score == 1.0
+
+    plan = hetflow.compile(
+        str(het), catalog=str(catalog), quality=out, min_quality=0.95, objective="cost"
+    )
+    node = plan.node("answer")
+    assert node.assignment.model == "small" and node.alternatives[0].model == "big"
+    assert node.quality["cascade"]["escalation_rate"] == pytest.approx(rate, abs=1e-6)
+    cat = load_catalog(catalog)
+    cost = {m: node_cost(cat.offer(o), work_of(node)) for m, o in OFFERS.items()}
+    assert node.estimate.cost_usd == pytest.approx(cost["small"] + rate * cost["big"])
+    assert node.estimate.cost_usd < cost["big"]
+    assert plan.estimate.cost_usd == pytest.approx(node.estimate.cost_usd)
+
+    server.requests.clear()
+    for q in questions():
+        result = hetflow.run_sync(plan, {"question": q}, journal=False, cache=False)
+        assert result.ok and result.outputs["answer"] == {"label": truth(q)}
+    asked = [r.model for r in server.requests]
+    assert asked.count("small") == N
+    assert asked.count("big") == sum(unsure(q) for q in questions())

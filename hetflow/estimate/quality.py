@@ -53,7 +53,8 @@ class CandidateScore(_Model):
     n: int  # samples scored
     low: float  # Wilson 95% interval of the mean
     high: float
-    escalation_rate: float = 0.0  # fraction of samples its answer failed (schema, error)
+    escalation_rate: float = 0.0  # fraction of samples it gave up on (schema, UNSURE, error)
+    accepted_score: float = 0.0  # the mean score of the answers it did not give up on
     cost_usd: float = 0.0  # mean cost of the step per sample on this offer
     latency_s: float = 0.0  # mean latency of the step per sample on this offer
     pruned: bool = False  # stopped early: clearly worse than the best (successive halving)

@@ -18,11 +18,12 @@ from hetflow.optimize.alternatives import alternatives
 from hetflow.optimize.assign import assign
 from hetflow.optimize.baseline import baseline
 from hetflow.optimize.candidates import candidates
+from hetflow.optimize.cascade import cascade
 from hetflow.optimize.context import Context
 from hetflow.optimize.critical_path import critical_path
 from hetflow.optimize.why import why
 
-PASSES = (candidates, baseline, assign, alternatives, critical_path, why)
+PASSES = (candidates, baseline, assign, alternatives, critical_path, cascade, why)
 
 
 def optimize(plan, ctx: Context, passes=PASSES):

@@ -214,6 +214,9 @@ class Caller:
             raise NodeFailed("no usable offer")
         opts = node.options or {}
         retries = int(opts.get("retries", self.settings.retries))
+        # `with escalate=true`: an answer that fails the schema, or says UNSURE, moves on
+        # to the next (stronger) offer at once instead of asking the same model again
+        escalate = bool(opts.get("escalate"))
         failures: list[str] = []
         for offer in offers:
             if offer is node.assignment:
@@ -240,11 +243,14 @@ class Caller:
                     tries = f" after {attempt + 1} attempts" if attempt else ""
                     failures.append(f"{_name(offer)}: {self._describe(exc)}{tries}")
                     break
-                if parse is None:
-                    return text
                 try:
-                    return parse(text, schema, wrapped)
+                    if escalate and is_unsure(text):
+                        raise InvalidOutput("the model said it is unsure")
+                    return text if parse is None else parse(text, schema, wrapped)
                 except InvalidOutput as bad:
+                    if escalate:
+                        failures.append(f"{_name(offer)}: escalated ({self._redact(str(bad))})")
+                        break
                     if attempt < retries:
                         attempt += 1
                         msgs = msgs + [
@@ -514,6 +520,11 @@ def _transient(exc: BaseException) -> bool:
     """Worth retrying: a backend's error says so itself; litellm's are classified."""
     said = getattr(exc, "transient", None)
     return said if isinstance(said, bool) else llm.is_transient(exc)
+
+
+def is_unsure(text: str) -> bool:
+    """The reply a cascading step's model gives when it cannot answer reliably."""
+    return text.strip().strip('."').upper() == "UNSURE"
 
 
 def _name(offer: Assignment) -> str:

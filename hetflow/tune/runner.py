@@ -38,6 +38,7 @@ TUNED_OPS = ("reason", "zoom")
 class _Candidate:
     offer: Any  # a catalog Offer
     scores: list[float] = field(default_factory=list)
+    kept: list[float] = field(default_factory=list)  # scores of answers it did not give up
     failed: int = 0
     cost: float = 0.0
     latency: float = 0.0
@@ -264,9 +265,13 @@ async def _tune_step(
                         continue  # no reference answer to compare with: not scored
                     if c.offer.id == ref.id:
                         c.scores.append(1.0)
+                        c.kept.append(1.0)
                         continue
                 c.scores.append(score(target, value, schema) if ok else 0.0)
-        _prune(cands, keep=ref.id)
+                if ok:
+                    c.kept.append(c.scores[-1])
+        # a cascade's first stage is judged by the answers it keeps, not those it gives up
+        _prune(cands, keep=ref.id, kept=bool((node.options or {}).get("escalate")))
         if stopped:
             break
     out = []
@@ -284,6 +289,7 @@ async def _tune_step(
                 low=round(low, 6),
                 high=round(high, 6),
                 escalation_rate=round(c.failed / runs, 6) if runs else 0.0,
+                accepted_score=round(sum(c.kept) / len(c.kept), 6) if c.kept else 0.0,
                 cost_usd=round(c.cost / runs, 8),
                 latency_s=round(c.latency / runs, 4),
                 pruned=c.pruned,
@@ -304,14 +310,20 @@ async def _tune_step(
     )
 
 
-def _prune(cands: dict[str, _Candidate], keep: str) -> None:
+def _prune(cands: dict[str, _Candidate], keep: str, kept: bool = False) -> None:
     """Drop a candidate whose interval lies wholly below the best one's."""
+
+    def interval(c: _Candidate) -> tuple[float, float]:
+        if not kept:
+            return c.interval()
+        return wilson(sum(c.kept) / len(c.kept), len(c.kept)) if c.kept else (0.0, 1.0)
+
     scored = [c for c in cands.values() if c.scores and not c.pruned]
     if len(scored) < 2:
         return
-    best_low = max(c.interval()[0] for c in scored)
+    best_low = max(interval(c)[0] for c in scored)
     for c in scored:
-        if c.offer.id != keep and c.interval()[1] < best_low:
+        if c.offer.id != keep and interval(c)[1] < best_low:
             c.pruned = True
 
 
