@@ -42,6 +42,7 @@ def test_passes_run_in_order():
         "assign",
         "alternatives",
         "critical_path",
+        "cascade",
         "why",
     ]
 
