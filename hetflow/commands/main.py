@@ -15,7 +15,19 @@ import sys
 from hetflow import __version__
 from hetflow.errors import DiagnosticError, HetError
 
-COMMANDS = ("check", "compile", "explain", "graph", "run", "simulate", "tune", "catalog", "fmt")
+COMMANDS = (
+    "check",
+    "compile",
+    "explain",
+    "graph",
+    "run",
+    "simulate",
+    "tune",
+    "catalog",
+    "fmt",
+    "lsp",
+    "report",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
