@@ -22,7 +22,8 @@ TIME_LIMIT_S = 5.0
 def compile_text(text: str, file: str, catalog: str | None) -> dict[str, Any]:
     """{workflow name: plan as JSON, or {"error": message}} for every workflow of a text.
 
-    Runs in the worker process; everything it returns is plain data.
+    Runs in the worker process; everything it returns is plain data.  The compiler is
+    imported here, in the worker, so that the server starts without it.
     """
     from hetflow.compiler import compile
     from hetflow.errors import DiagnosticError, HetError

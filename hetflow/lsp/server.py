@@ -22,9 +22,12 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
 from hetflow import __version__
+from hetflow.builtins.table import BUILTINS
+from hetflow.errors import HetError
 from hetflow.lsp import analysis as an
 from hetflow.lsp.placement import Placements
 from hetflow.syntax.ast import PRIMITIVE_TYPES, Input
+from hetflow.syntax.fmt import format_source
 
 DEBOUNCE_S = 0.25  # after the last keystroke, before checking
 COMPILE_DEBOUNCE_S = 0.6  # before compiling for hover
@@ -237,8 +240,6 @@ def _hover_text(ls: HetServer, uri: str, a: an.Analysis, e: an.Entry) -> str:
         schema, f = e.node
         return f"`{f.name}: {f.type}{'?' * f.optional}` — field of schema `{schema.name}`"
     if e.kind == "builtin":
-        from hetflow.builtins.table import BUILTINS
-
         b = BUILTINS.get(e.name)
         return f"`{b.summary}` — {b.kind} builtin" if b else f"`{e.name}`: unknown builtin"
     if e.kind == "use":
@@ -403,9 +404,6 @@ def document_symbol(ls: HetServer, params: lsp.DocumentSymbolParams) -> list[lsp
 
 @server.feature(lsp.TEXT_DOCUMENT_FORMATTING)
 def formatting(ls: HetServer, params: lsp.DocumentFormattingParams) -> list[lsp.TextEdit] | None:
-    from hetflow.errors import HetError
-    from hetflow.syntax.fmt import format_source
-
     uri = params.text_document.uri
     doc = ls.workspace.get_text_document(uri)
     path = Path(_path(uri))

@@ -20,6 +20,7 @@ from hetflow import __version__
 from hetflow.plan.model import Plan
 from hetflow.report import svg
 from hetflow.report.data import CPU, Run, Span, planned_spans, read_trace, simulated_spans
+from hetflow.simulate.engine import simulate as run_simulation
 
 TOP_STEPS = 20  # cost by step: the costliest, then the rest in one row
 OFF_BY = 0.25  # predicted vs actual: further than this is flagged
@@ -90,8 +91,6 @@ def build_report(
     actual: Run | None = read_trace(trace, plan, run) if trace is not None else None
     sim = None
     if simulate:
-        from hetflow.simulate.engine import simulate as run_simulation
-
         sim = run_simulation(plan, seed=seed, jitter=jitter)
     chips = [n.assignment.chip for n in plan.nodes if n.assignment is not None]
     if actual is not None:
