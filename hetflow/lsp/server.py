@@ -62,6 +62,7 @@ class HetServer(LanguageServer):
         super().__init__("hetflow", __version__)
         self.analyses: dict[str, tuple[int, str, an.Analysis]] = {}  # uri -> (version, text, a)
         self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.tasks: set[asyncio.Task] = set()
         self.placements = Placements()
         self.catalog_option: str | None = None
 
@@ -85,11 +86,23 @@ class HetServer(LanguageServer):
         self.analyses[uri] = (doc.version or 0, text, a)
         return a
 
-    def refresh(self, uri: str) -> None:
-        """Check the document and publish its diagnostics; compile it for hover if clean."""
+    async def refresh(self, uri: str) -> None:
+        """Check the document and publish its diagnostics; compile it for hover if clean.
+
+        The check runs in a thread (a 1,000-step file takes about half a second), so
+        requests go on being answered meanwhile.
+        """
         self.timers.pop(uri, None)
         doc = self.workspace.get_text_document(uri)
-        a = self.analysis(uri)
+        text = doc.source
+        got = self.analyses.get(uri)
+        if got is not None and got[1] == text:
+            a = got[2]
+        else:
+            a = await asyncio.to_thread(an.analyze, text, _path(uri))
+            self.analyses[uri] = (doc.version or 0, text, a)
+        if doc.source != text:
+            return  # changed meanwhile: the next refresh publishes
         self.text_document_publish_diagnostics(
             lsp.PublishDiagnosticsParams(
                 uri=uri, version=doc.version, diagnostics=self.to_lsp(a, doc)
@@ -102,7 +115,14 @@ class HetServer(LanguageServer):
         old = self.timers.pop(uri, None)
         if old is not None:
             old.cancel()
-        self.timers[uri] = asyncio.get_running_loop().call_later(delay, self.refresh, uri)
+        loop = asyncio.get_running_loop()
+
+        def start() -> None:
+            task = loop.create_task(self.refresh(uri))
+            self.tasks.add(task)  # held until done: the loop keeps only a weak reference
+            task.add_done_callback(self.tasks.discard)
+
+        self.timers[uri] = loop.call_later(delay, start)
 
     def to_lsp(self, a: an.Analysis, doc) -> list[lsp.Diagnostic]:
         out = []
@@ -165,7 +185,7 @@ def did_change_configuration(ls: HetServer, params: lsp.DidChangeConfigurationPa
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_OPEN)
 async def did_open(ls: HetServer, params: lsp.DidOpenTextDocumentParams) -> None:
-    ls.refresh(params.text_document.uri)
+    await ls.refresh(params.text_document.uri)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
@@ -175,7 +195,7 @@ async def did_change(ls: HetServer, params: lsp.DidChangeTextDocumentParams) -> 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
 async def did_save(ls: HetServer, params: lsp.DidSaveTextDocumentParams) -> None:
-    ls.refresh(params.text_document.uri)
+    await ls.refresh(params.text_document.uri)
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
