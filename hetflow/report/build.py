@@ -53,7 +53,7 @@ def _secs(x: float | None) -> str:
     if x < 1:
         return f"{x * 1000:.0f} ms"
     if x < 120:
-        return f"{x:.2f} s"
+        return f"{x:.0f} s" if x == int(x) else f"{x:.2f} s"
     return f"{x / 60:.1f} min"
 
 

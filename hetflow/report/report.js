@@ -46,14 +46,16 @@
   var rows = [];
   D.nodes.forEach(function (n) {
     var chip = n[3] >= 0 ? D.chips[n[3]] : "cpu";
-    var tags = (n[11] & 1 ? ' <span class="tag">critical</span>' : "") +
-      (n[11] & 2 ? ' <span class="tag pin">pinned</span>' : "");
+    var tags = n[11] & 2 ? ' <span class="tag pin">pinned</span>' : "";
+    var needs = n[4] ? n[4].split(", ").map(function (x) {
+      return '<span class="need">' + esc(x) + "</span>";
+    }).join(" ") : "";
     var where = n[2] ? esc(n[2]) + ' <span class="at">@</span> ' + esc(chip) : '<span class="muted">CPU</span>';
     var alts = n[9].map(function (a) {
-      return "<div>" + esc(D.offers[a[0]]) + ' <span class="muted">' + money(a[1]) + " · " + secs(a[2]) + "</span></div>";
+      return '<div><span class="of">' + esc(D.offers[a[0]]) + '</span> <span class="muted">' + money(a[1]) + " · " + secs(a[2]) + "</span></div>";
     }).join("");
     rows.push("<tr" + (n[11] & 1 ? ' class="crit"' : "") + '><td class="id">' + esc(n[0]) + tags +
-      "</td><td>" + esc(n[1]) + '</td><td class="on">' + dot(n[3]) + where + '</td><td class="nd">' + esc(n[4]) +
+      "</td><td>" + esc(n[1]) + '</td><td class="on">' + dot(n[3]) + where + '</td><td class="nd">' + needs +
       (n[4] && n[5] ? ' <span class="tag soft">derived</span>' : "") +
       '</td><td class="n">' + money(n[6]) + '</td><td class="n">' + secs(n[7]) +
       '</td><td class="n">' + count(n[8]) + '</td><td class="alts">' + alts +

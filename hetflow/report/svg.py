@@ -98,8 +98,8 @@ def graph_svg(plan: Plan, classes: dict[str, str]) -> str:
             for i, n in enumerate(layer):
                 place[n] = i
     compact = g.number_of_nodes() > COMPACT_AFTER
-    w, h = (118, 22) if compact else (172, 46)
-    gap_x, gap_y = (46, 8) if compact else (70, 18)
+    w, h = (118, 22) if compact else (152, 46)
+    gap_x, gap_y = (46, 8) if compact else (48, 18)
     tallest = max((len(layer) for layer in layers), default=1)
     height = tallest * (h + gap_y) + gap_y
     xy: dict[str, tuple[float, float]] = {}
@@ -114,7 +114,7 @@ def graph_svg(plan: Plan, classes: dict[str, str]) -> str:
     on_path = set(plan.estimate.critical_path)
     nodes = {n.id: n for n in plan.nodes}
     compact_cls = " compact" if compact else ""
-    fit = " fit" if width <= 1400 else ""
+    fit = " fit" if width <= 1600 else ""  # scaled to the page down to ~70%
     out = [
         f'<svg class="graph{fit}{compact_cls}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {_f(width)} '
         f'{_f(height)}" width="{_f(width)}" height="{_f(height)}" role="img" '
@@ -161,10 +161,10 @@ def graph_svg(plan: Plan, classes: dict[str, str]) -> str:
         where = f"{node.assignment.model} @ {chip}" if node.assignment is not None else "CPU"
         maps = f" ×{_cardinality(plan, node.maps):g}" if node.maps else ""
         out.append(
-            f'<text x="{_f(x + 10)}" y="{_f(y + 19)}">{escape(_clip(n, 20))}'
+            f'<text x="{_f(x + 10)}" y="{_f(y + 19)}">{escape(_clip(n, 17))}'
             f'<tspan class="op"> {escape(node.op)}{maps}</tspan></text>'
             f'<text x="{_f(x + 10)}" y="{_f(y + 36)}" class="s">'
-            f"{escape(_clip(where, 26))}</text></g>"
+            f"{escape(_clip(where, 23))}</text></g>"
         )
     out.append("</g></svg>")
     return "".join(out)
@@ -251,7 +251,7 @@ def gantt_svg(
     width = label_w + plot_w + 20
     scale = plot_w / end if end > 0 else 1.0
     out = [
-        f'<svg class="gantt fit" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} '
+        f'<svg class="gantt fit{"" if both else " solo"}" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} '
         f'{_f(height)}" width="{width}" height="{_f(height)}" role="img" '
         f'aria-label="time line per chip">'
     ]
