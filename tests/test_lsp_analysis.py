@@ -77,3 +77,19 @@ def test_definition_across_use():
     assert t is not None and t.span == span_of(
         a.workflows["paper_qa"].scope.defs["abstract"][0].pos
     )
+
+
+def test_the_hover_worker_never_writes_to_the_protocol(capfd):
+    """The compile worker inherits the server's stdout, the protocol's channel: whatever it
+    prints must go to stderr."""
+    from hetflow.lsp.placement import Placements
+
+    p = Placements()
+    try:
+        fut = p.pool().submit(print, "a stray line")
+        fut.result(timeout=60)
+    finally:
+        p.close()
+    out, err = capfd.readouterr()
+    assert "a stray line" not in out
+    assert "a stray line" in err

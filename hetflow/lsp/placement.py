@@ -49,6 +49,17 @@ def compile_text(text: str, file: str, catalog: str | None) -> dict[str, Any]:
     return out
 
 
+def _quiet_stdout() -> None:
+    """In the worker: whatever writes to standard output (a solver's banner, a stray
+    print) goes to standard error, because the server's standard output is the protocol
+    and the worker inherits it."""
+    import os
+    import sys
+
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+
 def key(text: str, catalog: str | None) -> str:
     return hashlib.sha256(f"{catalog}\0{text}".encode()).hexdigest()
 
@@ -67,7 +78,9 @@ class Placements:
     def pool(self) -> ProcessPoolExecutor:
         if self._pool is None:
             # spawn: the server has threads, and a forked copy of them is unsafe
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                1, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_stdout
+            )
         return self._pool
 
     def request(self, uri: str, text: str, file: str, catalog: str | None) -> None:
