@@ -61,8 +61,16 @@
       '</td><td class="n">' + count(n[8]) + '</td><td class="alts">' + alts +
       '</td><td class="why">' + esc(n[10]) + "</td></tr>");
   });
+  // the first rows at once, the rest after the first paint: a big plan opens fast
   var ptable = document.querySelector("#placement-table tbody");
-  ptable.innerHTML = rows.join("");
+  var FIRST = 150, CHUNK = 400;
+  ptable.innerHTML = rows.slice(0, FIRST).join("");
+  function more(from) {
+    if (from >= rows.length) return;
+    ptable.insertAdjacentHTML("beforeend", rows.slice(from, from + CHUNK).join(""));
+    setTimeout(function () { more(from + CHUNK); }, 0);
+  }
+  setTimeout(function () { more(FIRST); }, 0);
 
   // ---- predicted vs actual
   var vtable = document.querySelector("#versus-table tbody");
@@ -145,10 +153,9 @@
 
   // ---- filter
   var filter = document.getElementById("filter");
-  var trs = ptable.querySelectorAll("tr");
   filter.addEventListener("input", function () {
     var q = filter.value.trim().toLowerCase();
-    trs.forEach(function (r) {
+    ptable.querySelectorAll("tr").forEach(function (r) {
       r.style.display = !q || r.textContent.toLowerCase().indexOf(q) >= 0 ? "" : "none";
     });
   });
