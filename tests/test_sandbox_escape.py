@@ -813,7 +813,12 @@ async def test_a_step_starts_a_bounded_number_of_child_recursions():
     peak = [0]
     limits = dataclasses.replace(FAST, max_child_sandboxes=4)
     result = await run_recursion(
-        "t", "ctx", depth=2, call_model=_fan_out_model(6, peak), limits=limits
+        "t", "ctx", depth=2, call_model=_fan_out_model(30, peak), limits=limits
     )
     assert isinstance(result.value, str) and result.value.startswith("refused: "), result.value
     assert "child REPLs" in result.value
+
+
+async def test_watching_files_outside_with_inotify():
+    code = "import ctypes; fd = ctypes.CDLL(None).inotify_init1(0); assert fd >= 0, fd"
+    blocked(await attack(code), "AssertionError")

@@ -568,7 +568,11 @@ class Sandbox:
             raise
         for t in pending:
             t.cancel()
-        failed = next((t.exception() for t in done if t.exception() is not None), None)
+        # Every exception is looked at (asyncio logs the ones nobody retrieved).
+        errors = [t.exception() for t in tasks if t in done]
+        # A runtime failure (budget, provider) outranks a refusal the model may handle.
+        errors.sort(key=lambda e: isinstance(e, SubCallRefused))
+        failed = next((e for e in errors if e is not None), None)
         if isinstance(failed, SubCallRefused):  # the model's to handle, not the step's
             return {"op": "reply", "error": str(failed)}
         if failed is not None:
