@@ -7,14 +7,17 @@ importable by the parent, which never calls :func:`confine` on itself.
 The layers, each reported in the returned dict so a missing one is visible:
 
 - ``rlimits``: address space, file size, open files, core dumps, CPU time.
-- ``namespaces``: a new user + network + IPC namespace, so no socket reaches any
-  network (not even loopback) whatever the other layers say.
+- ``namespaces``: a new user + PID + network + IPC namespace, so no socket reaches any
+  network (not even loopback) whatever the other layers say, and the REPL is PID 1 of
+  its own PID namespace (everything it starts dies with it).
 - ``landlock``: file access only to the standard library, shared libraries and the
   scratch directory; TCP bind/connect denied (ABI >= 4); signals and abstract UNIX
   sockets scoped to the sandbox (ABI >= 6).  Root's file permissions stop nothing,
   Landlock does.
 - ``seccomp``: no fork, exec, sockets, ptrace, mounts, new namespaces or rlimit
-  changes, and no signals to other processes.
+  changes; no metadata changes (chmod, chown, utime, xattrs), which Landlock does not
+  mediate; no signals to other processes by any route, whatever Landlock's ABI; the
+  parent-death signal stays set.
 - ``capabilities``: dropped (root inside the user namespace keeps none).
 
 Why by hand and not the ``landlock`` PyPI binding: it only knows file-system rules
