@@ -221,7 +221,7 @@ def refusal(isolation: dict[str, str], required: tuple[str, ...]) -> str | None:
     return (
         "the sandbox cannot confine the model's code on this host: "
         + "; ".join(lines)
-        + ". To run anyway with weaker isolation: hetflow run --sandbox weak "
+        + ". To run anyway with weaker isolation: `hetflow run --sandbox weak` "
         "(Settings(sandbox='weak'), or SandboxLimits(required=()))"
     )
 
