@@ -60,6 +60,11 @@ def _quiet_stdout() -> None:
     sys.stdout = sys.stderr
 
 
+def _warm() -> None:
+    """Import the compiler in the worker before the first hover needs it."""
+    import hetflow.compiler  # noqa: F401
+
+
 def key(text: str, catalog: str | None) -> str:
     return hashlib.sha256(f"{catalog}\0{text}".encode()).hexdigest()
 
@@ -82,6 +87,10 @@ class Placements:
                 1, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_stdout
             )
         return self._pool
+
+    def warm(self) -> None:
+        """Start the worker and load the compiler in it, while the editor opens files."""
+        self.pool().submit(_warm)
 
     def request(self, uri: str, text: str, file: str, catalog: str | None) -> None:
         """Compile this text in the background, unless it is the one done or under way."""

@@ -174,6 +174,11 @@ def initialize(ls: HetServer, params: lsp.InitializeParams) -> None:
         ls.catalog_option = os.path.expanduser(str(opts["catalog"]))
 
 
+@server.feature(lsp.INITIALIZED)
+def initialized(ls: HetServer, params: lsp.InitializedParams) -> None:
+    ls.placements.warm()
+
+
 @server.feature(lsp.WORKSPACE_DID_CHANGE_CONFIGURATION)
 def did_change_configuration(ls: HetServer, params: lsp.DidChangeConfigurationParams) -> None:
     settings = params.settings
