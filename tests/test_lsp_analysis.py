@@ -40,6 +40,14 @@ def test_syntax_errors_leave_the_rest_answering():
     assert [s.name for s in symbols(a)] == ["contract_review", "Verdict"]
 
 
+def test_a_block_still_being_typed_still_answers():
+    src = 'workflow w {\n  input x: text\n  reason a = prompt "{{ x }}"\n  output a\n'
+    a = analyze(src, "w.het")
+    assert [d.message for d in a.diagnostics][0].startswith("a '{' is never closed")
+    assert a.program is not None and "a" in a.workflows["w"].scope.defs
+    assert [i.label for i in completions(a, 3, 9) if i.kind == "variable"] == ["x", "a"]
+
+
 def test_completion_of_fields_after_a_dot():
     src = (EXAMPLES / "contract_review.het").read_text()
     a = analyze(src, "cr.het")

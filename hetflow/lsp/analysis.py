@@ -183,6 +183,12 @@ def _build(text: str, file: str, base_dir: Path):
             syntax = again.diagnostics
         except (HetError, RecursionError):
             break
+    for closing in range(1, 4):  # a block still being typed: close it at the end
+        try:
+            program, _ = load_text(blanked + "\n}" * closing, file, base_dir)
+            return program, [], first, True
+        except (DiagnosticError, HetError, RecursionError):
+            continue
     return None, [], first, True
 
 
