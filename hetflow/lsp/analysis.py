@@ -245,8 +245,10 @@ def _index(a: Analysis, program: ast.Program) -> None:
                 _types(a, step.type, wf)
             call = getattr(step, "call", None)
             if call is not None:
-                s = span_of(call.pos)
-                add(Entry((s[0], s[1], s[0], s[1] + len(call.name)), "builtin", call.name, call))
+                cs = span_of(call.pos)
+                add(
+                    Entry((cs[0], cs[1], cs[0], cs[1] + len(call.name)), "builtin", call.name, call)
+                )
         for out in wf.outputs:
             for ref in out.names:
                 add(Entry(span_of(ref.pos), "ref", ref.name, ref, wf, ()))
@@ -285,7 +287,7 @@ def definition(a: Analysis, line: int, char: int) -> Target | None:
     info = a.workflows.get(e.workflow.name) if e.workflow else None
     if info is None or e.name not in info.scope.defs:
         return None
-    node = info.scope.defs[e.name][0]
+    node: Any = info.scope.defs[e.name][0]
     return Target(node.pos.file, span_of(node.pos))
 
 
@@ -298,6 +300,7 @@ def name_type(info: WorkflowInfo, name: str, where: tuple[int, ...]) -> ast.Type
 
 def describe_definition(info: WorkflowInfo, name: str, where: tuple[int, ...]) -> str:
     """One line on what a name is: its definition and its type where it is used."""
+    node: Any
     node, kind, _ = info.scope.defs[name]
     t = name_type(info, name, where)
     shown = f"`{name}: {t}`" if t is not None else f"`{name}`"

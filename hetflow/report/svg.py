@@ -104,10 +104,10 @@ def graph_svg(plan: Plan, classes: dict[str, str]) -> str:
     height = tallest * (h + gap_y) + gap_y
     xy: dict[str, tuple[float, float]] = {}
     for li, layer in enumerate(layers):
-        x = 12 + li * (w + gap_x)
+        left = 12.0 + li * (w + gap_x)
         top = gap_y / 2 if compact else (height - len(layer) * (h + gap_y)) / 2 + gap_y / 2
         for i, n in enumerate(layer):
-            xy[n] = (x, top + i * (h + gap_y))
+            xy[n] = (left, top + i * (h + gap_y))
     width = 24 + len(layers) * (w + gap_x) - gap_x
     path = plan.estimate.critical_path
     critical = set(zip(path, path[1:], strict=False))
@@ -137,31 +137,31 @@ def graph_svg(plan: Plan, classes: dict[str, str]) -> str:
             f'{_f(x2 - 2)},{_f(y2)}" marker-end="url(#{marker})"/>'
         )
     out.append('</g><g class="nodes">')
-    for n, (x, y) in xy.items():
-        node = nodes.get(n)
+    for nid, (x, y) in xy.items():
+        node = nodes.get(nid)
         if node is None:  # an input
             out.append(
-                f'<g class="in" data-node="{escape(n)}">'
+                f'<g class="in" data-node="{escape(nid)}">'
                 f'<path d="M{_f(x + 10)},{_f(y)}h{w - 10}l-10,{h}h-{w - 10}z"/>'
-                f'<text x="{_f(x + w / 2)}" y="{_f(y + h / 2 + 4)}">{escape(_clip(n, 18))}</text></g>'
+                f'<text x="{_f(x + w / 2)}" y="{_f(y + h / 2 + 4)}">{escape(_clip(nid, 18))}</text></g>'
             )
             continue
         chip = node.assignment.chip if node.assignment is not None else CPU
-        crit = " crit" if n in on_path else ""
+        mark = " crit" if nid in on_path else ""
         rx = h / 2 if node.assignment is None else 5
         out.append(
-            f'<g class="n {classes.get(chip, "cpu")}{crit}" data-node="{escape(n)}">'
+            f'<g class="n {classes.get(chip, "cpu")}{mark}" data-node="{escape(nid)}">'
             f'<rect x="{_f(x)}" y="{_f(y)}" width="{w}" height="{h}" rx="{_f(rx)}"/>'
         )
         if compact:
             out.append(
-                f'<text x="{_f(x + 7)}" y="{_f(y + h / 2 + 4)}">{escape(_clip(n, 15))}</text></g>'
+                f'<text x="{_f(x + 7)}" y="{_f(y + h / 2 + 4)}">{escape(_clip(nid, 15))}</text></g>'
             )
             continue
         where = f"{node.assignment.model} @ {chip}" if node.assignment is not None else "CPU"
         maps = f" ×{_cardinality(plan, node.maps):g}" if node.maps else ""
         out.append(
-            f'<text x="{_f(x + 10)}" y="{_f(y + 19)}">{escape(_clip(n, 17))}'
+            f'<text x="{_f(x + 10)}" y="{_f(y + 19)}">{escape(_clip(nid, 17))}'
             f'<tspan class="op"> {escape(node.op)}{maps}</tspan></text>'
             f'<text x="{_f(x + 10)}" y="{_f(y + 36)}" class="s">'
             f"{escape(_clip(where, 23))}</text></g>"
@@ -255,11 +255,11 @@ def gantt_svg(
         f'{_f(height)}" width="{width}" height="{_f(height)}" role="img" '
         f'aria-label="time line per chip">'
     ]
-    for t in _ticks(end):
-        x = label_w + t * scale
+    for tick in _ticks(end):
+        x = label_w + tick * scale
         out.append(
             f'<line class="tick" x1="{_f(x)}" y1="18" x2="{_f(x)}" y2="{_f(height - 4)}"/>'
-            f'<text class="tk" x="{_f(x)}" y="12">{_secs(t)}</text>'
+            f'<text class="tk" x="{_f(x)}" y="12">{_secs(tick)}</text>'
         )
     y = 26.0
     for chip in chips:
