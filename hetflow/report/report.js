@@ -100,10 +100,10 @@
       var chip = n[3] >= 0 ? D.chips[n[3]] : "cpu";
       html += ' <span class="muted">' + esc(n[1]) + "</span><br>" + dot(n[3]) +
         (n[2] ? esc(n[2]) + " @ " + esc(chip) : "CPU") +
-        "<br>est. " + money(n[6]) + " · " + secs(n[7]) + (n[8] ? " · " + count(n[8]) + " calls" : "");
+        "<br>est. " + money(n[6]) + " · " + secs(n[7]) + (n[8] ? " · " + count(n[8]) + (n[8] === 1 ? " call" : " calls") : "");
       var sp = D.spans[name];
       if (sp && sp[0]) html += "<br>" + esc(D.predicted) + ": " + secs(sp[0][1]) + " → " + secs(sp[0][2]);
-      if (sp && sp[1]) html += "<br>actual: " + secs(sp[1][1]) + " → " + secs(sp[1][2]) + " · " + sp[1][3] + " calls";
+      if (sp && sp[1]) html += "<br>actual: " + secs(sp[1][1]) + " → " + secs(sp[1][2]) + " · " + sp[1][3] + (sp[1][3] === 1 ? " call" : " calls");
     }
     tip.innerHTML = html;
     tip.hidden = false;
