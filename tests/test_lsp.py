@@ -30,7 +30,10 @@ workflow review {
     reason verdict: Verdict = prompt "Is this risky? {{ clause }}" needs reasoning >= 2
   }
   reduce risky = count(verdict, where="risky")
-  output verdict, risky
+  map v in verdict {
+    reason why = prompt "Say again: {{ v.why }}"
+  }
+  output verdict, risky, why
 }
 
 schema Verdict {
@@ -192,6 +195,10 @@ def test_broken_file_diagnostics_hover_definition_completion(client, tmp_path):
     text = _hover(client, uri, _pos(BROKEN, "count(verdict", 7))
     assert "`verdict: list[Verdict]`" in text and "reason step (line 5)" in text
 
+    # a field of a record in a template: the field's type first
+    text = _hover(client, uri, _pos(BROKEN, "{{ v.why }}", 4))
+    assert text.startswith("`v.why: text`") and "item of `map v in verdict`" in text
+
     # hover on a step of a file with errors: kind, reads, type, given needs
     text = _hover(client, uri, _pos(BROKEN, "verdict: Verdict"))
     assert "**reason** `verdict: Verdict`" in text
@@ -214,7 +221,7 @@ def test_broken_file_diagnostics_hover_definition_completion(client, tmp_path):
         "textDocument/definition",
         {"textDocument": {"uri": uri}, "position": _pos(BROKEN, ": Verdict", 3)},
     )
-    assert got["range"]["start"] == {"line": 10, "character": 7}
+    assert got["range"]["start"] == {"line": 13, "character": 7}
 
     # completion inside a template: names in scope there (the map's item too)
     got = client.request(
@@ -252,6 +259,7 @@ def test_broken_file_diagnostics_hover_definition_completion(client, tmp_path):
         "clauses",
         "map clause in clauses",
         "risky",
+        "map v in verdict",
     ]
     assert client.close() == 0
 

@@ -28,6 +28,7 @@ from hetflow.lsp import analysis as an
 from hetflow.lsp.placement import Placements
 from hetflow.syntax.ast import PRIMITIVE_TYPES, Input
 from hetflow.syntax.fmt import format_source
+from hetflow.syntax.types import field_type
 
 DEBOUNCE_S = 0.25  # after the last keystroke, before checking
 COMPILE_DEBOUNCE_S = 0.6  # before compiling for hover
@@ -246,7 +247,15 @@ def _hover_text(ls: HetServer, uri: str, a: an.Analysis, e: an.Entry) -> str:
     if e.kind == "ref" and info is not None:
         if e.name not in info.scope.defs:
             return f"`{e.name}`: not defined here"
-        return an.describe_definition(info, e.name, e.where)
+        text = an.describe_definition(info, e.name, e.where)
+        attrs = getattr(e.node, "attrs", ())
+        if attrs:  # {{ name.a.b }}: the field's type too
+            t, problem = field_type(
+                an.name_type(info, e.name, e.where), tuple(attrs), info.scope.schemas
+            )
+            path = ".".join((e.name, *attrs))
+            text = (f"`{path}: {t}`" if t is not None else f"`{path}`: {problem}") + "  \n" + text
+        return text
     if e.kind in ("def", "step") and info is not None:
         if isinstance(e.node, Input):
             return an.describe_definition(info, e.name, ())
