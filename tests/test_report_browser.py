@@ -106,7 +106,8 @@ def test_the_report_opens_cleanly_in_chromium(report):
             # the tables, filled by the page's script
             assert page.locator("#placement-table tbody tr").count() == 5
             assert "llama-3.1-8b" in page.locator("#placement-table").inner_text()
-            assert page.locator("#versus-table tbody tr").count() == 2
+            assert page.locator("#versus-table tbody tr").count() == 3  # the run, 2 steps
+            assert page.locator("#versus-table tbody tr.total").inner_text().startswith("whole run")
             assert "undefined" not in page.locator("main").inner_text()
             assert "NaN" not in page.locator("main").inner_text()
             # a tooltip on hovering a node

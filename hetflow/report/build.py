@@ -345,7 +345,30 @@ def _data(
             else:
                 row.extend([[0, 0, 0, 0, 0], 0])
             versus.append(row)
+    total = None
+    if actual is not None:
+        pe = plan.estimate
+        total = [
+            "whole run",
+            True,
+            [
+                _r(pe.calls),
+                _r(pe.input_tokens),
+                _r(pe.output_tokens),
+                _r(pe.latency_s),
+                _r(pe.cost_usd),
+            ],
+            [
+                actual.calls,
+                sum(a.input_tokens for a in actual.nodes.values()),
+                sum(a.output_tokens for a in actual.nodes.values()),
+                _r(actual.latency_s),
+                _r(actual.cost_usd),
+            ],
+            sum(a.errors for a in actual.nodes.values()),
+        ]
     data = {
+        "total": total,
         "chips": chips,
         "colors": [colors[c] for c in chips],
         "nodes": nodes,

@@ -76,7 +76,7 @@
   var vtable = document.querySelector("#versus-table tbody");
   if (vtable && D.versus) {
     var fmts = [count, count, count, secs, money];
-    vtable.innerHTML = D.versus.map(function (v) {
+    vtable.innerHTML = (D.total ? [D.total] : []).concat(D.versus).map(function (v, row) {
       var cells = "";
       for (var i = 0; i < 5; i++) {
         var e = err(v[3][i], v[2][i]);
@@ -84,7 +84,8 @@
           (v[1] ? fmts[i](v[3][i]) : "—") + '</td><td class="n pct ' + (v[1] ? e[1] : "") + '">' +
           (v[1] ? e[0] : "not run") + "</td>";
       }
-      return "<tr" + (v[1] ? "" : ' class="notrun"') + '><td class="id">' + esc(v[0]) + "</td>" +
+      var cls = D.total && row === 0 ? ' class="total"' : v[1] ? "" : ' class="notrun"';
+      return "<tr" + cls + '><td class="id">' + esc(v[0]) + "</td>" +
         cells + '<td class="n">' + (v[4] || "") + "</td></tr>";
     }).join("");
   }
