@@ -27,6 +27,7 @@ from hetflow.catalog import Catalog, load_catalog
 from hetflow.checks.checker import check_program, infer_types
 from hetflow.errors import DiagnosticError, HetError, closest
 from hetflow.estimate.calibrate import load as load_traces
+from hetflow.estimate.quality import Quality, check_matches, load_quality
 from hetflow.estimate.sizes import estimate, hinted_size, measured_size
 from hetflow.optimize import Context, optimize
 from hetflow.optimize.skeleton import plan_skeleton
@@ -161,6 +162,7 @@ def compile(
     calibrate=None,
     quality=None,
     min_quality: float | None = None,
+    learn_from=(),
 ):
     """Compile a workflow (a path, `.het` text or a Program) against a catalog into a Plan.
 
@@ -170,6 +172,8 @@ def compile(
     ``quality``: a QUALITY.json path (or a loaded Quality) that ``hetflow tune`` wrote;
     with ``min_quality`` (or a step's ``with min_quality=``) a measured step is placed
     only on candidates whose measured score meets the target (docs/quality.md).
+    ``learn_from``: QUALITY.json files of any tuned workflows; with a target, a step
+    nobody measured gets the reasoning level that tuned steps like it needed.
     """
     program, sources = _load(source)
     diags = check_program(program)
@@ -212,6 +216,7 @@ def compile(
         cat,
         quality=_quality(quality, plan),
         min_quality=_target(min_quality),
+        learn_from=_learn_from(learn_from),
         where=where,
         sources=sources,
         time_limit=time_limit,
@@ -225,12 +230,16 @@ def _quality(quality, plan: Plan):
     """The measured quality named by ``quality=``, checked to be this workflow's."""
     if quality is None:
         return None
-    from hetflow.estimate.quality import Quality, check_matches, load_quality
-
     where = "quality" if isinstance(quality, Quality) else str(quality)
     q = quality if isinstance(quality, Quality) else load_quality(quality)
     check_matches(q, plan.workflow, plan.source.get("sha256", ""), where)
     return q
+
+
+def _learn_from(paths) -> list[Quality]:
+    if isinstance(paths, (str, os.PathLike, Quality)):
+        paths = [paths]
+    return [p if isinstance(p, Quality) else load_quality(p) for p in paths or ()]
 
 
 def _target(value: float | str | None) -> float | None:

@@ -322,3 +322,45 @@ def test_cascade_escalates_at_the_measured_rate_and_is_priced_by_it(tmp_path, se
     asked = [r.model for r in server.requests]
     assert asked.count("small") == N
     assert asked.count("big") == sum(unsure(q) for q in questions())
+
+
+def test_needs_learned_from_tuned_steps_place_a_step_nobody_measured(setup, tmp_path, capsys):
+    het, samples, catalog, _ = setup
+    out = tmp_path / "quality.json"
+    assert run_tune(het, samples, catalog, out) == 0
+    measured = {c.model: c for c in load_quality(out).steps["answer"].candidates}
+    other = tmp_path / "other.het"
+    other.write_text(
+        WORKFLOW.replace("workflow qa", "workflow other")
+        .replace("answer", "verdict")
+        .replace("Answer yes or no.", "Reply yes or no to this.")
+    )
+    sized = {"question": "Is number 7 even?"}
+    plain = hetflow.compile(str(other), catalog=str(catalog), objective="cost", inputs=sized)
+    assert plain.node("verdict").assignment.model == "small"  # the skill rule's guess
+    # a step that reads far more than the tuned one is not like it: the rule stands
+    far = hetflow.compile(
+        str(other), catalog=str(catalog), objective="cost", min_quality=0.5, learn_from=[out]
+    )
+    assert far.node("verdict").needs["reasoning"] == 2
+    for target in (0.5, 0.3, 0.95):
+        meeting = [m for m in ("small", "coder", "big") if measured[m].score >= target]
+        level = {"small": 2, "coder": 4, "big": 5}[meeting[0]]
+        plan = hetflow.compile(
+            str(other),
+            catalog=str(catalog),
+            objective="cost",
+            min_quality=target,
+            learn_from=[out],
+            inputs={"question": "Is number 7 even?"},  # sized like the tuned samples
+        )
+        node = plan.node("verdict")
+        assert node.needs["reasoning"] == level
+        assert node.assignment.model == meeting[0]
+        assert f"answer (reasoning {level} sufficed)" in node.needs_why
+    capsys.readouterr()
+    args = ["compile", str(other), "--catalog", str(catalog), "--min-quality", "0.5"]
+    args += ["--learn-from", str(out), "--input-size", "question=10"]
+    assert main([*args, "-o", str(tmp_path / "p.json")]) == 0
+    assert main(["explain", str(tmp_path / "p.json")]) == 0
+    assert "learned from tuned steps like it" in capsys.readouterr().out

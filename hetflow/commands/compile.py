@@ -68,6 +68,14 @@ def add_quality(parser) -> None:
         metavar="SCORE",
         help="the quality target from 0 to 1 for measured steps, e.g. 0.9",
     )
+    parser.add_argument(
+        "--learn-from",
+        metavar="QUALITY.json",
+        action="append",
+        default=[],
+        help="measurements of any tuned workflow: with --min-quality, a step nobody "
+        "measured needs the reasoning level that tuned steps like it needed (repeatable)",
+    )
 
 
 def add_calibrate(parser) -> None:
@@ -113,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
         calibrate=args.calibrate,
         quality=args.quality,
         min_quality=args.min_quality,
+        learn_from=args.learn_from,
     )
     summary_to = sys.stdout
     if args.output == "-":

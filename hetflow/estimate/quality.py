@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -58,6 +59,7 @@ class CandidateScore(_Model):
     cost_usd: float = 0.0  # mean cost of the step per sample on this offer
     latency_s: float = 0.0  # mean latency of the step per sample on this offer
     pruned: bool = False  # stopped early: clearly worse than the best (successive halving)
+    reasoning: int = 0  # the model's reasoning level in the catalog it was measured with
 
 
 class StepQuality(_Model):
@@ -67,6 +69,7 @@ class StepQuality(_Model):
     kind: str  # reason | zoom
     typed: bool  # a typed (structured) answer, compared field by field
     tokens_per_call: float = 0.0  # the estimator's input tokens per call
+    work: str = "lookup"  # the kind of work the complexity rules read in its prompt
     needs: dict[str, float] = Field(default_factory=dict)  # what the rules derived or gave
     against: str  # "expect", or "reference:MODEL@CHIP"
     candidates: list[CandidateScore] = Field(default_factory=list)
@@ -128,3 +131,55 @@ def check_matches(quality: Quality, workflow: str, source_sha256: str, where: st
             f"{where}: measured on another version of the .het file (its prompts may "
             "have changed since); run hetflow tune again"
         )
+
+
+@dataclass(frozen=True)
+class Learned:
+    """A reasoning level predicted for a step nobody measured, and the evidence."""
+
+    reasoning: int
+    evidence: list[tuple[str, int]]  # (tuned step, the lowest level that met the target)
+
+    @property
+    def why(self) -> str:
+        steps = ", ".join(f"{s} (reasoning {lvl} sufficed)" for s, lvl in self.evidence)
+        return f"learned from tuned steps like it: {steps}: reasoning >= {self.reasoning}"
+
+
+def sufficed(step: StepQuality, target: float) -> int | None:
+    """The lowest reasoning level among the step's candidates that met the target."""
+    levels = [c.reasoning for c in step.candidates if c.n > 0 and c.score >= target]
+    return min(levels) if levels else None
+
+
+def predict_reasoning(
+    tables: list[Quality], *, kind: str, work: str, typed: bool, tokens: float, target: float
+) -> Learned | None:
+    """The reasoning level a step needs, from tuned steps with the same features.
+
+    A tuned step is alike when it is the same kind of step (reason, zoom), asks for the
+    same kind of work (look-up, aggregate, pairwise), is typed the same, and reads
+    within 4x as many tokens a call. The prediction is the highest of their lowest
+    sufficing levels (the cautious choice); None without such a step.
+
+    >>> q = Quality(workflow="w", source_sha256="", steps={"a": StepQuality(
+    ...     step="a", kind="reason", typed=True, tokens_per_call=900, against="expect",
+    ...     candidates=[CandidateScore(offer="s@c", model="s", chip="c", score=0.95, n=20,
+    ...                                low=0.8, high=1, reasoning=2)])})
+    >>> predict_reasoning([q], kind="reason", work="lookup", typed=True, tokens=1200,
+    ...                   target=0.9).why
+    'learned from tuned steps like it: a (reasoning 2 sufficed): reasoning >= 2'
+    """
+    evidence = []
+    for step in (s for q in tables for s in q.steps.values()):
+        if (step.kind, step.work, step.typed) != (kind, work, typed):
+            continue
+        a, b = sorted((max(step.tokens_per_call, 1.0), max(tokens, 1.0)))
+        if b / a > 4:
+            continue
+        level = sufficed(step, target)
+        if level is not None:
+            evidence.append((step.step, level))
+    if not evidence:
+        return None
+    return Learned(max(level for _, level in evidence), evidence)

@@ -20,6 +20,8 @@ import math
 from collections.abc import Iterable, Mapping
 
 from hetflow.errors import closest
+from hetflow.estimate.complexity import kind_of
+from hetflow.estimate.quality import predict_reasoning
 from hetflow.optimize.context import Context, is_model_node, work_of
 from hetflow.optimize.model import window
 
@@ -133,6 +135,8 @@ def candidates(plan, ctx: Context):
             if allowed is None:
                 continue
         measured = _measured(node, ctx)
+        if measured is None and node.needs_source == "derived":
+            _learned(node, ctx, w.input_tokens)
         if measured is not None:
             found = _meeting_quality(cat, allowed, node, tokens, measured, ctx, where)
             if found is None:
@@ -169,6 +173,26 @@ def _measured(node, ctx: Context):
     if target is None or step is None:
         return None
     return step, float(target)
+
+
+def _learned(node, ctx: Context, tokens: float) -> None:
+    """A derived reasoning level replaced by what tuned steps like this one needed."""
+    target = (node.options or {}).get("min_quality", ctx.min_quality)
+    tables = [q for q in (ctx.quality, *ctx.learn_from) if q is not None]
+    if not tables or target is None or node.op not in ("reason", "zoom"):
+        return
+    learned = predict_reasoning(
+        tables,
+        kind=node.op,
+        work=kind_of(node.prompt or ""),
+        typed=node.output_schema is not None,
+        tokens=tokens,
+        target=float(target),
+    )
+    if learned is None:
+        return
+    node.needs["reasoning"] = learned.reasoning
+    node.needs_why = (node.needs_why + "; " if node.needs_why else "") + learned.why
 
 
 def _meeting_quality(cat, allowed, node, tokens, measured, ctx: Context, where):

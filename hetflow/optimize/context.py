@@ -48,6 +48,8 @@ class Context:
     # a step's `with min_quality=` overrides the target.
     quality: Quality | None = None
     min_quality: float | None = None
+    # Tuned workflows whose measurements predict the needs of steps nobody measured.
+    learn_from: list[Quality] = field(default_factory=list)
     # Filled by the passes.
     candidates: dict[str, list[Offer]] = field(default_factory=dict)
     problem: Problem | None = None

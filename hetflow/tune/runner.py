@@ -22,6 +22,7 @@ import networkx as nx
 from hetflow.catalog import Catalog, load_catalog
 from hetflow.compiler import compile
 from hetflow.errors import HetError
+from hetflow.estimate.complexity import kind_of
 from hetflow.estimate.quality import CandidateScore, Quality, StepQuality, wilson
 from hetflow.optimize.candidates import SKILL_NAMES, offers_meeting, pin_filter
 from hetflow.optimize.context import to_assignment, work_of
@@ -293,6 +294,7 @@ async def _tune_step(
                 cost_usd=round(c.cost / runs, 8),
                 latency_s=round(c.latency / runs, 4),
                 pruned=c.pruned,
+                reasoning=cat.model_of(c.offer).skill("reasoning"),
             )
         )
     w = work_of(node)
@@ -302,6 +304,7 @@ async def _tune_step(
             kind=node.op,
             typed=schema is not None,
             tokens_per_call=round(w.input_tokens, 1),
+            work=kind_of(node.prompt or ""),
             needs=dict(node.needs),
             against=against,
             candidates=sorted(out, key=lambda c: -c.score),
