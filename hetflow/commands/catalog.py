@@ -18,7 +18,12 @@ def register(subparsers) -> None:
         help="list, show or validate a hardware catalog",
         description="Look at the hardware catalog: offers, models, chips, their figures and sources.",
     )
-    actions = parser.add_subparsers(dest="catalog_action", metavar="ACTION", required=True)
+    actions = parser.add_subparsers(
+        dest="catalog_action",
+        metavar="ACTION",
+        required=True,
+        help="'hetflow catalog ACTION --help' for its options",
+    )
     listing = actions.add_parser("list", help="every offer: model, chip, speed and price")
     listing.add_argument(
         "--catalog", metavar="FILE", help="a catalog file (default: the shipped one)"
@@ -32,7 +37,9 @@ def register(subparsers) -> None:
     show = actions.add_parser(
         "show", help="a model, chip or offer (MODEL@CHIP): figures and sources"
     )
-    show.add_argument("name", metavar="NAME")
+    show.add_argument(
+        "name", metavar="NAME", help="a model (gpt-5), a chip (groq-lpu) or an offer (MODEL@CHIP)"
+    )
     show.add_argument("--catalog", metavar="FILE", help="a catalog file (default: the shipped one)")
     validate = actions.add_parser("validate", help="check a catalog file; exit 1 with its errors")
     validate.add_argument("file", metavar="FILE", nargs="?", help="the catalog file to check")

@@ -1,7 +1,9 @@
-"""`hetflow fmt FILE... [--check] [--diff]`: rewrite .het files in the canonical layout.
+"""`hetflow fmt FILE|-... [--check] [--diff]`: rewrite .het files in the canonical layout.
 
 With ``--check`` nothing is written: the files that would change are named and the
 exit code is 1 if there is any.  A file that does not parse is reported and left alone.
+``-`` reads standard input and writes the formatted text to standard output (for
+editors), or with ``--check``/``--diff`` only says whether it would change.
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ def register(subparsers) -> None:
         help="format .het files canonically",
         description="Format .het files: 2-space indent, one step per line, comments kept.",
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help=".het files to format")
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help=".het files to format in place; '-' formats standard input to standard output",
+    )
     p.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 if any file would change"
     )
@@ -28,23 +35,30 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
+    from hetflow.commands.output import error, say
     from hetflow.errors import DiagnosticError, HetError
     from hetflow.syntax.fmt import format_source
     from hetflow.syntax.loader import read_source
 
     changed, broken = [], 0
     for file in args.files:
-        path = Path(file)
+        stdin = file == "-"
+        path = Path.cwd() / "<stdin>" if stdin else Path(file)
         try:
-            text = read_source(path)
-            new = format_source(text, file, path.resolve().parent)
+            text = sys.stdin.read() if stdin else read_source(path)
+            if stdin and not text.strip():
+                raise HetError("<stdin>: is empty; a .het file holds at least one workflow")
+            new = format_source(text, "<stdin>" if stdin else file, path.resolve().parent)
         except DiagnosticError as exc:
-            print(exc.render(), file=sys.stderr)
+            say(exc.render())
             broken += 1
             continue
         except HetError as exc:
-            print(f"hetflow: error: {exc}", file=sys.stderr)
+            error(str(exc))
             broken += 1
+            continue
+        if stdin and not (args.check or args.diff):
+            sys.stdout.write(new)
             continue
         if new == text:
             continue

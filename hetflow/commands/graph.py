@@ -17,7 +17,9 @@ def register(subparsers) -> None:
         description="Print the workflow's graph: steps, recurse parts, map bodies, inputs. "
         "Given a PLAN.json, label each node with its model @ chip and mark the critical path.",
     )
-    parser.add_argument("file", metavar="FILE|PLAN.json")
+    parser.add_argument(
+        "file", metavar="FILE|PLAN.json", help="a .het workflow, or a plan from hetflow compile"
+    )
     parser.add_argument(
         "--workflow", metavar="NAME", help="which workflow of the file (default: the file's first)"
     )

@@ -18,7 +18,9 @@ def register(subparsers) -> None:
         description="Run a .het workflow (compiled first) or a compiled plan: outputs as "
         "JSON on standard output, the summary on standard error.",
     )
-    parser.add_argument("source", metavar="FILE|PLAN.json")
+    parser.add_argument(
+        "source", metavar="FILE|PLAN.json", help="a .het workflow (compiled first) or a plan"
+    )
     parser.add_argument(
         "--input",
         "-i",

@@ -23,7 +23,9 @@ def register(subparsers) -> None:
         "calls, no keys) and report the time line, cost, makespan and per-chip use. "
         "A .het FILE is compiled first.",
     )
-    parser.add_argument("file", metavar="PLAN.json|FILE")
+    parser.add_argument(
+        "file", metavar="PLAN.json|FILE", help="a plan from hetflow compile, or a .het workflow"
+    )
     parser.add_argument(
         "--catalog",
         metavar="FILE",

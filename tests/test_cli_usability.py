@@ -1,0 +1,216 @@
+"""What a new user trips over (issue 14): each item seen, pinned by a test.
+
+These run the real command (``main``) and read what it prints, as a user would.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hetflow.commands.main import build_parser, main
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+GOOD = 'workflow w {\n  input x: text\n  reason a = prompt "{{ x }}"\n  output a\n}\n'
+
+
+# ---- item 10: a mistyped flag -------------------------------------------------------
+
+
+def test_a_mistyped_flag_shows_the_subcommands_usage_and_a_did_you_mean(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["compile", "x.het", "--budjet", "0.1"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: hetflow compile ")
+    assert "hetflow compile: error: unrecognized arguments: --budjet 0.1" in err
+    assert "did you mean '--budget'?" in err
+
+
+def test_a_mistyped_command_gets_a_did_you_mean(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["compil", "x.het"])
+    assert exc.value.code == 2
+    assert "did you mean 'compile'?" in capsys.readouterr().err
+
+
+def test_an_option_is_never_silently_abbreviated(capsys):
+    """``--input`` on a command without it must not quietly mean ``--input-size``."""
+    with pytest.raises(SystemExit):
+        main(["graph", "x.het", "--work", "w"])
+    assert "did you mean '--workflow'?" in capsys.readouterr().err
+
+
+def test_a_mistyped_flag_of_a_nested_command_shows_that_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["catalog", "list", "--formt", "json"])
+    err = capsys.readouterr().err
+    assert err.startswith("usage: hetflow catalog list ") and "'--format'" in err
+
+
+# ---- item 4: check --format json holds every error ----------------------------------
+
+
+def test_check_json_holds_file_level_errors(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty.het").write_text("")
+    assert main(["check", "--format", "json", "nonexist.het", "empty.het"]) == 1
+    out = capsys.readouterr()
+    found = json.loads(out.out)
+    assert [(d["file"], d["line"], d["severity"]) for d in found] == [
+        ("nonexist.het", 1, "error"),
+        ("empty.het", 1, "error"),
+    ]
+    assert found[0]["message"] == "no such file"
+    assert "is empty" in found[1]["message"]
+    assert out.err == ""
+
+
+def test_check_text_counts_unreadable_files(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "nonexist.het"]) == 1
+    out = capsys.readouterr()
+    assert out.err.strip() == "hetflow: error: nonexist.het: no such file"
+    assert out.out.strip() == "1 error, 0 warnings in 1 file"
+
+
+# ---- item 14: check DIR, fmt - -----------------------------------------------------
+
+
+def test_check_a_directory_checks_the_het_files_under_it(tmp_path, capsys):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.het").write_text(GOOD)
+    (tmp_path / "sub" / "b.het").write_text(GOOD.replace("text", "txt"))
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / ".hidden" / "c.het").write_text("nonsense")
+    (tmp_path / "notes.txt").write_text("nonsense")
+    assert main(["check", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "b.het:2:12: error: unknown type 'txt'" in out
+    assert "1 error, 0 warnings in 2 files" in out
+
+
+def test_check_an_empty_directory_says_so(tmp_path, capsys):
+    assert main(["check", str(tmp_path)]) == 1
+    assert "no .het file under it" in capsys.readouterr().err
+
+
+def test_check_examples_directory_is_clean(capsys):
+    assert main(["check", str(EXAMPLES)]) == 0
+    assert capsys.readouterr().out.startswith("ok: ")
+
+
+def test_check_and_fmt_read_standard_input(capsys, monkeypatch):
+    messy = GOOD.replace("  input", "input")
+    monkeypatch.setattr(sys, "stdin", io.StringIO(messy))
+    assert main(["fmt", "-"]) == 0
+    assert capsys.readouterr().out == GOOD
+    monkeypatch.setattr(sys, "stdin", io.StringIO(messy))
+    assert main(["fmt", "--check", "-"]) == 1
+    assert capsys.readouterr().out == "would reformat -\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(GOOD.replace("{{ x }}", "{{ y }}")))
+    assert main(["check", "--format", "json", "-"]) == 1
+    (d,) = json.loads(capsys.readouterr().out)
+    assert d["file"] == "<stdin>" and "name 'y' is not defined" in d["message"]
+
+
+# ---- colour: on a terminal only -----------------------------------------------------
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_diagnostics_are_coloured_on_a_terminal_only(monkeypatch):
+    from hetflow.commands.output import paint
+
+    text = "a.het:2:3: error: name 'x' is not defined\n  foo = x\n        ^"
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    coloured = paint(text, _Tty())
+    assert "\033[1;31merror:" in coloured and "\033[32m^" in coloured
+    assert paint(text, io.StringIO()) == text  # a pipe
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert paint(text, _Tty()) == text
+
+
+def test_check_in_a_pipe_prints_no_escape_codes(tmp_path):
+    bad = tmp_path / "bad.het"
+    bad.write_text(GOOD.replace("text", "txt"))
+    out = subprocess.run(
+        [sys.executable, "-m", "hetflow.commands.main", "check", str(bad)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert out.returncode == 1 and "unknown type 'txt'" in out.stdout
+    assert "\033[" not in out.stdout + out.stderr
+
+
+# ---- help text and completion ---------------------------------------------------------
+
+
+def _parsers(parser, path=()):
+    import argparse
+
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                assert helps.get(name), f"hetflow {' '.join(path + (name,))} has no help"
+                yield from _parsers(sub, path + (name,))
+
+
+def test_every_subcommand_and_positional_has_help():
+    for path, parser in _parsers(build_parser()):
+        for action in parser._actions:
+            if not action.option_strings and action.dest != "help":
+                assert action.help, f"hetflow {' '.join(path)}: {action.dest} has no help"
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_completion_scripts_name_every_command(shell, capsys):
+    assert main(["completion", shell]) == 0
+    script = capsys.readouterr().out
+    for name in ("check", "compile", "explain", "simulate", "run", "catalog", "validate"):
+        assert name in script
+    assert "--objective" in script or "-l objective" in script
+
+
+def test_bash_completion_completes_commands_options_and_choices(capsys, tmp_path):
+    import shutil
+
+    if not shutil.which("bash"):
+        pytest.skip("no bash")
+    main(["completion", "bash"])
+    script = tmp_path / "c.bash"
+    script.write_text(capsys.readouterr().out)
+
+    def complete(*words: str) -> list[str]:
+        line = " ".join(f"'{w}'" for w in words)
+        out = subprocess.run(
+            [
+                "bash",
+                "-c",
+                f"source {script}; COMP_WORDS=(hetflow {line}); COMP_CWORD={len(words)}; "
+                '_hetflow; echo "${COMPREPLY[@]}"',
+            ],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split()
+
+    assert complete("comp") == ["compile", "completion"]
+    assert complete("catalog", "v") == ["validate"]
+    assert complete("compile", "--obj") == ["--objective"]
+    assert complete("compile", "--objective", "") == ["cost", "latency", "balanced"]
