@@ -214,3 +214,111 @@ def test_bash_completion_completes_commands_options_and_choices(capsys, tmp_path
     assert complete("catalog", "v") == ["validate"]
     assert complete("compile", "--obj") == ["--objective"]
     assert complete("compile", "--objective", "") == ["cost", "latency", "balanced"]
+
+
+# ---- consistency: the same options on compile, explain, simulate and run -------------
+
+SHARED = ("--objective", "--budget", "--deadline", "--catalog", "--workflow", "--input", "-i")
+
+
+@pytest.mark.parametrize("command", ["compile", "explain", "simulate", "run"])
+def test_the_plan_options_are_on_every_command_that_makes_a_plan(command):
+    sub = _command_parser(command)
+    flags = {s for a in sub._actions for s in a.option_strings}
+    assert set(SHARED) <= flags, set(SHARED) - flags
+    if command != "run":  # run is sized by its real inputs
+        assert "--input-size" in flags and "--calibrate" in flags
+    budget = next(a for a in sub._actions if "--budget" in a.option_strings)
+    assert budget.type("$0.50") == 0.5  # one spelling of money everywhere
+
+
+def _command_parser(name: str):
+    import argparse
+
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices[name]
+
+
+def test_compile_explain_and_simulate_size_the_plan_by_real_inputs(tmp_path, capsys):
+    contract = tmp_path / "contract.txt"
+    contract.write_text("\n\n".join(f"Clause {i}: the buyer shall indemnify." for i in range(30)))
+    het = str(EXAMPLES / "contract_review.het")
+    main(["compile", het, "-o", str(tmp_path / "p.json"), "--format", "json"])
+    few = json.loads(capsys.readouterr().out)
+    main(["compile", het, "-o", str(tmp_path / "p.json"), "-i", f"contract=@{contract}",
+          "--format", "json"])  # fmt: skip
+    many = json.loads(capsys.readouterr().out)
+    calls = {s["id"]: s["calls"] for s in many["steps"]}
+    assert calls["verdict"] == 30 != {s["id"]: s["calls"] for s in few["steps"]}["verdict"]
+    assert main(["explain", het, "-i", f"contract=@{contract}", "--format", "json"]) == 0
+    explained = json.loads(capsys.readouterr().out)
+    verdict = next(s for s in explained["steps"] if s["id"] == "verdict")
+    assert verdict["work"]["parallel"] == 30
+    assert main(["simulate", het, "-i", f"contract=@{contract}", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["workflow"] == "contract_review"
+
+
+def test_plan_shaping_options_on_a_plan_file_say_to_recompile(tmp_path, capsys):
+    plan = tmp_path / "p.json"
+    assert main(["compile", str(EXAMPLES / "oolong.het"), "-o", str(plan)]) == 0
+    capsys.readouterr()
+    for command in ("explain", "simulate", "run"):
+        assert main([command, str(plan), "--objective", "cost"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("hetflow: error: --objective needs a .het FILE"), err
+
+
+# ---- --format json: compile's table, explain, catalog show ----------------------------
+
+
+def test_compile_format_json_is_the_table_as_data(tmp_path, capsys):
+    out = tmp_path / "p.json"
+    assert main(["compile", str(EXAMPLES / "oolong.het"), "-o", str(out), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) >= {"workflow", "objective", "steps", "total", "baseline", "plan"}
+    assert data["plan"] == str(out) and out.exists()
+    step = data["steps"][0]
+    assert set(step) >= {"id", "model", "chip", "calls", "input_tokens", "cost_usd", "latency_s"}
+    assert data["total"]["cost_usd"] == pytest.approx(sum(s["cost_usd"] for s in data["steps"]))
+
+
+def test_explain_format_json_lists_candidates_and_the_winner(capsys):
+    assert main(["explain", str(EXAMPLES / "oolong.het"), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    model_steps = [s for s in data["steps"] if s["model"]]
+    assert model_steps
+    for s in model_steps:
+        chosen = [c["offer"] for c in s["candidates"] if c["chosen"]]
+        assert chosen == [s["chosen"]]
+
+
+# ---- item 3: an --input that is a directory ------------------------------------------
+
+
+def test_an_input_naming_a_directory_says_so(capsys):
+    code = main(["run", str(EXAMPLES / "contract_review.het"), "-i", f"contract=@{EXAMPLES}"])
+    assert code == 1
+    assert "is a directory; give a file" in capsys.readouterr().err
+
+
+# ---- item 1: run_sync's error is not chained to asyncio's -----------------------------
+
+
+def test_run_sync_error_has_no_chained_traceback(tmp_path):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if "KEY" not in k and "TOKEN" not in k}
+    env["PYTHONPATH"] = str(ROOT)
+    code = (
+        "import hetflow\n"
+        "plan = hetflow.compile('examples/contract_review.het', objective='cost')\n"
+        "hetflow.run_sync(plan, inputs={'contract': 'a clause'})\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env
+    )
+    assert out.returncode == 1
+    assert "missing API key" in out.stderr
+    assert "During handling of the above exception" not in out.stderr
+    assert "no running event loop" not in out.stderr

@@ -75,7 +75,19 @@ def test_run_a_plan_json(server, home, capsys):
 
 
 def test_a_budget_stop_exits_1_with_one_line_and_keeps_what_finished(server, home, capsys):
+    """The plan fits the budget, but the calls cost more than estimated (the server
+    reports every byte as a token and writes max_tokens): the run stops cleanly."""
     catalog, text = setup(home, server, n=40)
+    server.script(
+        "coder",
+        reply=contract_model,
+        usage=lambda body, _: (
+            len(json.dumps(body["messages"])),
+            body.get("max_tokens") or body.get("max_completion_tokens") or 300,
+        ),
+    )
+    plan = hetflow.compile(EXAMPLE, catalog=str(catalog), inputs={"contract": text.read_text()})
+    budget = f"{plan.estimate.cost_usd:.6f}"
 
     code = main(
         [
@@ -86,17 +98,35 @@ def test_a_budget_stop_exits_1_with_one_line_and_keeps_what_finished(server, hom
             "--input",
             f"contract=@{text}",
             "--budget",
-            "0.002",
+            budget,
             "--no-cache",
         ]
     )
     out = capsys.readouterr()
 
     assert code == 1
-    assert json.loads(out.out) == {}  # neither output finished
+    assert out.out == ""  # neither output finished: no '{}' as if all were well
     last = out.err.strip().splitlines()[-1]
-    assert last.startswith("hetflow: error: budget $0.002 reached after ")
+    assert last.startswith(f"hetflow: error: budget ${budget} reached after "), last
     assert "not run: verdict (" in last
+
+
+def test_a_budget_below_the_plans_estimate_is_refused_before_any_call(server, home, capsys):
+    """As compile refuses it (issue 14, item 9): no run stops at once after 0 calls."""
+    catalog, text = setup(home, server, n=40)
+    code = main(
+        ["run", EXAMPLE, "--catalog", str(catalog), "-i", f"contract=@{text}", "--budget", "0.002"]
+    )
+    err = capsys.readouterr().err
+    assert code == 1 and server.requests == []
+    assert err.startswith("hetflow: error: budget $0.002 cannot be met: the cheapest plan costs ")
+    plan = home / "plan.json"
+    hetflow.compile(EXAMPLE, catalog=str(catalog), inputs={"contract": text.read_text()}).save(plan)
+    code = main(["run", str(plan), "-i", f"contract=@{text}", "--budget", "0.002"])
+    err = capsys.readouterr().err
+    assert code == 1 and server.requests == []
+    assert err.startswith("hetflow: error: budget $0.002 cannot be met: this plan is estimated ")
+    assert "'verdict'" in err and len(err.strip().splitlines()) == 1
 
 
 def test_user_mistakes_are_one_line_errors(server, home, capsys):

@@ -131,7 +131,7 @@ def test_plan_with_a_catalog_takes_its_figures(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, code, message",
     [
-        (["--input-size", "context"], 2, "NAME=SIZE"),
+        (["--input-size", "context"], 1, "NAME=VALUE"),  # as compile says it
         (["--input-size", "context=128k"], 1, "--input-size needs a .het FILE"),
         (["--objective", "cost"], 1, "--objective needs a .het FILE"),
         (["--jitter", "-1"], 2, "--jitter must be >= 0"),

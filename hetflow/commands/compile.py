@@ -13,6 +13,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from hetflow.commands.options import add_plan_options, compile_options, parse_pairs
+
+__all__ = ["add_calibrate", "parse_pairs", "default_output", "print_summary", "summary_json"]
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -22,7 +26,7 @@ def register(subparsers) -> None:
         "every step placed on a model and a chip, minimizing cost or latency within "
         "the budget and deadline.",
     )
-    parser.add_argument("file", metavar="FILE", help="the .het file")
+    parser.add_argument("file", metavar="FILE", help="the .het workflow to compile")
     parser.add_argument(
         "-o",
         "--output",
@@ -30,27 +34,14 @@ def register(subparsers) -> None:
         help="where to write the plan (default: FILE.plan.json next to "
         "FILE; '-' for standard output)",
     )
+    add_plan_options(parser)
     parser.add_argument(
-        "--catalog", metavar="FILE", help="a catalog file (default: the shipped one)"
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="the summary as a table (text, default) or as JSON for scripts "
+        "(docs/plan.md, 'The summary as JSON')",
     )
-    parser.add_argument(
-        "--objective",
-        choices=("cost", "latency", "balanced"),
-        help="what to minimize (overrides the file)",
-    )
-    parser.add_argument("--budget", metavar="DOLLARS", help="a hard cap per run, e.g. 0.50")
-    parser.add_argument("--deadline", metavar="DURATION", help="a latency target, e.g. 30s")
-    parser.add_argument(
-        "--input-size",
-        metavar="NAME=SIZE",
-        action="append",
-        default=[],
-        help="an input's size, e.g. context=128k (repeatable)",
-    )
-    parser.add_argument(
-        "--workflow", metavar="NAME", help="which workflow of the file (default: the first)"
-    )
-    add_calibrate(parser)
     add_quality(parser)
     parser.set_defaults(func=run)
 
@@ -79,7 +70,7 @@ def add_quality(parser) -> None:
 
 
 def add_calibrate(parser) -> None:
-    """``--calibrate TRACE.jsonl`` (repeatable): compile, simulate and explain take it."""
+    """``--calibrate TRACE.jsonl`` alone (kept for commands that take only it)."""
     parser.add_argument(
         "--calibrate",
         metavar="TRACE.jsonl",
@@ -88,18 +79,6 @@ def add_calibrate(parser) -> None:
         help="a trace of earlier runs (hetflow run --trace) whose recurse calls replace "
         "the estimate's constants for those steps (repeatable)",
     )
-
-
-def parse_pairs(pairs: list[str], flag: str) -> dict[str, str]:
-    from hetflow.errors import HetError
-
-    out = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip() or not value.strip():
-            raise HetError(f"{flag} '{pair}': write NAME=VALUE, e.g. context=128k")
-        out[name.strip()] = value.strip()
-    return out
 
 
 def default_output(file: str) -> Path:
@@ -112,18 +91,16 @@ def run(args: argparse.Namespace) -> int:
 
     plan = compile(
         args.file,
-        catalog=args.catalog,
-        objective=args.objective,
-        budget=args.budget,
-        deadline=args.deadline,
-        input_sizes=parse_pairs(args.input_size, "--input-size"),
-        workflow=args.workflow,
-        calibrate=args.calibrate,
+        **compile_options(args),
         quality=args.quality,
         min_quality=args.min_quality,
         learn_from=args.learn_from,
     )
     summary_to = sys.stdout
+    if args.output == "-" and args.format == "json":
+        from hetflow.errors import HetError
+
+        raise HetError("-o - and --format json both write to standard output: choose one")
     if args.output == "-":
         sys.stdout.write(plan.to_json() + "\n")
         summary_to = sys.stderr
@@ -137,8 +114,56 @@ def run(args: argparse.Namespace) -> int:
 
             raise HetError(f"{out}: cannot write the plan: {exc.strerror or exc}") from None
         where = str(out)
-    print_summary(plan, summary_to, where)
+    if args.format == "json":
+        import json
+
+        print(json.dumps(summary_json(plan, where), indent=2))
+    else:
+        print_summary(plan, summary_to, where)
     return 0
+
+
+def summary_json(plan, where: str) -> dict:
+    """The summary table as data: one row per node, the totals, the baseline."""
+    t, b = plan.estimate, plan.baseline
+    return {
+        "workflow": plan.workflow,
+        "objective": plan.objective,
+        "budget_usd": plan.budget_usd,
+        "deadline_s": plan.deadline_s,
+        "plan": where,
+        "steps": [
+            {
+                "id": n.id,
+                "step": n.step,
+                "op": n.op,
+                "model": n.assignment.model if n.assignment else None,
+                "chip": n.assignment.chip if n.assignment else "cpu",
+                "calls": n.estimate.calls,
+                "input_tokens": n.estimate.input_tokens,
+                "output_tokens": n.estimate.output_tokens,
+                "cost_usd": n.estimate.cost_usd,
+                "latency_s": n.estimate.latency_s,
+            }
+            for n in plan.nodes
+        ],
+        "total": {
+            "calls": t.calls,
+            "input_tokens": t.input_tokens,
+            "output_tokens": t.output_tokens,
+            "cost_usd": t.cost_usd,
+            "latency_s": t.latency_s,
+            "critical_path": list(t.critical_path),
+        },
+        "baseline": {
+            "model": b.model,
+            "chip": b.chip,
+            "cost_usd": b.cost_usd,
+            "latency_s": b.latency_s,
+            "comparison": plan.comparison(),
+        },
+        "warnings": list(plan.warnings),
+    }
 
 
 def summary_rows(plan) -> list[list[str]]:

@@ -2,7 +2,10 @@
 
 The summary (cost, time, predicted vs actual) goes to standard error; a failed or
 budget-stopped run exits 1 with a one-line reason, after printing the outputs that did
-finish (and keeping everything in the journal for ``--resume``).
+finish (nothing at all on standard output when none did), and keeps everything in the
+journal for ``--resume``.  A ``.het`` FILE is compiled first with the options compile
+takes; a budget a plan's estimate exceeds is refused before any call, as compile
+refuses it.  On a terminal a status line says the run is starting at once.
 """
 
 from __future__ import annotations
@@ -10,28 +13,28 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hetflow.commands.options import add_plan_options
+from hetflow.commands.output import error, plural, say
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "run",
         help="run a workflow (.het) or a compiled plan (.json)",
-        description="Run a .het workflow (compiled first) or a compiled plan: outputs as "
-        "JSON on standard output, the summary on standard error.",
+        description="Run a .het workflow (compiled first, with the options compile takes) "
+        "or a compiled plan: outputs as JSON on standard output, the summary on standard "
+        "error.",
     )
     parser.add_argument(
         "source", metavar="FILE|PLAN.json", help="a .het workflow (compiled first) or a plan"
     )
-    parser.add_argument(
-        "--input",
-        "-i",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="an input: NAME=VALUE, or NAME=@PATH to read a file "
+    add_plan_options(
+        parser,
+        inputs_help="an input: NAME=VALUE, or NAME=@PATH to read a file "
         "(an image input reads the image); repeat for each input",
-    )
-    parser.add_argument(
-        "--catalog", metavar="FILE", help="the hardware catalog to compile a .het with"
+        budget_help="a hard cap: the run never spends more (overrides the file's and the "
+        "plan's); a plan estimated above it is refused before any call",
+        sizes=False,
     )
     parser.add_argument(
         "--resume",
@@ -49,15 +52,6 @@ def register(subparsers) -> None:
         help="do not serve or store model replies in the call cache",
     )
     parser.add_argument("--trace", metavar="PATH", help="append one JSON line per model call")
-    parser.add_argument(
-        "--budget",
-        metavar="DOLLARS",
-        type=_dollars,
-        help="stop before spending more than this (overrides the plan's)",
-    )
-    parser.add_argument(
-        "--workflow", metavar="NAME", help="which workflow of a .het file holding several"
-    )
     parser.add_argument(
         "--backend",
         choices=("local", "ray"),
@@ -86,38 +80,28 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _dollars(text: str) -> float:
-    try:
-        value = float(text.strip().lstrip("$"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an amount of dollars: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("a budget cannot be negative")
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from hetflow.compiler import plan_for_run
-    from hetflow.runtime import Settings, run_sync
-    from hetflow.runtime.inputs import parse_assignments
-    from hetflow.runtime.values import for_output
-
     if args.backend != "ray" and (args.ray_address or args.ray_strict):
-        print(
-            "hetflow run: error: --ray-address and --ray-strict need --backend ray", file=sys.stderr
-        )
+        error("--ray-address and --ray-strict need --backend ray", "hetflow run")
         return 2
     if args.sandbox == "weak":
-        print(
+        say(
             "hetflow: warning: --sandbox weak: recurse steps run model-written code even "
             "where a confinement layer is missing; each missing layer is named as its "
-            "sandbox starts",
-            file=sys.stderr,
+            "sandbox starts"
         )
+    starting(f"reading {args.source}")
+    from hetflow.runtime.inputs import parse_assignments
+
     given = parse_assignments(args.input)
-    plan = plan_for_run(args.source, catalog=args.catalog, inputs=given, workflow=args.workflow)
+    plan = _plan(args, given)
+    steps = plural(len({n.step for n in plan.nodes}), "step")
+    starting(f"running {plan.workflow} ({steps}, estimated {_money(plan.estimate.cost_usd)})")
+    from hetflow.runtime import Settings, run_sync
+    from hetflow.runtime.values import for_output
+
     result = run_sync(
         plan,
         given,
@@ -132,9 +116,58 @@ def run(args: argparse.Namespace) -> int:
         ray_strict=args.ray_strict,
         settings=Settings(sandbox=args.sandbox),
     )
-    print(json.dumps(for_output(result.outputs), indent=2, ensure_ascii=False))
+    if result.outputs or result.ok:  # a run that finished nothing prints no '{}'
+        print(json.dumps(for_output(result.outputs), indent=2, ensure_ascii=False))
     print(result.summary, file=sys.stderr)
     if result.reason:
-        print(f"hetflow: error: {result.reason}", file=sys.stderr)
+        error(result.reason if result.stopped else f"the run failed: {result.reason}")
         return 1
     return 0
+
+
+def starting(what: str) -> None:
+    """A status line on a terminal: loading the runtime takes a moment before any call."""
+    if sys.stderr.isatty():
+        print(f"hetflow run: {what} ...", file=sys.stderr, flush=True)
+
+
+def _plan(args: argparse.Namespace, given: dict):
+    """A plan file as it is (the budget checked against it), or the .het compiled with
+    the options given, sized by the real inputs."""
+    from hetflow.commands.graph import is_plan_file
+    from hetflow.commands.options import check_workflow, compile_options, refuse_for_plan
+    from hetflow.compiler import compile, plan_for_run
+
+    if is_plan_file(args.source):
+        refuse_for_plan(args, args.source, allowed=("budget", "input"))
+        plan = plan_for_run(args.source)
+        check_workflow(args, plan, args.source)
+        if args.budget is not None:
+            check_budget(plan, args.budget)
+        return plan
+    return compile(args.source, **compile_options(args, given))
+
+
+def check_budget(plan, budget: float) -> None:
+    """A plan estimated above the budget is refused before any call, as compile refuses it."""
+    from hetflow.errors import HetError
+    from hetflow.units import exact_money
+
+    cost = plan.estimate.cost_usd
+    if cost <= budget:
+        return
+    dearest = max(plan.nodes, key=lambda n: n.estimate.cost_usd)
+    a = dearest.assignment
+    raise HetError(
+        f"budget {exact_money(budget)} cannot be met: this plan is estimated at "
+        f"{_money(cost)} ({_money(cost - budget)} over); the most expensive step is "
+        f"'{dearest.step}' ({_money(dearest.estimate.cost_usd)}"
+        + (f" on {a.model} @ {a.chip}" if a else "")
+        + f"); recompile the .het with --budget {budget:g}, or raise the budget"
+    )
+
+
+def _money(x: float) -> str:
+    from hetflow.units import money
+
+    return money(x)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 
-_SIZE_ARG = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.+)$")
+from hetflow.commands.options import add_plan_options
 
 
 def register(subparsers) -> None:
@@ -26,26 +25,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "file", metavar="PLAN.json|FILE", help="a plan from hetflow compile, or a .het workflow"
     )
-    parser.add_argument(
-        "--catalog",
-        metavar="FILE",
-        help="catalog for compiling FILE, or whose figures replace a plan's",
-    )
-    parser.add_argument(
-        "--input-size",
-        metavar="NAME=SIZE",
-        action="append",
-        default=[],
-        help="an input's size when compiling FILE, e.g. context=128k",
-    )
-    parser.add_argument("--workflow", metavar="NAME", help="which workflow of FILE")
-    parser.add_argument(
-        "--objective",
-        choices=("cost", "latency", "balanced"),
-        help="when compiling FILE: what to minimize",
-    )
-    parser.add_argument("--budget", metavar="DOLLARS", help="when compiling FILE: a cap")
-    parser.add_argument("--deadline", metavar="DURATION", help="when compiling FILE: a target")
+    add_plan_options(parser)
     parser.add_argument("--seed", type=int, default=None, help="seed for --jitter")
     parser.add_argument(
         "--jitter",
@@ -61,10 +41,12 @@ def register(subparsers) -> None:
         metavar="N",
         help="with --jitter: simulate N times and report the spread",
     )
-    parser.add_argument("--format", choices=("text", "json"), default="text")
-    from hetflow.commands.compile import add_calibrate
-
-    add_calibrate(parser)
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text for people (default), json for scripts (docs/simulate.md)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -74,18 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if args.jitter < 0 or args.runs < 1:
         print("hetflow simulate: error: --jitter must be >= 0 and --runs >= 1", file=sys.stderr)
         return 2
-    sizes = {}
-    for text in args.input_size:
-        m = _SIZE_ARG.match(text)
-        if not m:
-            print(
-                f"hetflow simulate: error: --input-size takes NAME=SIZE (e.g. context=128k), "
-                f"not '{text}'",
-                file=sys.stderr,
-            )
-            return 2
-        sizes[m.group(1)] = m.group(2)
-    plan, catalog = _plan(args, sizes)
+    plan, catalog = _plan(args)
     sim = simulate(plan, seed=args.seed, jitter=args.jitter, catalog=catalog)
     spread = None
     if args.runs > 1:
@@ -123,33 +94,17 @@ def _pct(sorted_values: list[float], pct: float) -> float:
     return statistics.quantiles(sorted_values, n=100, method="inclusive")[int(pct) - 1]
 
 
-def _plan(args: argparse.Namespace, sizes: dict[str, str]):
+def _plan(args: argparse.Namespace):
     """The plan to simulate and, for a plan file with --catalog, the catalog to use."""
     from hetflow.commands.graph import is_plan_file
-    from hetflow.errors import HetError
+    from hetflow.commands.options import check_workflow, compile_options, refuse_for_plan
 
     if is_plan_file(args.file):
         from hetflow.plan.model import Plan
 
-        given = (
-            [
-                f"--{k.replace('_', '-')}"
-                for k in ("objective", "budget", "deadline")
-                if getattr(args, k) is not None
-            ]
-            + ["--input-size"] * bool(sizes)
-            + ["--calibrate"] * bool(args.calibrate)
-        )
-        if given:
-            raise HetError(
-                f"{given[0]} needs a .het FILE: a plan was optimized when it was "
-                "compiled; recompile it"
-            )
+        refuse_for_plan(args, args.file)
         plan = Plan.load(args.file)
-        if args.workflow is not None and args.workflow != plan.workflow:
-            raise HetError(
-                f"{args.file}: is a plan of workflow '{plan.workflow}', not '{args.workflow}'"
-            )
+        check_workflow(args, plan, args.file)
         catalog = None
         if args.catalog:
             from hetflow.catalog import load_catalog
@@ -158,17 +113,7 @@ def _plan(args: argparse.Namespace, sizes: dict[str, str]):
         return plan, catalog
     from hetflow.compiler import compile as compile_plan
 
-    options = {"catalog": args.catalog}
-    for key in ("objective", "budget", "deadline"):
-        if getattr(args, key) is not None:
-            options[key] = getattr(args, key)
-    if sizes:
-        options["input_sizes"] = sizes
-    if args.workflow:
-        options["workflow"] = args.workflow
-    if args.calibrate:
-        options["calibrate"] = args.calibrate
-    return compile_plan(args.file, **options), None
+    return compile_plan(args.file, **compile_options(args)), None
 
 
 # ---------------------------------------------------------------- the text report

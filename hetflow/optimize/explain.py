@@ -85,14 +85,7 @@ def explain_node(node, catalog, plan) -> list[str]:
             f"{effort}{traced}, billed as output, before the answer"
         )
     chosen = node.assignment.offer if node.assignment else None
-    if node.candidates:  # what the optimizer saw, from the catalog it compiled with
-        rows = [(c.cost_usd, c.latency_s, c.offer, c.context) for c in node.candidates]
-    else:  # an older plan: recompute from the catalog at hand
-        w = work_of(node)
-        tokens = math.ceil(w.input_tokens + w.output_tokens)
-        found = offers_meeting(catalog, pin_filter(catalog, node.pin), node.needs, tokens)
-        rows = [(node_cost(o, w), node_latency(o, w), o.id, window(catalog, o)) for o in found]
-    rows.sort(key=lambda r: (r[0], r[1]))
+    rows = _candidates(node, catalog)
     lines.append(f"  candidates ({len(rows)}), cheapest first:")
     width = max((len(r[2]) for r in rows), default=10)
     for i, (cost, latency, offer, context) in enumerate(rows):
@@ -114,15 +107,102 @@ def explain_node(node, catalog, plan) -> list[str]:
     return lines
 
 
+def _candidates(node, catalog) -> list[tuple[float, float, str, int]]:
+    """(cost, latency, offer, window) of every offer considered, cheapest first."""
+    if node.candidates:  # what the optimizer saw, from the catalog it compiled with
+        rows = [(c.cost_usd, c.latency_s, c.offer, c.context) for c in node.candidates]
+    else:  # an older plan: recompute from the catalog at hand
+        w = work_of(node)
+        tokens = math.ceil(w.input_tokens + w.output_tokens)
+        found = offers_meeting(catalog, pin_filter(catalog, node.pin), node.needs, tokens)
+        rows = [(node_cost(o, w), node_latency(o, w), o.id, window(catalog, o)) for o in found]
+    rows.sort(key=lambda r: (r[0], r[1]))
+    return rows
+
+
+def _nodes(plan, step: str | None) -> list:
+    if step is None:
+        return list(plan.nodes)
+    nodes = [n for n in plan.nodes if step in (n.id, n.step)]
+    if not nodes:
+        hint = closest(step, [n.id for n in plan.nodes] + [n.step for n in plan.nodes])
+        more = f"; did you mean '{hint}'?" if hint else ""
+        raise HetError(f"plan '{plan.workflow}' has no step '{step}'{more}")
+    return nodes
+
+
+def _catalog_for(plan, nodes, catalog):
+    """The catalog to recompute candidates with: only an older plan needs one."""
+    if any(is_model_node(n) and not n.candidates for n in nodes):
+        if catalog is None or isinstance(catalog, str):
+            catalog = load_catalog(catalog)
+        return catalog
+    return None
+
+
+def explain_data(plan, catalog=None, step: str | None = None) -> dict:
+    """The explanation as data (``hetflow explain --format json``; docs/optimizer.md)."""
+    nodes = _nodes(plan, step)
+    catalog = _catalog_for(plan, nodes, catalog)
+    t = plan.estimate
+    steps = []
+    for node in nodes:
+        e = node.estimate
+        entry: dict = {
+            "id": node.id,
+            "step": node.step,
+            "op": node.op,
+            "line": node.source.line or None,
+            "model": is_model_node(node),
+        }
+        if not is_model_node(node):
+            entry["cpu_s"] = e.cpu_s
+            steps.append(entry)
+            continue
+        chosen = node.assignment.offer if node.assignment else None
+        entry.update(
+            needs=dict(node.needs),
+            needs_source=node.needs_source,
+            needs_why=node.needs_why,
+            pin={k: v for k, v in (node.pin or {}).items() if v},
+            work={
+                "rounds": e.rounds,
+                "parallel": e.parallel,
+                "input_tokens_per_call": e.input_tokens_per_call,
+                "output_tokens_per_call": e.output_tokens_per_call,
+                "calibrated_from_runs": e.calibrated_from_runs or 0,
+            },
+            candidates=[
+                {
+                    "offer": offer,
+                    "cost_usd": cost,
+                    "latency_s": latency,
+                    "window": context,
+                    "chosen": offer == chosen,
+                }
+                for cost, latency, offer, context in _candidates(node, catalog)
+            ],
+            chosen=chosen,
+            why=node.why,
+            fallbacks=[a.offer for a in node.alternatives],
+        )
+        steps.append(entry)
+    return {
+        "workflow": plan.workflow,
+        "objective": plan.objective,
+        "budget_usd": plan.budget_usd,
+        "deadline_s": plan.deadline_s,
+        "cost_usd": t.cost_usd,
+        "latency_s": t.latency_s,
+        "critical_path": list(t.critical_path),
+        "comparison": plan.comparison(),
+        "steps": steps,
+    }
+
+
 def explain(plan, catalog=None, step: str | None = None) -> str:
     """The explanation of a plan (or of one step) as text."""
-    nodes = plan.nodes
-    if step is not None:
-        nodes = [n for n in plan.nodes if step in (n.id, n.step)]
-        if not nodes:
-            hint = closest(step, [n.id for n in plan.nodes] + [n.step for n in plan.nodes])
-            more = f"; did you mean '{hint}'?" if hint else ""
-            raise HetError(f"plan '{plan.workflow}' has no step '{step}'{more}")
+    nodes = _nodes(plan, step)
     t = plan.estimate
     out = [
         f"{plan.workflow}: objective {plan.objective}; plan {money(t.cost_usd)}, "
@@ -143,11 +223,7 @@ def explain(plan, catalog=None, step: str | None = None) -> str:
             f"gap={opt.get('gap')}, {opt.get('time_s')}s"
         )
     # A plan lists what it considered; only an older plan needs a catalog to explain it.
-    if any(is_model_node(n) and not n.candidates for n in nodes):
-        if catalog is None or isinstance(catalog, str):
-            catalog = load_catalog(catalog)
-    else:
-        catalog = None
+    catalog = _catalog_for(plan, nodes, catalog)
     if (
         catalog is not None
         and plan.catalog.get("sha256")

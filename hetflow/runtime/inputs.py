@@ -36,6 +36,8 @@ def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
             raise HetError(f"--input {name} is given twice")
         if value.startswith("@"):
             path = Path(value[1:]).expanduser()
+            if path.is_dir():
+                raise HetError(f"--input {name}=@{path}: is a directory; give a file")
             if not path.is_file():
                 raise HetError(f"--input {name}=@{path}: no such file")
             out[name] = _FileRef(path)

@@ -44,7 +44,12 @@ class RunResult:
         """The end-of-run summary ``hetflow run`` prints on standard error."""
         if self.plan is None:
             return ""
-        return summary_text(self.comparison, spent_before=self.spent_before)
+        return summary_text(
+            self.comparison,
+            spent_before=self.spent_before,
+            finished=self.ok,
+            failed_attempts=sum(1 for r in self.trace if r.get("error")),
+        )
 
     @property
     def ok(self) -> bool:

@@ -127,28 +127,45 @@ def compare(
     }
 
 
-def _deadline(took: float, comparison: dict[str, Any]) -> str:
-    """``; deadline 30s met`` or ``; deadline 30s missed by 4.20s`` (a target, not a cap)."""
+def _deadline(took: float, comparison: dict[str, Any], finished: bool = True) -> str:
+    """``; deadline 30s met`` or ``; deadline 30s missed by 4.20s`` (a target, not a cap).
+
+    A run that did not finish meets no deadline, however soon it gave up.
+    """
     limit = comparison.get("deadline_s")
     if limit is None:
         return ""
+    if not finished:
+        return f"; deadline {exact_duration(limit)} not met: the run did not finish"
     if took <= limit:
         return f"; deadline {exact_duration(limit)} met"
     return f"; deadline {exact_duration(limit)} missed by {took - limit:.2f}s"
 
 
-def summary_text(comparison: dict[str, Any], *, spent_before: float = 0.0) -> str:
-    """The end-of-run summary printed on standard error."""
+def summary_text(
+    comparison: dict[str, Any],
+    *,
+    spent_before: float = 0.0,
+    finished: bool = True,
+    failed_attempts: int = 0,
+) -> str:
+    """The end-of-run summary printed on standard error.
+
+    ``finished``: False for a failed or stopped run (no deadline is met then);
+    ``failed_attempts``: calls that got no answer, said beside the calls made.
+    """
     a, p = comparison["actual"], comparison["predicted"]
+    failed = f"; {failed_attempts} failed attempts (see the trace)" if failed_attempts else ""
     lines = [
         f"cost ${a['cost_usd']:.4f} (estimated ${p['cost_usd']:.4f}, "
         f"{_pct(a['cost_usd'], p['cost_usd'])})"
         + (f" plus ${spent_before:.4f} before the resume" if spent_before else ""),
         f"time {a['latency_s']:.2f}s (estimated {p['latency_s']:.2f}s, "
-        f"{_pct(a['latency_s'], p['latency_s'])}{_deadline(a['latency_s'], comparison)})",
+        f"{_pct(a['latency_s'], p['latency_s'])}"
+        f"{_deadline(a['latency_s'], comparison, finished)})",
         f"{a['calls']} calls, {a['input_tokens']:,} tokens in / {a['output_tokens']:,} out "
         f"(estimated {p['calls']:.0f} calls, {p['input_tokens']:,.0f} / "
-        f"{p['output_tokens']:,.0f})",
+        f"{p['output_tokens']:,.0f}){failed}",
     ]
     if a.get("reasoning_tokens") or p.get("reasoning_tokens"):
         lines.append(
