@@ -322,3 +322,76 @@ def test_run_sync_error_has_no_chained_traceback(tmp_path):
     assert "missing API key" in out.stderr
     assert "During handling of the above exception" not in out.stderr
     assert "no running event loop" not in out.stderr
+
+
+# ---- items 5 and 6: catalog validate, every error at once, in the file's words --------
+
+BAD_CATALOG = """[catalog]
+name = "lab"
+
+[chips.groq-lpu]
+vendor = "Groq"
+
+[models.m]
+reasoning = 3
+context = "lots"
+
+[[offers]]
+model = "m"
+chip = "grok-lpu"
+litellm = "openai/m"
+output_tps = 100
+prefill_tps = 1000
+ttft_ms = 100
+input_per_mtok = 1.0
+output_per_mtok = 1.0
+api_key_env = "sk-abcdefabcdefabcdefabcdef"
+"""
+
+
+def test_catalog_validate_reports_every_error_at_once(tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text(BAD_CATALOG)
+    assert main(["catalog", "validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert 'models.m.context: takes a number of tokens, like 131072 or "128k"' in err
+    assert '(got "lots")' in err and "Input should be" not in err
+    assert "api_key_env: must name an environment variable" in err
+    assert "sk-abcdef" not in err
+    assert "unknown chip 'grok-lpu'; did you mean 'groq-lpu'?" in err
+    assert err.strip().endswith("bad.toml: 3 errors")
+
+
+def test_catalog_context_takes_a_size_as_the_language_does(tmp_path, capsys):
+    path = tmp_path / "ok.toml"
+    path.write_text(
+        BAD_CATALOG.replace('"lots"', '"128k"')
+        .replace("grok-lpu", "groq-lpu")
+        .replace('"sk-abcdefabcdefabcdefabcdef"', '"LAB_KEY"')
+    )
+    assert main(["catalog", "validate", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "2 chips, 1 model, 1 offer" in out  # not '1 models, 1 offers'
+    from hetflow.catalog import load_catalog
+
+    assert load_catalog(path).models["m"].context == 128_000
+
+
+def test_catalog_validate_of_a_missing_file_says_it_once(capsys):
+    assert main(["catalog", "validate", "nope.toml"]) == 1
+    err = capsys.readouterr().err
+    assert err == "hetflow: error: catalog file 'nope.toml' not found\n"
+
+
+def test_catalog_show_format_json(capsys):
+    assert main(["catalog", "show", "groq-lpu", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["kind"] == "chip" and data["chip"]["name"] == "groq-lpu"
+    assert all(o["chip"] == "groq-lpu" and "@" in o["id"] for o in data["offers"])
+    offer = data["offers"][0]["id"]
+    assert main(["catalog", "show", offer, "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["kind"] == "offer" and data["offer"]["id"] == offer
+    assert {"model", "chip"} <= set(data)
+    assert main(["catalog", "show", "grok-lpu", "--format", "json"]) == 1
+    assert "did you mean 'groq-lpu'?" in capsys.readouterr().err

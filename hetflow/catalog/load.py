@@ -82,7 +82,7 @@ def parse_catalog(
         text = raw_bytes.decode("utf-8")
     except UnicodeDecodeError as err:
         raise CatalogError(f"{label}: not a UTF-8 text file (byte {err.start})") from None
-    sources = {label: text}
+    sources = {label: _masked(text)}  # what errors quote: never a pasted key
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -102,6 +102,9 @@ def parse_catalog(
             catalog = Catalog.model_validate(shaped, context={"defer_checks": True})
         except ValidationError as err:
             errors += [_field_error(e, raw, spots, label) for e in err.errors()]
+            # What needs the whole catalog is checked too, from the file as written, so
+            # every error shows at once, not the references only after the fields are fixed.
+            errors += [_problem(p, spots, label) for p in _references(shaped)]
     if catalog is not None:
         errors += [_problem(p, spots, label) for p in resolve(catalog)]
     if errors:
@@ -113,6 +116,23 @@ def parse_catalog(
 
 
 # ---- turning what went wrong into positioned diagnostics -----------------
+
+_SECRET_LINE = re.compile(
+    r'^(\s*[\w.-]*(?:key|token|secret|password)[\w.-]*\s*=\s*)(["\'])(.*?)\2', re.I | re.M
+)
+
+
+def _masked(text: str) -> str:
+    """The file as errors quote it: a secret-looking key's value that is not a variable
+    name (``api_key_env = "sk-..."``, a pasted key) shows as ``***``."""
+
+    def mask(m: re.Match) -> str:
+        value = m.group(3)
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value) and value.upper() == value:
+            return m.group(0)
+        return f"{m.group(1)}{m.group(2)}***{m.group(2)}"
+
+    return _SECRET_LINE.sub(mask, text)
 
 
 def _position(spot: Spot | None, label: str) -> SourcePosition:
@@ -214,19 +234,79 @@ def _describe(loc: tuple, raw: dict) -> str:
     return ".".join(map(str, loc))
 
 
+def _references(shaped: dict) -> list[Problem]:
+    """An offer naming a model or chip the file does not define, from the raw tables
+    (used when some entry does not validate, so :func:`resolve` cannot run)."""
+    problems: list[Problem] = []
+    models = shaped.get("models") if isinstance(shaped.get("models"), dict) else {}
+    chips = shaped.get("chips") if isinstance(shaped.get("chips"), dict) else {}
+    names = {"model": list(models), "chip": [*chips, *(() if "cpu" in chips else ("cpu",))]}
+    offers = shaped.get("offers") if isinstance(shaped.get("offers"), list) else []
+    for index, offer in enumerate(offers):
+        if not isinstance(offer, dict):
+            continue
+        for field in ("model", "chip"):
+            name = offer.get(field)
+            if isinstance(name, str) and name not in names[field]:
+                hint = closest(name, names[field])
+                more = f"; did you mean '{hint}'?" if hint else ""
+                problems.append(
+                    (
+                        ("offers", index, field),
+                        f"offer '{offer.get('model')}@{offer.get('chip')}' names an unknown "
+                        f"{field} '{name}'{more}",
+                    )
+                )
+    return problems
+
+
+# What a key takes, said the way the file is written (not pydantic's words).
+_ACCEPTS = {
+    "context": 'a number of tokens, like 131072 or "128k"',
+    "reasoning": "a whole number from 0 to 5",
+    "coding": "a whole number from 0 to 5",
+    "extraction": "a whole number from 0 to 5",
+    "vision": "a whole number from 0 to 5",
+    "output_tps": "a number of tokens per second above 0, like 1800",
+    "prefill_tps": "a number of tokens per second above 0, like 20000",
+    "ttft_ms": "a number of milliseconds, 0 or more, like 300",
+    "handoff_ms": "a number of milliseconds, 0 or more, like 40",
+    "concurrency": "a whole number of requests in flight, 1 or more, like 16",
+    "input_per_mtok": "dollars per million tokens, 0 or more, like 0.35",
+    "output_per_mtok": "dollars per million tokens, 0 or more, like 0.75",
+    "per_hour": "dollars per hour above 0, like 2.50",
+}
+
+
 def _field_error(error: dict, raw: dict, spots, label: str) -> Diagnostic:
     loc = tuple(error["loc"])
     if loc == ("name",):
         loc = ("catalog", "name")
     where = _describe(loc, raw)
+    key = str(loc[-1]) if loc else ""
     if error["type"] == "missing":
         message = f"{_describe(loc[:-1], raw) or 'catalog'}: missing required key '{loc[-1]}'"
     else:
-        message = f"{where}: {error['msg'].replace('Value error, ', '')}"
-        secret = any(hint in str(loc[-1]).lower() for hint in _SECRET_HINTS)
+        if key in _ACCEPTS and error["type"] != "value_error":
+            message = f"{where}: takes {_ACCEPTS[key]}"
+        elif error["type"] in ("string_type", "str_type"):
+            message = f'{where}: takes text in quotes, like {key} = "..."'
+        else:
+            text = error["msg"].replace("Value error, ", "")
+            message = f"{where}: {text.replace('Input should be', 'must be')}"
+        secret = any(hint in key.lower() for hint in _SECRET_HINTS)
         if "input" in error and not secret and not isinstance(error["input"], dict | list):
-            message += f" (got {error['input']!r})"
+            message += f" (got {_toml(error['input'])})"
     return _at(loc, message, spots, label)
+
+
+def _toml(value: object) -> str:
+    """A value as the file spells it: ``"128k"``, ``12``, ``true``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(value)
 
 
 def _problem(problem: Problem, spots, label: str) -> Diagnostic:

@@ -21,6 +21,7 @@ from typing import Annotated
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -39,7 +40,26 @@ SKILLS = ("reasoning", "coding", "extraction", "vision")
 EFFORTS = ("none", "minimal", "low", "medium", "high")
 
 Level = Annotated[int, Strict(), Field(ge=0, le=5)]
-Tokens = Annotated[int, Strict(), Field(gt=0)]
+_TOKENS = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([kKM]?)\s*(?:tokens?)?\s*")
+
+
+def _token_count(value: object) -> object:
+    """``"128k"`` -> 128000, ``"2M"`` -> 2000000, as the ``.het`` language reads sizes;
+    anything else is left for the strict check to refuse.
+
+    >>> _token_count("128k"), _token_count("131072"), _token_count(4096), _token_count("lots")
+    (128000, 131072, 4096, 'lots')
+    """
+    if isinstance(value, str):
+        m = _TOKENS.fullmatch(value)
+        if m:
+            count = float(m.group(1)) * {"": 1, "k": 1e3, "K": 1e3, "M": 1e6}[m.group(2)]
+            if count.is_integer():
+                return int(count)
+    return value
+
+
+Tokens = Annotated[int, BeforeValidator(_token_count), Strict(), Field(gt=0)]
 Speed = Annotated[float, Strict(), Field(gt=0)]
 Amount = Annotated[float, Strict(), Field(ge=0)]
 Text = Annotated[str, Strict()]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hetflow.commands.output import plural, say
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -24,7 +26,12 @@ def register(subparsers) -> None:
         required=True,
         help="'hetflow catalog ACTION --help' for its options",
     )
-    listing = actions.add_parser("list", help="every offer: model, chip, speed and price")
+    listing = actions.add_parser(
+        "list",
+        help="every offer: model, chip, speed and price",
+        description="List every offer of the catalog: model, chip, litellm string, speed, "
+        "time to first token, concurrency and prices.",
+    )
     listing.add_argument(
         "--catalog", metavar="FILE", help="a catalog file (default: the shipped one)"
     )
@@ -35,13 +42,26 @@ def register(subparsers) -> None:
         help="json: the whole catalog, for tools",
     )
     show = actions.add_parser(
-        "show", help="a model, chip or offer (MODEL@CHIP): figures and sources"
+        "show",
+        help="a model, chip or offer (MODEL@CHIP): figures and sources",
+        description="Show everything the catalog knows about a model, a chip or an offer "
+        "(MODEL@CHIP), with where the figures come from.",
     )
     show.add_argument(
         "name", metavar="NAME", help="a model (gpt-5), a chip (groq-lpu) or an offer (MODEL@CHIP)"
     )
     show.add_argument("--catalog", metavar="FILE", help="a catalog file (default: the shipped one)")
-    validate = actions.add_parser("validate", help="check a catalog file; exit 1 with its errors")
+    show.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="json: the entry and its offers, for tools (docs/catalog.md)",
+    )
+    validate = actions.add_parser(
+        "validate",
+        help="check a catalog file; exit 1 with its errors",
+        description="Check a catalog file and print every error at once, each at its line.",
+    )
     validate.add_argument("file", metavar="FILE", nargs="?", help="the catalog file to check")
     validate.add_argument(
         "--catalog", metavar="FILE", help="the same as FILE (default: the shipped catalog)"
@@ -62,7 +82,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         catalog = load_catalog(path)
     except CatalogError as err:
-        print(err.render(), file=sys.stderr)
+        if not err.diagnostics:  # unreadable: one line, said once
+            say(f"hetflow: error: {err}")
+            return 1
+        say(err.render())
         if action == "validate":
             errors = sum(d.is_error for d in err.diagnostics) or 1
             where = path or "the default catalog"
@@ -71,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
     if action == "validate":
         return _validate(catalog, path)
     if action == "show":
+        if args.format == "json":
+            return _show_json(catalog, args.name)
         return _show(catalog, args.name)
     if getattr(args, "format", "text") == "json":
         return _json(catalog)
@@ -98,8 +123,9 @@ def _validate(catalog, path: str | None) -> int:
         text = default_catalog_bytes().decode("utf-8") if path is None else _read(path)
         print(render_all(catalog.warnings, {path or DEFAULT_LABEL: text}), file=sys.stderr)
     print(
-        f"{path or DEFAULT_LABEL}: ok: catalog '{catalog.name}', {len(catalog.chips)} chips,"
-        f" {len(catalog.models)} models, {len(catalog.offers)} offers"
+        f"{path or DEFAULT_LABEL}: ok: catalog '{catalog.name}', "
+        f"{plural(len(catalog.chips), 'chip')}, {plural(len(catalog.models), 'model')}, "
+        f"{plural(len(catalog.offers), 'offer')}"
         f" (sha256 {catalog.hash[:12]})"
     )
     return 0
@@ -157,7 +183,7 @@ def _rows(catalog) -> list[tuple[str, ...]]:
 
 def _list(catalog) -> int:
     rows = _rows(catalog)
-    title = f"catalog '{catalog.name}': {len(catalog.offers)} offers"
+    title = f"catalog '{catalog.name}': {plural(len(catalog.offers), 'offer')}"
     footnote = (
         "* self-hosted: per-token equivalent of per_hour at full concurrency"
         if any(o.per_hour is not None for o in catalog.offers)
@@ -187,9 +213,62 @@ def _list(catalog) -> int:
 # ---- show -------------------------------------------------------------------
 
 
-def _show(catalog, name: str) -> int:
+def _offer_json(offer) -> dict:
+    data = {"id": offer.id, **offer.model_dump(mode="json", exclude_none=True)}
+    if "api_base" in data:
+        data["api_base"] = _value("api_base", data["api_base"])
+    return data
+
+
+def _show_json(catalog, name: str) -> int:
+    """``{"kind": "model"|"chip"|"offer"|"offers", ...}``: the entry, with its offers."""
+    import json
+
+    lowered = name.lower()
+    offers = {o.id.lower(): o for o in catalog.offers}
+    models = {k.lower(): m for k, m in catalog.models.items()}
+    if lowered in offers:
+        offer = offers[lowered]
+        data = {
+            "kind": "offer",
+            "offer": _offer_json(offer),
+            "model": catalog.model_of(offer).model_dump(mode="json", exclude_none=True),
+            "chip": catalog.chip_of(offer).model_dump(mode="json", exclude_none=True),
+        }
+    elif lowered in models:
+        model = models[lowered]
+        data = {
+            "kind": "model",
+            "model": model.model_dump(mode="json", exclude_none=True),
+            "offers": [_offer_json(o) for o in catalog.offers if o.model == model.name],
+        }
+    elif catalog.find_chip(name) is not None:
+        chip = catalog.find_chip(name)
+        data = {
+            "kind": "chip",
+            "chip": chip.model_dump(mode="json", exclude_none=True),
+            "offers": [_offer_json(o) for o in catalog.offers if o.chip == chip.name],
+        }
+    elif catalog.find_model(name):
+        data = {"kind": "offers", "offers": [_offer_json(o) for o in catalog.find_model(name)]}
+    else:
+        return _unknown(catalog, name)
+    print(json.dumps(data, indent=2))
+    return 0
+
+
+def _unknown(catalog, name: str) -> int:
+    from hetflow.commands.output import error
     from hetflow.errors import closest
 
+    known = [*catalog.models, *catalog.chips, *(o.id for o in catalog.offers)]
+    hint = closest(name, known)
+    more = f"; did you mean '{hint}'?" if hint else ""
+    error(f"catalog '{catalog.name}' has no model, chip or offer '{name}'{more}")
+    return 1
+
+
+def _show(catalog, name: str) -> int:
     lowered = name.lower()
     offers = {o.id.lower(): o for o in catalog.offers}
     models = {k.lower(): m for k, m in catalog.models.items()}
@@ -203,14 +282,7 @@ def _show(catalog, name: str) -> int:
         for offer in catalog.find_model(name):
             print("\n".join(_offer_lines(catalog, offer)))
     else:
-        known = [*catalog.models, *catalog.chips, *(o.id for o in catalog.offers)]
-        hint = closest(name, known)
-        more = f"; did you mean '{hint}'?" if hint else ""
-        print(
-            f"hetflow: error: catalog '{catalog.name}' has no model, chip or offer '{name}'{more}",
-            file=sys.stderr,
-        )
-        return 1
+        return _unknown(catalog, name)
     return 0
 
 
