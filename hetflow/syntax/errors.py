@@ -181,7 +181,14 @@ def _refine(token: Token, expected: set[str], message: str, text: str):
                 f"'{value}' is not a step kind; a step starts with extract, reason, "
                 "zoom, recurse, map or reduce"
             ), None
-        hint = closest(value, _KEYWORDS)
+        clauses = [w.lower() for w in sorted(_CLAUSE_WORDS & expected)]
+        hint = closest(value, _KEYWORDS + tuple(clauses))
+        if hint in clauses:  # `neds reasoning >= 2` after a step
+            return (
+                f"expected 'needs', 'using', 'on', 'with' or the next step here, "
+                f"found '{value}'; did you mean '{hint}'?",
+                None,
+            )
         if hint:
             return (
                 f"expected a step or 'output' here, found '{value}'; did you mean '{hint}'?",
@@ -227,6 +234,11 @@ def _refine(token: Token, expected: set[str], message: str, text: str):
         return f"write money with a '$': ${value}", None
     if "RPAR" in expected and token.line != _prev_line(token, text):
         return f"expected ')' or ',' here, found {_found(token)}: is a '(' left open?", None
+    if token.type == "NAME":  # a misspelt keyword: `promt`, `neds`, `ovr`
+        keywords = [w for w in (_word(t).strip("'") for t in expected) if w.isalpha()]
+        hint = closest(value, keywords)
+        if hint and hint != value:
+            return f"{message}; did you mean '{hint}'?", None
     return message, None
 
 

@@ -59,8 +59,43 @@ def parse_tree(text: str, file: str = "<string>") -> Tree:
         recovery.record(exc)
         tree = None
     if recovery.found:
-        raise DiagnosticError(recovery.found, {file: text})
+        found = recovery.found
+        if tree is not None:  # what parsed around the errors is checked where it can be
+            found = sorted(
+                found + _unknown_types(tree, text, file),
+                key=lambda d: (d.pos.line, d.pos.column),
+            )
+        raise DiagnosticError(found, {file: text})
     return tree
+
+
+def _unknown_types(tree: Tree, text: str, file: str) -> list[Diagnostic]:
+    """Type names that name no type, in the parts of a file with syntax errors that did
+    parse: so ``input q: txt`` is reported with the syntax errors, not after their fix.
+
+    Only when the file uses no other file (whose schemas it could name).
+    """
+    from hetflow.errors import closest
+    from hetflow.syntax.ast import PRIMITIVE_TYPES
+
+    if any(True for _ in tree.find_data("use_decl")) or re.search(r"^\s*use\b", text, re.M):
+        return []
+    schemas = {str(t.children[0]) for t in tree.find_data("schema") if t.children}
+    # A schema whose header an error swallowed is still a name the file defines.
+    schemas |= set(re.findall(r"^\s*schema\s+([A-Za-z_]\w*)", text, re.M))
+    known = [*PRIMITIVE_TYPES, *sorted(schemas)]
+    out = []
+    for node in tree.find_data("named_type"):
+        token = node.children[0] if node.children else None
+        if not isinstance(token, Token) or token in known or token in ("list", "enum"):
+            continue
+        hint = closest(str(token), known)
+        more = f"; did you mean '{hint}'?" if hint else ""
+        pos = SourcePosition(
+            file, token.line or 1, token.column or 1, token.line or 1, token.end_column or 1
+        )
+        out.append(Diagnostic("error", f"unknown type '{token}'{more}", pos))
+    return out
 
 
 MAX_NESTING = 64
@@ -137,6 +172,8 @@ class _Recovery:
         self.found.append(syntax_diagnostic(exc, self.text, self.file))
 
     def __call__(self, exc: UnexpectedInput) -> bool:
+        if self.recovering and self._misspelt_step(exc):
+            return True
         self.record(exc)
         self.recovering = True
         if len(self.found) >= MAX_SYNTAX_ERRORS:
@@ -162,6 +199,50 @@ class _Recovery:
             self.recovering = False
             return True
         return False
+
+    def _misspelt_step(self, exc: UnexpectedInput) -> bool:
+        """While skipping after an error: a line that starts with a misspelt step keyword
+        and a name (``extrct b = ...``) is an error of its own, not debris of the last.
+
+        It is reported with its did-you-mean, the parser is brought back to where a step
+        may start, and the rest of the line is skipped.
+        """
+        token = getattr(exc, "token", None)
+        if not isinstance(token, Token) or token.type != "NAME":
+            return False
+        if not _starts_line(self.text, token) or token.start_pos is None:
+            return False
+        hint = _closest_keyword(str(token))
+        rest = self.text[token.end_pos : self.text.find("\n", token.end_pos) % (len(self.text) + 1)]
+        if hint is None or not re.match(r"\s+[A-Za-z_]", rest):
+            return False
+        ip = exc.interactive_parser
+        state = ip.parser_state
+        table = state.parse_conf.parse_table.states
+        stack = state.state_stack
+        depth = next((i for i in range(len(stack) - 1, 0, -1) if "EXTRACT" in table[stack[i]]), 0)
+        if depth == 0:
+            return False
+        del stack[depth + 1 :]
+        del state.value_stack[depth:]
+        line, column = token.line or 1, token.column or 1
+        pos = SourcePosition(self.file, line, column, line, token.end_column or column + 1)
+        message = f"expected a step or 'output' here, found '{token}'; did you mean '{hint}'?"
+        self.found.append(Diagnostic("error", message, pos))
+        self.seen.add((line, column))
+        self.last = token.start_pos
+        return True
+
+
+_STEP_KEYWORDS = ("extract", "reason", "zoom", "recurse", "map", "reduce", "input", "output")
+
+
+def _closest_keyword(word: str) -> str | None:
+    from hetflow.errors import closest
+
+    if word in _STEP_KEYWORDS:
+        return None
+    return closest(word, _STEP_KEYWORDS)
 
 
 def is_tree(x: object) -> bool:
