@@ -105,14 +105,15 @@ def test_a_budget_stop_exits_1_with_one_line_and_keeps_what_finished(server, hom
     out = capsys.readouterr()
 
     assert code == 1
-    assert out.out == ""  # neither output finished: no '{}' as if all were well
+    assert json.loads(out.out) == {}  # neither output finished (stdout is always JSON)
     last = out.err.strip().splitlines()[-1]
     assert last.startswith(f"hetflow: error: budget ${budget} reached after "), last
     assert "not run: verdict (" in last
 
 
-def test_a_budget_below_the_plans_estimate_is_refused_before_any_call(server, home, capsys):
-    """As compile refuses it (issue 14, item 9): no run stops at once after 0 calls."""
+def test_a_budget_below_the_estimate_is_said_before_any_call(server, home, capsys):
+    """Issue 14, item 9: a .het is compiled under the budget, so an impossible one is
+    refused as compile refuses it; a plan file above the budget is warned about first."""
     catalog, text = setup(home, server, n=40)
     code = main(
         ["run", EXAMPLE, "--catalog", str(catalog), "-i", f"contract=@{text}", "--budget", "0.002"]
@@ -122,11 +123,26 @@ def test_a_budget_below_the_plans_estimate_is_refused_before_any_call(server, ho
     assert err.startswith("hetflow: error: budget $0.002 cannot be met: the cheapest plan costs ")
     plan = home / "plan.json"
     hetflow.compile(EXAMPLE, catalog=str(catalog), inputs={"contract": text.read_text()}).save(plan)
-    code = main(["run", str(plan), "-i", f"contract=@{text}", "--budget", "0.002"])
-    err = capsys.readouterr().err
-    assert code == 1 and server.requests == []
-    assert err.startswith("hetflow: error: budget $0.002 cannot be met: this plan is estimated ")
-    assert "'verdict'" in err and len(err.strip().splitlines()) == 1
+    code = main(["run", str(plan), "-i", f"contract=@{text}", "--budget", "0.002", "--no-cache"])
+    out = capsys.readouterr()
+    assert code == 1
+    first = out.err.splitlines()[0]
+    assert first.startswith("hetflow run: warning: budget $0.002 is below this plan's estimate ")
+    assert "'verdict'" in first and "recompile the .het with --budget 0.002" in first
+    assert "budget $0.002 reached after " in out.err.splitlines()[-1]
+
+
+def test_a_budget_the_plan_fits_is_not_stopped_before_spending(server, home, capsys):
+    """Compiled under a budget, the run spends and finishes: it does not stop at once."""
+    catalog, text = setup(home, server, n=6)
+    plan = hetflow.compile(EXAMPLE, catalog=str(catalog), inputs={"contract": text.read_text()})
+    budget = f"{plan.estimate.cost_usd * 1.01:.6f}"
+    code = main(
+        ["run", EXAMPLE, "--catalog", str(catalog), "-i", f"contract=@{text}", "--budget", budget]
+    )
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert json.loads(out.out)["risky"] == 2
 
 
 def test_user_mistakes_are_one_line_errors(server, home, capsys):

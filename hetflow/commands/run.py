@@ -2,10 +2,12 @@
 
 The summary (cost, time, predicted vs actual) goes to standard error; a failed or
 budget-stopped run exits 1 with a one-line reason, after printing the outputs that did
-finish (nothing at all on standard output when none did), and keeps everything in the
-journal for ``--resume``.  A ``.het`` FILE is compiled first with the options compile
-takes; a budget a plan's estimate exceeds is refused before any call, as compile
-refuses it.  On a terminal a status line says the run is starting at once.
+finish (``{}`` when none did: standard output is always JSON), and keeps everything in
+the journal for ``--resume``.  A ``.het`` FILE is compiled first with the options
+compile takes, so a budget no placement fits is refused before any call with compile's
+message; a plan file whose estimate is above ``--budget`` is run (the runtime never
+spends past the budget and stops cleanly) after a warning saying so.  On a terminal a
+status line says the run is starting at once.
 """
 
 from __future__ import annotations
@@ -116,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
         ray_strict=args.ray_strict,
         settings=Settings(sandbox=args.sandbox),
     )
-    if result.outputs or result.ok:  # a run that finished nothing prints no '{}'
-        print(json.dumps(for_output(result.outputs), indent=2, ensure_ascii=False))
+    # What finished, always as JSON (a script parses it); a failure is said on stderr.
+    print(json.dumps(for_output(result.outputs), indent=2, ensure_ascii=False))
     print(result.summary, file=sys.stderr)
     if result.reason:
         error(result.reason if result.stopped else f"the run failed: {result.reason}")
@@ -132,8 +134,8 @@ def starting(what: str) -> None:
 
 
 def _plan(args: argparse.Namespace, given: dict):
-    """A plan file as it is (the budget checked against it), or the .het compiled with
-    the options given, sized by the real inputs."""
+    """A plan file as it is (its estimate compared with the budget), or the .het
+    compiled with the options given (the budget a constraint), sized by the real inputs."""
     from hetflow.commands.graph import is_plan_file
     from hetflow.commands.options import check_workflow, compile_options, refuse_for_plan
     from hetflow.compiler import compile, plan_for_run
@@ -149,8 +151,9 @@ def _plan(args: argparse.Namespace, given: dict):
 
 
 def check_budget(plan, budget: float) -> None:
-    """A plan estimated above the budget is refused before any call, as compile refuses it."""
-    from hetflow.errors import HetError
+    """A plan estimated above the budget: say so before any call (the run will stop
+    when the budget is spent, cleanly, with what finished)."""
+    from hetflow.commands.output import say
     from hetflow.units import exact_money
 
     cost = plan.estimate.cost_usd
@@ -158,12 +161,13 @@ def check_budget(plan, budget: float) -> None:
         return
     dearest = max(plan.nodes, key=lambda n: n.estimate.cost_usd)
     a = dearest.assignment
-    raise HetError(
-        f"budget {exact_money(budget)} cannot be met: this plan is estimated at "
-        f"{_money(cost)} ({_money(cost - budget)} over); the most expensive step is "
-        f"'{dearest.step}' ({_money(dearest.estimate.cost_usd)}"
+    say(
+        f"hetflow run: warning: budget {exact_money(budget)} is below this plan's estimate "
+        f"{_money(cost)} ({_money(cost - budget)} over; the most expensive step is "
+        f"'{dearest.step}', {_money(dearest.estimate.cost_usd)}"
         + (f" on {a.model} @ {a.chip}" if a else "")
-        + f"); recompile the .het with --budget {budget:g}, or raise the budget"
+        + "): the run stops when the budget is spent; recompile the .het with "
+        f"--budget {budget:g} for a plan that fits"
     )
 
 
