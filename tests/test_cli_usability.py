@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.fixtures import *  # noqa: F403  (the server and home fixtures)
 
 from hetflow.commands.main import build_parser, main
 
@@ -395,3 +396,113 @@ def test_catalog_show_format_json(capsys):
     assert {"model", "chip"} <= set(data)
     assert main(["catalog", "show", "grok-lpu", "--format", "json"]) == 1
     assert "did you mean 'groq-lpu'?" in capsys.readouterr().err
+
+
+# ---- item 14: small things ------------------------------------------------------------
+
+
+def test_the_missing_keys_message_asks_only_for_keys_the_plan_needs():
+    import re
+
+    import hetflow
+    from hetflow.errors import HetError
+    from hetflow.runtime.keys import check_keys
+
+    for example in ("oolong.het", "contract_review.het"):
+        plan = hetflow.compile(str(EXAMPLES / example))
+        with pytest.raises(HetError) as caught:
+            check_keys(plan, env={})
+        named = re.findall(r"\b([A-Z][A-Z0-9_]*_KEY)\b", str(caught.value))
+        assert named
+        check_keys(plan, env=dict.fromkeys(named, "x"))  # those keys are enough
+        for var in named:  # and each of them is needed
+            with pytest.raises(HetError):
+                check_keys(plan, env={v: "x" for v in named if v != var})
+
+
+@pytest.mark.parametrize(
+    "cheaper, faster, said",
+    [
+        (1.0, 1.0, "the same cost and speed as all on m @ c"),
+        (2.0, 1.02, "2.0x cheaper than all on m @ c, at the same speed"),
+        (0.98, 3.0, "3.0x faster than all on m @ c, at the same cost"),
+        (6.8, 4.9, "6.8x cheaper, 4.9x faster than all on m @ c"),
+    ],
+)
+def test_a_ratio_of_one_is_said_as_the_same(cheaper, faster, said):
+    from hetflow.plan.model import Plan
+
+    plan = Plan.load(_plan_file())
+    baseline = plan.baseline.model_copy(
+        update={"model": "m", "chip": "c", "cheaper_x": cheaper, "faster_x": faster}
+    )
+    assert plan.model_copy(update={"baseline": baseline}).comparison() == said
+
+
+def _plan_file() -> Path:
+    import tempfile
+
+    import hetflow
+
+    path = Path(tempfile.mkdtemp()) / "p.json"
+    hetflow.compile(str(EXAMPLES / "oolong.het")).save(path)
+    return path
+
+
+def test_generated_files_are_ignored_by_git():
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert "*.plan.json" in ignored  # compile's default output, next to the .het
+    assert "/run.jsonl" in ignored  # README's trace
+
+
+def test_run_says_it_is_starting_on_a_terminal(monkeypatch, capsys):
+    from hetflow.commands import run as command
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    err = Tty()
+    monkeypatch.setattr(sys, "stderr", err)
+    command.starting("reading flow.het")
+    assert err.getvalue() == "hetflow run: reading flow.het ...\n"
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    command.starting("reading flow.het")
+    assert sys.stderr.getvalue() == ""  # not in a pipe or a log
+
+
+def test_the_progress_line_never_counts_past_its_total(server, home, monkeypatch):
+    """Item 7: a map's items are results of one step, not more steps than the plan has."""
+    from support.catalogs import local_catalog
+    from support.replies import contract, contract_model
+
+    import hetflow
+    import hetflow.runtime.orchestrate as orchestrate
+    from hetflow.runtime import progress as progress_module
+    from hetflow.runtime import run_sync
+
+    server.script("coder", reply=contract_model)
+    plan = hetflow.compile(
+        str(EXAMPLES / "contract_review.het"), catalog=str(local_catalog(home, server.url))
+    )
+    lines: list[str] = []
+
+    class Watched(progress_module.Progress):
+        def __init__(self, enabled: bool, total: int):
+            super().__init__(enabled, total)
+            self.enabled = True  # as on a terminal, without drawing
+
+        def __enter__(self):
+            return self
+
+        def _refresh(self) -> None:
+            lines.append(self.line())
+
+    monkeypatch.setattr(orchestrate, "Progress", Watched)
+    run_sync(plan, {"contract": contract(9)}, progress=True, cache=False)
+    assert lines
+    last = lines[-1]
+    assert last.startswith("hetflow run: 5/5 steps · "), last
+    for line in lines:
+        done, total = line.split(" steps")[0].rsplit(" ", 1)[-1].split("/")
+        assert int(done) <= int(total) == 5

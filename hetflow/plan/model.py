@@ -216,27 +216,32 @@ class Plan(_Model):
         raise KeyError(item)
 
     def comparison(self) -> str:
-        """``6.8x cheaper, 4.9x faster than all on gpt-5 @ nvidia-h100``."""
+        """``6.8x cheaper, 4.9x faster than all on gpt-5 @ nvidia-h100``; a ratio that
+        rounds to 1.0x is said as the same (``the same cost and speed as all on ...``)."""
         b = self.baseline
         if not b.model:
             return "no model steps: nothing to compare"
 
-        def ratio(x: float | None, word: str, inverse: str) -> str:
-            if x is None:
-                return f"as {word}"
-            if x >= 1:
-                return f"{x:.1f}x {word}"
-            return f"{1 / x:.1f}x {inverse}" if x > 0 else f"as {word}"
+        def ratio(x: float | None, word: str, inverse: str) -> str | None:
+            if x is None or x <= 0 or round(x, 1) == 1.0 or round(1 / x, 1) == 1.0:
+                return None  # the same
+            return f"{x:.1f}x {word}" if x >= 1 else f"{1 / x:.1f}x {inverse}"
 
         effort = ""
         if b.reasoning_effort:
             effort = f" at reasoning effort {b.reasoning_effort}"
             if any((n.options or {}).get("reasoning_effort") for n in self.nodes):
                 effort += " (or the step's own)"
-        return (
-            f"{ratio(b.cheaper_x, 'cheaper', 'costlier')}, "
-            f"{ratio(b.faster_x, 'faster', 'slower')} than all on {b.model} @ {b.chip}" + effort
-        )
+        cost = ratio(b.cheaper_x, "cheaper", "costlier")
+        speed = ratio(b.faster_x, "faster", "slower")
+        where = f"all on {b.model} @ {b.chip}{effort}"
+        if cost and speed:
+            return f"{cost}, {speed} than {where}"
+        if cost:
+            return f"{cost} than {where}, at the same speed"
+        if speed:
+            return f"{speed} than {where}, at the same cost"
+        return f"the same cost and speed as {where}"
 
     # ------------------------------------------------------------ disk
     def to_json(self) -> str:

@@ -76,7 +76,7 @@ class Executor:
         journal: Journal | None,
         hooks: Hooks,
         done: dict[tuple[str, str], Any],
-        on_node: Callable[[], None] | None = None,
+        on_node: Callable[[str], None] | None = None,
     ):
         self.plan, self.caller, self.journal, self.hooks = plan, caller, journal, hooks
         self.done = done  # journaled values of a resumed run
@@ -249,7 +249,7 @@ class Executor:
         outcome.done_items[step] = outcome.done_items.get(step, 0) + 1  # no __missing__
         outcome.nodes_done += 1
         if self.on_node is not None:
-            self.on_node()
+            self.on_node(node.step)
 
     def _fail_future(self, fut: asyncio.Future, exc: Exception) -> None:
         if not fut.done():

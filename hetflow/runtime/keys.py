@@ -55,6 +55,7 @@ def check_keys(plan: Plan, env=os.environ) -> dict[str, list[Assignment]]:
     """Each model node's usable offers, in order; raises if a node has none."""
     offers: dict[str, list[Assignment]] = {}
     missing: dict[str, list[str]] = {}  # variable -> nodes that need it
+    unusable: dict[str, list[Assignment]] = {}  # node -> its offers, none usable
     known: dict[str, bool] = {}
     for node in plan.nodes:
         if node.assignment is None:
@@ -68,9 +69,10 @@ def check_keys(plan: Plan, env=os.environ) -> dict[str, list[Assignment]]:
             if known[k]:
                 ok.append(offer)
         if not ok:
-            missing.setdefault(_wanted(node.assignment), []).append(node.id)
+            unusable[node.id] = chain
         offers[node.id] = ok
-    if missing:
+    if unusable:
+        missing = _fewest_keys(unusable)
 
         def some(nodes: list[str]) -> str:
             more = f" and {len(nodes) - 5} more" if len(nodes) > 5 else ""
@@ -85,6 +87,37 @@ def check_keys(plan: Plan, env=os.environ) -> dict[str, list[Assignment]]:
             + " — no call was made"
         )
     return offers
+
+
+def _fewest_keys(unusable: dict[str, list[Assignment]]) -> dict[str, list[str]]:
+    """The fewest variables that make every node runnable: a node runs on any offer of
+    its chain, so a key another node needs anyway also serves a node whose first choice
+    wants another (the message does not ask for a key the plan can run without)."""
+    wanted: dict[str, list[str]] = {}  # node -> the variables of its chain, in order
+    names: dict[int, str] = {}
+    for node, chain in unusable.items():
+        found: list[str] = []
+        for offer in chain:
+            if id(offer) not in names:
+                names[id(offer)] = _wanted(offer)
+            if names[id(offer)] not in found:
+                found.append(names[id(offer)])
+        wanted[node] = found
+    missing: dict[str, list[str]] = {}
+    left = list(unusable)
+    while left:
+        candidates = {v for n in left for v in wanted[n]}
+        # the variable serving the most nodes; then the one most nodes chose first
+        var = max(
+            sorted(candidates),
+            key=lambda v: (
+                sum(v in wanted[n] for n in left),
+                sum(wanted[n][0] == v for n in left),
+            ),
+        )
+        missing[var] = [n for n in left if var in wanted[n]]
+        left = [n for n in left if var not in wanted[n]]
+    return missing
 
 
 def secret_values(plan: Plan | None = None, env=os.environ) -> list[str]:

@@ -7,11 +7,14 @@ from typing import Any
 
 
 class Progress:
-    """Steps finished, calls made and dollars spent, redrawn a few times a second."""
+    """Steps with a result out of the plan's, calls made and dollars spent, redrawn a few
+    times a second.  A map step counts once, however many items it runs (its items are
+    counted apart), so the count never passes the total."""
 
-    def __init__(self, enabled: bool, total_nodes: int):
+    def __init__(self, enabled: bool, total_steps: int):
         self.enabled = enabled and sys.stderr.isatty()
-        self.total = total_nodes
+        self.total = total_steps
+        self.steps: set[str] = set()
         self.nodes = 0
         self.calls = 0
         self.cost = 0.0
@@ -36,13 +39,18 @@ class Progress:
     def _text(self):
         from rich.text import Text
 
-        return Text(
-            f"hetflow run: {self.nodes} nodes done ({self.total} steps in the plan)"
+        return Text(self.line())
+
+    def line(self) -> str:
+        """``hetflow run: 3/5 steps · 14 results · 12 calls · $0.0012``"""
+        return (
+            f"hetflow run: {len(self.steps)}/{self.total} steps · {self.nodes} results"
             f" · {self.calls} calls · ${self.cost:.4f}"
         )
 
-    def node_done(self) -> None:
+    def node_done(self, step: str = "") -> None:
         self.nodes += 1
+        self.steps.add(step)
         self._refresh()
 
     def call_done(self, *, cost_usd: float = 0.0, error: str | None = None, **_: Any) -> None:
