@@ -60,3 +60,16 @@ def test_a_documented_command_parses(where, text):
         build_parser().parse_args(args)
     except SystemExit as exc:
         assert exc.code == 0, f"{where}: `{text}` does not parse"
+
+
+def test_the_docs_stand_alone():
+    """docs/ and README cite no file the repository does not hold (issue 14, item 11):
+    the design briefs the project was written from are not shipped."""
+    import re
+
+    for path in DOCS:
+        text = path.read_text(encoding="utf-8")
+        for name in ("LANGUAGE.md", "DESIGN.md", "STYLE.md"):
+            assert name not in text, f"{path.name} cites {name}, which is not in the repository"
+        for link in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
+            assert (path.parent / link).exists(), f"{path.name} links to missing {link}"
