@@ -434,7 +434,13 @@ def test_a_ratio_of_one_is_said_as_the_same(cheaper, faster, said):
 
     plan = Plan.load(_plan_file())
     baseline = plan.baseline.model_copy(
-        update={"model": "m", "chip": "c", "cheaper_x": cheaper, "faster_x": faster}
+        update={
+            "model": "m",
+            "chip": "c",
+            "cheaper_x": cheaper,
+            "faster_x": faster,
+            "reasoning_effort": None,
+        }
     )
     assert plan.model_copy(update={"baseline": baseline}).comparison() == said
 
