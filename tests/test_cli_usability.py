@@ -512,3 +512,33 @@ def test_the_progress_line_never_counts_past_its_total(server, home, monkeypatch
     for line in lines:
         done, total = line.split(" steps")[0].rsplit(" ", 1)[-1].split("/")
         assert int(done) <= int(total) == 5
+
+
+def test_fmt_a_directory_formats_the_het_files_under_it(tmp_path, capsys):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.het").write_text(GOOD.replace("  input", "input"))
+    (tmp_path / "b.het").write_text(GOOD)
+    assert main(["fmt", "--check", str(tmp_path)]) == 1
+    assert capsys.readouterr().out == f"would reformat {tmp_path / 'sub' / 'a.het'}\n"
+    assert main(["fmt", str(tmp_path)]) == 0
+    assert (tmp_path / "sub" / "a.het").read_text() == GOOD
+
+
+@pytest.mark.parametrize("shell, check", [("zsh", ["zsh", "-n"]), ("fish", ["fish", "-n"])])
+def test_zsh_and_fish_completion_scripts_are_valid(shell, check, tmp_path, capsys):
+    import shutil
+
+    if not shutil.which(check[0]):
+        pytest.skip(f"no {shell}")
+    main(["completion", shell])
+    script = tmp_path / f"hetflow.{shell}"
+    script.write_text(capsys.readouterr().out)
+    out = subprocess.run([*check, str(script)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    if shell == "fish":
+        got = subprocess.run(
+            ["fish", "-c", f"source {script}; complete -C 'hetflow catalog '"],
+            capture_output=True,
+            text=True,
+        ).stdout
+        assert [line.split("\t")[0] for line in got.splitlines()] == ["list", "show", "validate"]

@@ -21,7 +21,8 @@ def register(subparsers) -> None:
         "files",
         nargs="+",
         metavar="FILE",
-        help=".het files to format in place; '-' formats standard input to standard output",
+        help=".het files to format in place (a directory: the .het files under it); "
+        "'-' formats standard input to standard output",
     )
     p.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 if any file would change"
@@ -35,13 +36,17 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
+    from hetflow.commands.check import expand
     from hetflow.commands.output import error, say
     from hetflow.errors import DiagnosticError, HetError
     from hetflow.syntax.fmt import format_source
     from hetflow.syntax.loader import read_source
 
-    changed, broken = [], 0
-    for file in args.files:
+    files, problems = expand(args.files)  # a directory: the .het files under it
+    for file, message in problems:
+        error(f"{file}: {message}")
+    changed, broken = [], len(problems)
+    for file in files:
         stdin = file == "-"
         path = Path.cwd() / "<stdin>" if stdin else Path(file)
         try:

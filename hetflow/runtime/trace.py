@@ -163,7 +163,8 @@ def summary_text(
         f"time {a['latency_s']:.2f}s (estimated {p['latency_s']:.2f}s, "
         f"{_pct(a['latency_s'], p['latency_s'])}"
         f"{_deadline(a['latency_s'], comparison, finished)})",
-        f"{a['calls']} calls, {a['input_tokens']:,} tokens in / {a['output_tokens']:,} out "
+        f"{a['calls']} call{'s' * (a['calls'] != 1)}, "
+        f"{a['input_tokens']:,} tokens in / {a['output_tokens']:,} out "
         f"(estimated {p['calls']:.0f} calls, {p['input_tokens']:,.0f} / "
         f"{p['output_tokens']:,.0f}){failed}",
     ]
