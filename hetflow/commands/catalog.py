@@ -121,7 +121,7 @@ def _validate(catalog, path: str | None) -> int:
 
     if catalog.warnings:
         text = default_catalog_bytes().decode("utf-8") if path is None else _read(path)
-        print(render_all(catalog.warnings, {path or DEFAULT_LABEL: text}), file=sys.stderr)
+        say(render_all(catalog.warnings, {path or DEFAULT_LABEL: text}))
     print(
         f"{path or DEFAULT_LABEL}: ok: catalog '{catalog.name}', "
         f"{plural(len(catalog.chips), 'chip')}, {plural(len(catalog.models), 'model')}, "

@@ -75,5 +75,7 @@ def checked_workflow(path: str, name: str | None):
     if any(d.is_error for d in diagnostics):
         raise DiagnosticError(diagnostics, sources)
     if diagnostics:
-        print(render_all(diagnostics, sources), file=sys.stderr)
+        from hetflow.commands.output import say
+
+        say(render_all(diagnostics, sources))
     return pick_workflow(load_or_raise(path), name)

@@ -54,7 +54,9 @@ def run(args: argparse.Namespace) -> int:
     from hetflow.simulate.engine import simulate
 
     if args.jitter < 0 or args.runs < 1:
-        print("hetflow simulate: error: --jitter must be >= 0 and --runs >= 1", file=sys.stderr)
+        from hetflow.commands.output import error
+
+        error("--jitter must be >= 0 and --runs >= 1", "hetflow simulate")
         return 2
     plan, catalog = _plan(args)
     sim = simulate(plan, seed=args.seed, jitter=args.jitter, catalog=catalog)
