@@ -49,6 +49,14 @@ def test_plan_alone(plan):
     assert '<g class="in" data-node="contract">' in html
 
 
+def test_the_deadline_is_drawn_on_the_time_line(plan):
+    tight = plan.model_copy(update={"deadline_s": plan.estimate.latency_s * 1.2})
+    assert 'class="dl"' in build_report(tight)
+    assert 'class="dl"' not in build_report(plan.model_copy(update={"deadline_s": None}))
+    far = plan.model_copy(update={"deadline_s": plan.estimate.latency_s * 10})
+    assert 'class="dl"' not in build_report(far)  # far past the run: not worth a squashed chart
+
+
 def test_trace_and_simulation(plan, tmp_path):
     trace = write_trace(plan, tmp_path / "run.jsonl")
     html = build_report(plan, trace=trace, simulate=True)

@@ -114,7 +114,9 @@ def build_report(
         predicted, predicted_label = planned_spans(plan), "planned"
     else:
         predicted, predicted_label = None, ""
-    gantt = svg.gantt_svg(predicted, actual.spans if actual else None, classes, colors)
+    gantt = svg.gantt_svg(
+        predicted, actual.spans if actual else None, classes, colors, plan.deadline_s
+    )
     if sim is not None and actual is not None:
         gantt_note = "pale bars: the simulation; solid bars: the traced run"
     elif sim is not None:

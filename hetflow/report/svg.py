@@ -207,13 +207,17 @@ def gantt_svg(
     actual: list[Span] | None,
     classes: dict[str, str],
     colors: dict[str, str],
+    deadline: float | None = None,
 ) -> str:
-    """One lane per chip; a node's predicted span as a pale bar, its actual as a solid one."""
+    """One lane per chip; a node's predicted span as a pale bar, its actual as a solid one;
+    the workflow's deadline, if it has one within reach, as a red line."""
     rows: dict[str, list[tuple[str, Span | None, Span | None]]] = defaultdict(list)
     pred = {(s.node, s.chip): s for s in predicted or []}
     act = {(s.node, s.chip): s for s in actual or []}
     keys = list(dict.fromkeys(list(pred) + list(act)))
     end = max([s.end for s in pred.values()] + [s.end for s in act.values()] + [0.0])
+    if deadline is not None and end < deadline <= end * 1.5:
+        end = deadline  # just past the run: draw the line in view
     chips = sorted({k[1] for k in keys}, key=lambda c: (c == CPU, c))
     # pack each chip's nodes into sub-rows, first fit by start
     packed: dict[str, list[list[tuple[str, Span | None, Span | None]]]] = {}
@@ -303,5 +307,11 @@ def gantt_svg(
                         f"{escape(node)}</text>"
                     )
         y += lane_h + 12
+    if deadline is not None and deadline <= end:
+        x = label_w + deadline * scale
+        out.append(
+            f'<line class="dl" x1="{_g(x)}" y1="18" x2="{_g(x)}" y2="{_f(height - 4)}"/>'
+            f'<text class="dlt" x="{_g(x - 4)}" y="{_f(height - 8)}">deadline {_secs(deadline)}</text>'
+        )
     out.append("</svg>")
     return "".join(out)
