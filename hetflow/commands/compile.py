@@ -42,31 +42,7 @@ def register(subparsers) -> None:
         help="the summary as a table (text, default) or as JSON for scripts "
         "(docs/plan.md, 'The summary as JSON')",
     )
-    add_quality(parser)
     parser.set_defaults(func=run)
-
-
-def add_quality(parser) -> None:
-    """``--quality QUALITY.json --min-quality 0.9``: place measured steps to a target."""
-    parser.add_argument(
-        "--quality",
-        metavar="QUALITY.json",
-        help="measured quality from hetflow tune: a measured step is placed only on "
-        "candidates whose score meets --min-quality (or its `with min_quality=`)",
-    )
-    parser.add_argument(
-        "--min-quality",
-        metavar="SCORE",
-        help="the quality target from 0 to 1 for measured steps, e.g. 0.9",
-    )
-    parser.add_argument(
-        "--learn-from",
-        metavar="QUALITY.json",
-        action="append",
-        default=[],
-        help="measurements of any tuned workflow: with --min-quality, a step nobody "
-        "measured needs the reasoning level that tuned steps like it needed (repeatable)",
-    )
 
 
 def add_calibrate(parser) -> None:
@@ -89,13 +65,7 @@ def default_output(file: str) -> Path:
 def run(args: argparse.Namespace) -> int:
     from hetflow.compiler import compile
 
-    plan = compile(
-        args.file,
-        **compile_options(args),
-        quality=args.quality,
-        min_quality=args.min_quality,
-        learn_from=args.learn_from,
-    )
+    plan = compile(args.file, **compile_options(args))
     summary_to = sys.stdout
     if args.output == "-" and args.format == "json":
         from hetflow.errors import HetError

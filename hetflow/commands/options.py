@@ -8,7 +8,9 @@ last three a plan too); each takes these options, spelt and meaning the same:
 - ``--input-size NAME=SIZE``: an input's size for the estimate (``context=128k``);
 - ``-i/--input NAME=VALUE|@PATH``: a real input (``run`` runs with it; the others size
   the plan from it, as ``run`` does);
-- ``--calibrate TRACE.jsonl``: estimates from traced runs.
+- ``--calibrate TRACE.jsonl``: estimates from traced runs;
+- ``--quality QUALITY.json``, ``--min-quality SCORE``, ``--learn-from QUALITY.json``:
+  placement to a measured quality target (``hetflow tune``).
 
 Given a plan (``PLAN.json``), the options that shape a plan are refused with one line
 saying to recompile, except ``--budget`` on ``run`` (a cap on spending).
@@ -19,7 +21,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-PLAN_SHAPING = ("objective", "budget", "deadline", "input_size", "input", "calibrate")
+PLAN_SHAPING = (
+    "objective",
+    "budget",
+    "deadline",
+    "input_size",
+    "input",
+    "calibrate",
+    "quality",
+    "min_quality",
+    "learn_from",
+)
 
 
 def dollars(text: str) -> float:
@@ -82,6 +94,30 @@ def add_plan_options(
         help="a trace of earlier runs (hetflow run --trace) whose recurse calls replace "
         "the estimate's constants for those steps (repeatable)",
     )
+    add_quality(parser)
+
+
+def add_quality(parser: argparse.ArgumentParser) -> None:
+    """``--quality QUALITY.json --min-quality 0.9``: place measured steps to a target."""
+    parser.add_argument(
+        "--quality",
+        metavar="QUALITY.json",
+        help="measured quality from hetflow tune: a measured step is placed only on "
+        "candidates whose score meets --min-quality (or its `with min_quality=`)",
+    )
+    parser.add_argument(
+        "--min-quality",
+        metavar="SCORE",
+        help="the quality target from 0 to 1 for measured steps, e.g. 0.9",
+    )
+    parser.add_argument(
+        "--learn-from",
+        metavar="QUALITY.json",
+        action="append",
+        default=[],
+        help="measurements of any tuned workflow: with --min-quality, a step nobody "
+        "measured needs the reasoning level that tuned steps like it needed (repeatable)",
+    )
 
 
 def parse_pairs(pairs: list[str], flag: str) -> dict[str, str]:
@@ -117,6 +153,11 @@ def compile_options(args: argparse.Namespace, given: dict[str, Any] | None = Non
         options["inputs"] = real
     if args.calibrate:
         options["calibrate"] = args.calibrate
+    for key in ("quality", "min_quality"):
+        if getattr(args, key, None) is not None:
+            options[key] = getattr(args, key)
+    if getattr(args, "learn_from", None):
+        options["learn_from"] = args.learn_from
     return options
 
 
