@@ -822,3 +822,31 @@ async def test_a_step_starts_a_bounded_number_of_child_recursions():
 async def test_watching_files_outside_with_inotify():
     code = "import ctypes; fd = ctypes.CDLL(None).inotify_init1(0); assert fd >= 0, fd"
     blocked(await attack(code), "AssertionError")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make another user's files")
+def test_the_scratch_sweep_leaves_other_users_and_links_alone(tmp_path, monkeypatch):
+    import tempfile
+
+    from hetflow.recurse.sandbox import _sweep_dead_scratch
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    theirs = tmp_path / "hetflow-sandbox-theirs"
+    theirs.mkdir()
+    (theirs / "f").write_text("x")
+    Path(f"{theirs}.lock").write_text("1\n")
+    for p in (theirs, Path(f"{theirs}.lock")):
+        os.chown(p, 12345, 12345)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep").write_text("x")
+    (tmp_path / "hetflow-sandbox-link").symlink_to(victim)
+    Path(tmp_path / "hetflow-sandbox-link.lock").symlink_to(tmp_path / "victim" / "keep")
+    dead = tmp_path / "hetflow-sandbox-dead"
+    dead.mkdir()
+    Path(f"{dead}.lock").write_text("1\n")
+
+    _sweep_dead_scratch(tmp_path)
+
+    assert (theirs / "f").exists() and (victim / "keep").exists()
+    assert not dead.exists() and not Path(f"{dead}.lock").exists()

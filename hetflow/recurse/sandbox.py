@@ -174,9 +174,12 @@ def _clip(text: str, limit: int) -> str:
 
 def _sweep_dead_scratch(tmp: Path) -> None:
     """Remove scratch directories whose run is gone (its lock is free: it was killed)."""
+    uid = os.geteuid()
     for lock in tmp.glob(f"{_SCRATCH_PREFIX}*.lock"):
-        try:
-            fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC)
+        try:  # only our own, and never through a symbolic link someone else planted
+            if lock.lstat().st_uid != uid or lock.with_suffix("").lstat().st_uid != uid:
+                continue
+            fd = os.open(lock, os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
         except OSError:
             continue
         try:
