@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -203,6 +203,9 @@ class Offer(BaseModel):
     api_base: Text | None = None
     api_key_env: Text | None = None
     provider: Text | None = None
+    # How the runtime calls it: "openai" (the lean OpenAI-compatible client) or "litellm";
+    # None: by provider (hetflow.runtime.openai_path.default_client).
+    client: Literal["openai", "litellm"] | None = None
     source: Text | None = None
     # Where the per-token prices came from: "catalog", "litellm:<key>" or "per_hour".
     prices_from: Text | None = None

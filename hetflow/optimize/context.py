@@ -97,6 +97,7 @@ def to_assignment(catalog: Catalog, offer: Offer, work: Work | None = None):
         provider=offer.provider,
         api_base=offer.api_base,
         api_key_env=offer.api_key_env,
+        client=offer.client,
         input_per_mtok=offer.input_per_mtok or 0.0,
         output_per_mtok=offer.output_per_mtok or 0.0,
         per_hour=offer.per_hour,

@@ -49,6 +49,7 @@ class Assignment(_Model):
     provider: str | None = None
     api_base: str | None = None
     api_key_env: str | None = None
+    client: str | None = None  # "openai" | "litellm"; None: by provider
     input_per_mtok: float = 0.0
     output_per_mtok: float = 0.0
     per_hour: float | None = None

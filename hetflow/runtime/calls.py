@@ -227,7 +227,7 @@ class Caller:
             msgs, rf, wrapped = list(messages), None, False
             if schema is not None:
                 wire, wrapped = wire_schema(schema)
-                rf = response_format(llm.json_mode(offer.litellm), wire, node.step)
+                rf = response_format(llm.structured_mode(offer), wire, node.step)
                 msgs = _with_instruction(msgs, instruction(wire))
             attempt = 0
             while True:

@@ -166,5 +166,7 @@ def plan_hash(plan) -> str:
             if alt:
                 alt.pop("cost_usd", None)
                 alt.pop("latency_s", None)
+                if alt.get("client") is None:  # plans from before the key hash the same
+                    alt.pop("client", None)
     blob = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()

@@ -19,6 +19,7 @@ import re
 from hetflow.errors import HetError
 from hetflow.plan.model import Assignment, Plan
 from hetflow.runtime.llm import litellm
+from hetflow.runtime.openai_path import has_key, key_variables, uses_openai
 
 _SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)S?$|_KEY_", re.IGNORECASE)
 
@@ -29,6 +30,8 @@ def usable(offer: Assignment, env=os.environ) -> bool:
         return bool(env.get(offer.api_key_env))
     if offer.api_base:
         return True
+    if uses_openai(offer):  # its provider's usual variable, without importing litellm
+        return has_key(offer, env)
     return _litellm_has_key(offer.litellm, env)
 
 
@@ -44,6 +47,8 @@ def _litellm_has_key(model: str, env) -> bool:
 def _wanted(offer: Assignment) -> str:
     if offer.api_key_env:
         return offer.api_key_env
+    if uses_openai(offer) and key_variables(offer):
+        return " or ".join(key_variables(offer))
     try:
         missing = litellm().validate_environment(model=offer.litellm).get("missing_keys") or []
     except Exception:

@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import re
 import sys
 from dataclasses import dataclass
 from typing import Any
 
 from hetflow.plan.model import Assignment
+from hetflow.runtime import openai_path
 
 # An offer with an api_base but no key variable is a self-hosted endpoint that needs no
 # key; litellm's OpenAI client insists on one, so it gets this placeholder (and never a
@@ -42,12 +44,26 @@ def litellm():
     return _litellm
 
 
+def lean(offer: Assignment) -> bool:
+    """Whether an offer's calls take the lean OpenAI-compatible path, not litellm."""
+    return openai_path.uses_openai(offer)
+
+
+def structured_mode(offer: Assignment) -> str | None:
+    """:func:`json_mode` for an offer, without importing litellm on the lean path."""
+    if lean(offer):
+        return openai_path.json_mode(offer)
+    return json_mode(offer.litellm)
+
+
 async def settle() -> None:
-    """Let litellm finish its own bookkeeping tasks before this run's event loop closes.
+    """Let litellm finish its own bookkeeping tasks before this run's event loop closes,
+    and close the lean path's connections of this loop.
 
     litellm queues logging work on the running loop; left pending, the next run's loop
     inherits it with a warning on stderr.
     """
+    await openai_path.aclose()
     if "litellm" not in sys.modules:
         return
     try:
@@ -129,7 +145,23 @@ async def complete(
     response_format: dict | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Reply:
-    """One chat completion on an offer; raises litellm's exceptions (or TimeoutError)."""
+    """One chat completion on an offer; raises litellm's exceptions (or TimeoutError).
+
+    An OpenAI-compatible offer takes the lean path (:mod:`hetflow.runtime.openai_path`,
+    whose errors classify themselves), unless a litellm-only option (a mocked reply) asks
+    for litellm.
+    """
+    if lean(offer) and not (extra and "mock_response" in extra):
+        answer = await openai_path.complete(
+            offer,
+            messages,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            timeout=timeout,
+            response_format=response_format,
+            extra=extra,
+        )
+        return Reply(answer.text, answer.input_tokens, answer.output_tokens)
     lt = litellm()
     kwargs: dict[str, Any] = {"model": offer.litellm, "messages": messages, "num_retries": 0}
     if offer.api_base:
@@ -194,6 +226,9 @@ def describe(exc: BaseException) -> str:
     first = first.removeprefix("litellm.").strip()
     while first.startswith(name + ":"):  # litellm repeats the class name in its message
         first = first[len(name) + 1 :].strip()
+    # ... and the provider's exception name ("OpenAIException - "): the lean path's
+    # message is the provider's alone, and a trace reads the same on either path.
+    first = re.sub(r"^[A-Za-z]+Exception - ", "", first)
     if len(first) > 200:
         first = first[:197] + "..."
     return f"{name}" + (f" {status}" if status else "") + (f": {first}" if first else "")

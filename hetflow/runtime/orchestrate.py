@@ -14,7 +14,7 @@ from typing import Any
 
 from hetflow.errors import HetError
 from hetflow.plan.model import Plan
-from hetflow.runtime import keys, llm
+from hetflow.runtime import keys, llm, openai_path
 from hetflow.runtime.backends import get
 from hetflow.runtime.budget import Budget
 from hetflow.runtime.cache import Cache
@@ -52,6 +52,19 @@ def _listing(names: list[str], limit: int = 8) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
+def _preload(plan: Plan, offers: dict, mocked: bool) -> None:
+    """Import the clients the plan's offers need before the clock starts, not mid-run:
+    litellm (seconds) only if an offer needs it, the openai SDK if an offer takes the
+    lean path."""
+    used = [o for chain in offers.values() for o in chain]
+    if not used:
+        return
+    if mocked or not all(llm.lean(o) for o in used):
+        llm.litellm()
+    if any(llm.lean(o) for o in used):
+        openai_path.preload()
+
+
 async def execute(plan: Plan, given: dict[str, Any], *, backend: Any = None, **kw: Any) -> Any:
     """One run on a backend (``local``, ``ray`` or a Backend), released when it ends."""
     the_backend = get(backend, **(kw.pop("backend_options", None) or {}))
@@ -85,10 +98,7 @@ async def _execute(
     else:
         offers = backend.start(plan)
     secrets = keys.secret_values(plan)
-    if any(n.assignment is not None for n in plan.nodes):
-        from hetflow.runtime.llm import litellm
-
-        litellm()  # seconds of import, paid before the clock starts rather than mid-run
+    _preload(plan, offers, mocked)
     the_hooks = Hooks(hooks)
 
     jr = _open_journal(journal)
