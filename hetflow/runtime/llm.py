@@ -193,6 +193,9 @@ async def complete(
 
 def is_transient(exc: BaseException) -> bool:
     """Worth retrying on the same offer: rate limits, 5xx, timeouts, dropped connections."""
+    said = getattr(exc, "transient", None)  # the lean path's errors classify themselves
+    if isinstance(said, bool):
+        return said
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError, ConnectionError)):
         return True
     if "litellm" not in sys.modules:  # no call was made through litellm
@@ -214,6 +217,9 @@ def is_transient(exc: BaseException) -> bool:
 
 def describe(exc: BaseException) -> str:
     """A one-line account of a failed call (the caller redacts it)."""
+    said = getattr(exc, "description", None)  # the lean path's errors word themselves
+    if isinstance(said, str):
+        return said
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return "timed out"
     unreachable = _unreachable(exc)

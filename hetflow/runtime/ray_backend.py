@@ -36,7 +36,17 @@ from hetflow.runtime.ops import StepError, run_builtin
 PREFIX = "hetflow-chip:"
 CPU_CHIP = "cpu"  # extract/reduce builtins ask for this chip's resource when a node has it
 SHARE = 0.01  # how much of a chip resource one call holds
-OFFER_FIELDS = ("model", "chip", "litellm", "offer", "provider", "api_base", "api_key_env")
+OFFER_FIELDS = (
+    "model",
+    "chip",
+    "litellm",
+    "offer",
+    "provider",
+    "api_base",
+    "api_key_env",
+    "client",
+    "concurrency",
+)
 
 
 def resource(chip: str) -> str:
