@@ -162,7 +162,12 @@ def test_usage_is_read_and_a_malformed_reply_is_transient(server):
         finally:
             await openai_path.aclose()
 
-    assert asyncio.run(go())[:3] == ("hello", 11, 3)
+    answer = asyncio.run(go())
+    assert (answer.text, answer.usage["prompt_tokens"], answer.usage["completion_tokens"]) == (
+        "hello",
+        11,
+        3,
+    )
     malformed = openai_path.CallError("malformed reply: {}", transient=True)
     assert _transient(malformed) and describe(TimeoutError()) == "timed out"
 
@@ -211,9 +216,48 @@ def test_a_run_on_lean_offers_never_imports_litellm(server, home):
         f"r = hetflow.run_sync({str(EXAMPLES / 'contract_review.het')!r}, "
         f"{{'contract': {contract(3)!r}}}, catalog={str(catalog)!r}, journal=False, cache=False)\n"
         "assert r.ok, r.reason\n"
-        "print('litellm' in sys.modules, 'openai' in sys.modules)\n"
+        "print('litellm' in sys.modules, 'openai' in sys.modules, 'aiohttp' in sys.modules)\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
-    assert out.stdout.split() == ["False", "True"]
+    assert out.stdout.split() == ["False", "False", "True"]
+
+
+def test_retry_after_reaches_the_backoff():
+    """A 429's Retry-After is read from the lean path's error, as from litellm's."""
+    from types import SimpleNamespace
+
+    from hetflow.runtime.calls import Caller
+
+    async def go() -> BaseException:
+        async def handle(reader, writer):
+            await reader.readuntil(b"\r\n\r\n")
+            body = b'{"error": {"message": "slow down"}}'
+            writer.write(
+                b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 3\r\n"
+                b"Content-Type: application/json\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\n\r\n"
+                + body
+            )
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            await openai_path.complete(
+                _offer(f"http://127.0.0.1:{port}/v1"), [{"role": "user", "content": "x"}]
+            )
+        except openai_path.CallError as exc:
+            return exc
+        finally:
+            await openai_path.aclose()
+            server.close()
+        raise AssertionError("no error")
+
+    exc = asyncio.run(go())
+    assert exc.description == "RateLimitError 429: slow down" and _transient(exc)
+    fake = SimpleNamespace(_backoff=lambda attempt: 0.1, settings=Settings(backoff_max_s=20.0))
+    assert Caller._delay(fake, 1, exc) == 3.0

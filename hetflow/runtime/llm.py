@@ -161,7 +161,8 @@ async def complete(
             response_format=response_format,
             extra=extra,
         )
-        return Reply(answer.text, answer.input_tokens, answer.output_tokens)
+        tokens_in, tokens_out, reasoning = usage_of(answer.usage)
+        return Reply(answer.text, tokens_in, tokens_out, reasoning, answer.finish_reason)
     lt = litellm()
     kwargs: dict[str, Any] = {"model": offer.litellm, "messages": messages, "num_retries": 0}
     if offer.api_base:

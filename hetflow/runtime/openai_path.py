@@ -1,14 +1,22 @@
-"""The lean call path: OpenAI-compatible endpoints through the official ``openai`` client.
+"""The lean call path: OpenAI-compatible endpoints, straight over pooled HTTP.
 
 Most offers that matter to hetflow speak the OpenAI chat API as it is (Cerebras, Groq,
 SambaNova, Together, Fireworks, DeepInfra, OpenRouter, vLLM, llama.cpp, a local
 server), so they need none of litellm's translation — only its price table, which the
-compiler already reads without importing it.  This path sends the request with one
-``AsyncOpenAI`` client per endpoint and event loop (one pooled ``httpx`` client,
-keep-alive, the SDK's own retries off: hetflow's retry loop decides), reads the reply's
-JSON directly, and raises :class:`CallError`, which says itself whether it is worth
-retrying and how to word it — the same semantics as :func:`llm.is_transient` and
-:func:`llm.describe` give litellm's exceptions.
+compiler already reads without importing it.  This path posts the chat request itself:
+one ``aiohttp`` session per endpoint and event loop (pooled keep-alive connections),
+no retries of its own (hetflow's retry loop decides), the reply's JSON read directly;
+it raises :class:`CallError`, which says itself whether it is worth retrying and how to
+word it — the same semantics as :func:`llm.is_transient` and :func:`llm.describe` give
+litellm's exceptions.
+
+Why not the official ``openai`` SDK: measured on this path (bench/bench_vs_rlm.py), a
+call through ``AsyncOpenAI`` costs 4-5x the CPU of the same request on aiohttp (most of
+it httpx/httpcore/anyio, the rest request options and response models), which caps one
+process's calls/s below what fast chips answer; and ``import openai`` takes about a
+second, against a quarter for aiohttp (already installed: litellm requires it).  The
+request the SDK would send — body, ``Authorization: Bearer``, JSON headers — is what
+this path sends.
 
 Which path an offer takes: the catalog's ``client = "openai" | "litellm"`` on the offer,
 else :func:`default_client` by provider (docs/catalog.md).  litellm stays for every
@@ -21,12 +29,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from hetflow.plan.model import Assignment
-
-if TYPE_CHECKING:  # the SDK is imported on the first call, never by compile
-    from openai import AsyncOpenAI
 
 # litellm provider prefix -> the endpoint it means (None: the offer must give api_base),
 # and the variables litellm reads its key from when the offer names none.
@@ -56,12 +61,11 @@ NO_KEY = "no-key-needed"
 
 
 class Answer(NamedTuple):
-    """A reply's text, its usage as counts (None: not reported) and the usage as sent."""
+    """A reply's text, its usage as the provider sent it, and why it stopped."""
 
     text: str
-    input_tokens: int | None
-    output_tokens: int | None
     usage: dict[str, Any]
+    finish_reason: str | None
 
 
 CLIENTS = ("openai", "litellm")
@@ -167,25 +171,42 @@ def json_mode(offer: Assignment) -> str | None:
 
 # -- the clients: one per endpoint, key and event loop --------------------------------
 
-_clients: dict[tuple[int, str, str], AsyncOpenAI] = {}
+USER_AGENT = "hetflow"
+DEFAULT_TIMEOUT_S = 600.0  # as the openai SDK's and litellm's default (connect: 5 s)
 
 
-def client(base: str, key: str, concurrency: int = 1) -> AsyncOpenAI:
-    """The pooled client of an endpoint on the running loop (connections are per loop)."""
-    loop = asyncio.get_running_loop()
-    k = (id(loop), base, key)
+class Endpoint:
+    """One endpoint's pooled keep-alive connections (an ``aiohttp`` session) and what
+    each request reuses: the URL and the headers (the key)."""
+
+    __slots__ = ("session", "url", "headers")
+
+    def __init__(self, base: str, key: str):
+        import aiohttp
+
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30.0),
+            timeout=aiohttp.ClientTimeout(total=DEFAULT_TIMEOUT_S, connect=5.0),
+            skip_auto_headers=("User-Agent",),
+        )
+        self.url = base.rstrip("/") + "/chat/completions"
+        self.headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+            "Authorization": f"Bearer {key}",
+        }
+
+
+_clients: dict[tuple[int, str, str], Endpoint] = {}
+
+
+def client(base: str, key: str) -> Endpoint:
+    """The endpoint's client on the running loop (connections belong to one loop)."""
+    k = (id(asyncio.get_running_loop()), base, key)
     found = _clients.get(k)
     if found is None:
-        import httpx
-        from openai import AsyncOpenAI, DefaultAsyncHttpxClient
-
-        keep = max(100, concurrency)
-        http = DefaultAsyncHttpxClient(
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=keep),
-        )
-        found = _clients[k] = AsyncOpenAI(
-            api_key=key, base_url=base, max_retries=0, http_client=http
-        )
+        found = _clients[k] = Endpoint(base, key)
     return found
 
 
@@ -194,14 +215,14 @@ async def aclose() -> None:
     loop = id(asyncio.get_running_loop())
     for k in [k for k in _clients if k[0] == loop]:
         try:
-            await _clients.pop(k).close()
+            await _clients.pop(k).session.close()
         except Exception:  # closing is best effort
             pass
 
 
 # -- a call -----------------------------------------------------------------------------
 
-_OPTIONS: dict[float | None, dict[str, Any]] = {}  # request options per timeout, made once
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 
 
 async def complete(
@@ -225,45 +246,45 @@ async def complete(
         body["response_format"] = response_format
     if extra:
         body.update(extra)
-    the_client = client(base, api_key(offer), offer.concurrency)
-    options = _OPTIONS.get(timeout)
-    if options is None:
-        options = _OPTIONS[timeout] = {} if timeout is None else {"timeout": timeout}
-    call = _post(the_client, body, options)
+    the_client = client(base, api_key(offer))
+    call = _post(the_client, _dumps(body).encode(), timeout)
     data = await (asyncio.wait_for(call, timeout + 1.0) if timeout else call)
     try:
         choice = data["choices"][0]
         text = (choice.get("message") or {}).get("content") or ""
     except (KeyError, IndexError, TypeError, AttributeError):
         raise CallError(f"malformed reply: {_short(data)}", transient=True) from None
-    usage = data.get("usage") or {}
-    if not isinstance(usage, dict):
-        usage = {}
+    usage = data.get("usage")
+    finish = choice.get("finish_reason")
     return Answer(
         text if isinstance(text, str) else str(text),
-        _count(usage.get("prompt_tokens")),
-        _count(usage.get("completion_tokens")),
-        usage,
+        usage if isinstance(usage, dict) else {},
+        finish if isinstance(finish, str) else None,
     )
 
 
-async def _post(the_client: AsyncOpenAI, body: dict, options: dict) -> Any:
-    import httpx
-    import openai
+async def _post(endpoint: Endpoint, content: bytes, timeout: float | None) -> Any:
+    import aiohttp
 
     try:
-        response = await the_client.post(
-            "/chat/completions", body=body, cast_to=httpx.Response, options=options
-        )
-        raw = response.content
-    except openai.APIStatusError as exc:
-        raise _status_error(exc) from exc
-    except openai.APITimeoutError as exc:
+        if timeout is None:
+            request = endpoint.session.post(endpoint.url, data=content, headers=endpoint.headers)
+        else:
+            request = endpoint.session.post(
+                endpoint.url,
+                data=content,
+                headers=endpoint.headers,
+                timeout=aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 5.0)),
+            )
+        async with request as response:
+            raw = await response.read()
+            status = response.status
+    except (asyncio.TimeoutError, TimeoutError) as exc:
         raise TimeoutError("timed out") from exc
-    except openai.APIConnectionError as exc:
-        raise _connection_error(exc) from exc
-    except httpx.HTTPError as exc:  # a body cut off while it was read
-        raise CallError(f"{type(exc).__name__}: {exc}", transient=True) from exc
+    except (aiohttp.ClientError, OSError) as exc:  # refused, reset, cut off
+        raise CallError(f"cannot reach the endpoint ({_unreachable(exc)})", transient=True) from exc
+    if status >= 400:
+        raise _status_error(status, raw, response)
     try:
         data = json.loads(raw)
     except ValueError:
@@ -271,10 +292,6 @@ async def _post(the_client: AsyncOpenAI, body: dict, options: dict) -> Any:
     if not isinstance(data, dict):
         raise CallError(f"malformed reply: {_short(data)}", transient=True)
     return data
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 # -- errors -----------------------------------------------------------------------------
@@ -321,15 +338,19 @@ def is_transient_status(status: int) -> bool:
     return status in (408, 429) or status >= 500
 
 
-def _status_error(exc: Any) -> CallError:
-    status = int(getattr(exc, "status_code", 0) or 0)
+def _status_error(status: int, raw: bytes, response: Any) -> CallError:
+    """A 4xx/5xx as the SDK words it: the body's ``error.message``, else the body."""
     name = _STATUS_NAMES.get(status) or ("InternalServerError" if status >= 500 else "APIError")
-    body = getattr(exc, "body", None)
     message = ""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = raw.decode("utf-8", "replace")
     if isinstance(body, dict):
-        message = str(body.get("message") or body.get("error") or "")
-    if not message:
-        message = str(getattr(exc, "message", "") or "")
+        err = body.get("error", body)
+        message = str(err.get("message") or "") if isinstance(err, dict) else str(err or "")
+    elif isinstance(body, str):
+        message = body
     first = message.strip().splitlines()[0] if message.strip() else ""
     if len(first) > 200:
         first = first[:197] + "..."
@@ -337,12 +358,8 @@ def _status_error(exc: Any) -> CallError:
         f"{name} {status}" + (f": {first}" if first else ""),
         transient=is_transient_status(status),
         status_code=status,
-        response=getattr(exc, "response", None),
+        response=response,
     )
-
-
-def _connection_error(exc: BaseException) -> CallError:
-    return CallError(f"cannot reach the endpoint ({_unreachable(exc)})", transient=True)
 
 
 def _unreachable(exc: BaseException) -> str:
@@ -366,6 +383,5 @@ def _short(value: Any) -> str:
 
 
 def preload() -> None:
-    """Import the SDK and what its first request needs (before a run's clock starts)."""
-    import httpx  # noqa: F401
-    import openai  # noqa: F401
+    """Import the HTTP client (before a run's clock starts, not on the first call)."""
+    import aiohttp  # noqa: F401
