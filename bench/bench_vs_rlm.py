@@ -480,7 +480,7 @@ async def main() -> None:
                         row["fresh_rlm"] = (med([f[0] for f in fr]), med([f[1] for f in fr]))
                         row["fresh_rlm_conc"] = best_rlm
                         row["fresh_ok"] = all(
-                            oolong.score(f[2], task.answer) == 1.0 for f in fh + fr
+                            oolong.score(_answer_of(f[2]), task.answer) == 1.0 for f in fh + fr
                         )
                     rows.append(row)
                     print_row(row, flush=True)
@@ -499,6 +499,14 @@ async def main() -> None:
             finally:
                 server.close()
     print_summary(rows)
+
+
+def _answer_of(stdout: str) -> object:
+    """``hetflow run`` prints its outputs as JSON; rlms's script prints the answer."""
+    try:
+        return json.loads(stdout)["answer"]
+    except (ValueError, TypeError, KeyError):
+        return stdout
 
 
 async def _timed_async(fn, *args) -> tuple[float, float, object]:
