@@ -57,13 +57,11 @@ def structured_mode(offer: Assignment) -> str | None:
 
 
 async def settle() -> None:
-    """Let litellm finish its own bookkeeping tasks before this run's event loop closes,
-    and close the lean path's connections of this loop.
+    """Let litellm finish its own bookkeeping tasks before this run's event loop closes.
 
     litellm queues logging work on the running loop; left pending, the next run's loop
     inherits it with a warning on stderr.
     """
-    await openai_path.aclose()
     if "litellm" not in sys.modules:
         return
     try:

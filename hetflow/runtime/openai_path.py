@@ -188,6 +188,9 @@ class Endpoint:
             connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=30.0),
             timeout=aiohttp.ClientTimeout(total=DEFAULT_TIMEOUT_S, connect=5.0),
             skip_auto_headers=("User-Agent",),
+            # a proxy the environment names is used, as the SDK and litellm use it (only
+            # then: looking for one costs every request)
+            trust_env=any(v.lower().endswith("_proxy") and os.environ[v] for v in os.environ),
         )
         self.url = base.rstrip("/") + "/chat/completions"
         self.headers = {
@@ -210,9 +213,24 @@ def client(base: str, key: str) -> Endpoint:
     return found
 
 
-async def aclose() -> None:
-    """Close the running loop's clients (a run's end: its loop may close next)."""
+_runs: dict[int, int] = {}  # runs under way per event loop (they share its clients)
+
+
+def hold() -> None:
+    """A run starts on the running loop: its clients stay open until its last run ends."""
     loop = id(asyncio.get_running_loop())
+    _runs[loop] = _runs.get(loop, 0) + 1
+
+
+async def aclose() -> None:
+    """A run ends: close the running loop's clients if no other run of it uses them
+    (its loop may close next; runs at once on one loop, as ``hetflow tune`` makes
+    them, share the connections)."""
+    loop = id(asyncio.get_running_loop())
+    left = _runs.pop(loop, 0) - 1
+    if left > 0:
+        _runs[loop] = left
+        return
     for k in [k for k in _clients if k[0] == loop]:
         try:
             await _clients.pop(k).session.close()

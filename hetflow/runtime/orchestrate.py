@@ -68,10 +68,12 @@ def _preload(plan: Plan, offers: dict, mocked: bool) -> None:
 async def execute(plan: Plan, given: dict[str, Any], *, backend: Any = None, **kw: Any) -> Any:
     """One run on a backend (``local``, ``ray`` or a Backend), released when it ends."""
     the_backend = get(backend, **(kw.pop("backend_options", None) or {}))
+    openai_path.hold()  # the lean path's connections stay open while a run uses them
     try:
         return await _execute(plan, given, backend=the_backend, **kw)
     finally:
         the_backend.close()
+        await openai_path.aclose()
 
 
 async def _execute(
