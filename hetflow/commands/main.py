@@ -27,6 +27,7 @@ COMMANDS = (
     "simulate",
     "tune",
     "catalog",
+    "models",
     "fmt",
     "lsp",
     "report",

@@ -107,6 +107,13 @@ def to_assignment(catalog: Catalog, offer: Offer, work: Work | None = None):
         concurrency=offer.concurrency,
         handoff_ms=chip.handoff_ms,
         context=window(catalog, offer),
+        structured_output=offer.structured_output,
+        serve=offer.serve,
+        gguf=offer.gguf,
+        gguf_sha256=offer.gguf_sha256,
+        n_ctx=offer.n_ctx,
+        threads=offer.threads,
+        port=offer.port,
     )
     if work is not None:
         a.cost_usd = node_cost(offer, work)

@@ -59,6 +59,14 @@ class Assignment(_Model):
     concurrency: int = 1
     handoff_ms: float = 0.0
     context: int = 0
+    structured_output: str | None = None  # json_schema | json_object | none; None: by provider
+    # A local offer (served by hetflow in this process): see docs/catalog.md.
+    serve: str | None = None
+    gguf: str | None = None
+    gguf_sha256: str | None = None
+    n_ctx: int | None = None
+    threads: int | None = None
+    port: int | None = None
     # What this node would cost and take on this offer (set on alternatives for explain).
     cost_usd: float | None = None
     latency_s: float | None = None

@@ -39,21 +39,43 @@ class Backend(Protocol):
 
 
 class LocalBackend:
-    """Everything in this process, on the run's own event loop."""
+    """Everything in this process, on the run's own event loop.
+
+    Local offers (``serve = "local"``) are checked in :meth:`start`, before any call;
+    each one's llama.cpp server starts on its first call and stops in :meth:`close`.
+    """
 
     name = "local"
 
+    def __init__(self) -> None:
+        self.servers: Any = None  # hetflow.runtime.local.server.LocalServers, when used
+
     def start(self, plan: Plan) -> dict[str, list[Assignment]]:
-        return keys.check_keys(plan)
+        offers = keys.check_keys(plan)
+        local = [o for chain in offers.values() for o in chain if o.serve == "local"]
+        if local:
+            self._servers().check(local)
+        return offers
+
+    def _servers(self) -> Any:
+        if self.servers is None:
+            from hetflow.runtime.local.server import LocalServers
+
+            self.servers = LocalServers()
+        return self.servers
 
     async def complete(self, offer: Assignment, messages: list[dict], **kwargs: Any) -> Any:
+        if offer.serve == "local":
+            base = await self._servers().api_base(offer)
+            offer = offer.model_copy(update={"api_base": base})
         return await llm.complete(offer, messages, **kwargs)
 
     async def builtin(self, node: PlanNode, values: dict[str, Any]) -> Any:
         return run_builtin(node, values)
 
     def close(self) -> None:
-        pass
+        if self.servers is not None:
+            self.servers.close()
 
 
 def get(backend: Any = None, *, address: str | None = None, strict: bool = False) -> Backend:

@@ -28,7 +28,7 @@ def usable(offer: Assignment, env=os.environ) -> bool:
     """An offer that names a key variable needs it set (even on its own ``api_base``)."""
     if offer.api_key_env:
         return bool(env.get(offer.api_key_env))
-    if offer.api_base:
+    if offer.api_base or offer.serve == "local":  # a server that needs no key
         return True
     if uses_openai(offer):  # its provider's usual variable, without importing litellm
         return has_key(offer, env)

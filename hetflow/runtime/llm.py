@@ -50,7 +50,21 @@ def lean(offer: Assignment) -> bool:
 
 
 def structured_mode(offer: Assignment) -> str | None:
-    """:func:`json_mode` for an offer, without importing litellm on the lean path."""
+    """How a typed step asks this offer for JSON: ``"schema"``, ``"object"`` or None.
+
+    The offer's ``structured_output`` decides when the catalog gives it.  Otherwise a
+    local offer and any offer with its own ``api_base`` (an OpenAI-compatible server:
+    llama.cpp, vLLM, SGLang all take a JSON schema) get the schema; litellm's tables
+    know nothing of such ``openai/<custom>`` models and would say JSON mode only, which
+    sends no schema (small models then copy the schema back instead of filling it in).
+    A hosted provider gets what litellm's table says it supports (without importing
+    litellm on the lean path).
+    """
+    given = offer.structured_output
+    if given is not None:
+        return {"json_schema": "schema", "json_object": "object"}.get(given)
+    if offer.serve == "local" or offer.api_base:
+        return "schema"
     if lean(offer):
         return openai_path.json_mode(offer)
     return json_mode(offer.litellm)

@@ -93,6 +93,8 @@ def default_client(offer: Assignment) -> str:
     >>> default_client(Assignment(model="m", chip="c", litellm="openai/m", api_base="http://h/v1"))
     'openai'
     """
+    if getattr(offer, "serve", None) == "local":  # hetflow's own llama.cpp server
+        return "openai"
     prefix, slash, _ = offer.litellm.partition("/")
     if not slash or prefix not in PROVIDERS:
         return "litellm"
