@@ -102,6 +102,14 @@ class RayBackend:
     def start(self, plan: Plan) -> dict[str, list[Assignment]]:
         """Connect (or start a local Ray), check every planned chip has a node, and
         return every offer: keys are checked where the call runs, on the node."""
+        local = sorted(
+            {o.offer for n in plan.nodes for o in [n.assignment, *n.alternatives] if o and o.serve}
+        )
+        if local:
+            raise HetError(
+                f"local offers ({', '.join(local)}) are served in hetflow's own process:"
+                " run them with --backend local"
+            )
         try:
             import ray
         except ImportError:
