@@ -165,10 +165,15 @@ async def recurse(
             text = value if isinstance(value, str) else json.dumps(value)
             return structured.parse(text, schema, False)
 
+    from hetflow.estimate.sizes import RECURSE_ITERATIONS
+
     opts = node.options or {}
-    kwargs: dict[str, Any] = {"limits": sandbox_limits(caller.settings.sandbox)}
-    if "max_iterations" in opts:
-        kwargs["max_iterations"] = int(opts["max_iterations"])
+    # Without `with max_iterations=`, the cap is the turns the estimate planned for (it was
+    # 12 here while compile assumed 6, so a long recursion ran twice what was priced).
+    kwargs: dict[str, Any] = {
+        "limits": sandbox_limits(caller.settings.sandbox),
+        "max_iterations": int(opts.get("max_iterations", RECURSE_ITERATIONS)),
+    }
     try:
         result = await run_recursion(
             task, context, depth=depth, call_model=call_model, validate=validate, **kwargs
