@@ -96,7 +96,8 @@ def prepare(offer: Any) -> Ready:
             raise HetError(f"offer '{name}': no GGUF file at {spec.path}")
         raise HetError(
             f"offer '{name}': its weights ({spec}) are not on this machine:"
-            f" run `hetflow models pull {offer.model}` (catalog: the one this plan used)"
+            f" run `hetflow models pull {offer.model}` (with --catalog FILE when the offer"
+            " is in a catalog of your own)"
         )
     try:
         header = gguf.read(path)
