@@ -553,4 +553,9 @@ def test_zsh_and_fish_completion_scripts_are_valid(shell, check, tmp_path, capsy
             capture_output=True,
             text=True,
         ).stdout
-        assert [line.split("\t")[0] for line in got.splitlines()] == ["list", "show", "validate"]
+        assert [line.split("\t")[0] for line in got.splitlines()] == [
+            "list",
+            "measure",
+            "show",
+            "validate",
+        ]

@@ -18,7 +18,9 @@ def register(subparsers) -> None:
         help="list or pull the weights of local offers",
         description="The GGUF weights of a catalog's local offers: list them, pull them, remove them.",
     )
-    actions = parser.add_subparsers(dest="models_action", metavar="ACTION", required=True)
+    actions = parser.add_subparsers(
+        dest="models_action", metavar="ACTION", required=True, help="list, pull or rm"
+    )
     for name, text in (
         ("list", "each local offer's weights: pulled or missing, size, where"),
         ("pull", "download and check the weights (all local offers when none is named)"),
