@@ -3,9 +3,10 @@
 For each offer it can reach (a local offer: its server is started here; a hosted one:
 its key is set), it measures
 
-* ``ttft_ms`` — time to the first streamed token of a short request (median of 3);
-* ``prefill_tps`` — input tokens a second, from a long prompt answered with one token
-  (its latency less the time to first token);
+* ``prefill_tps`` — input tokens a second: a long prompt's extra tokens over a short
+  one's, in the extra time to its first token;
+* ``ttft_ms`` — time to the first streamed token of a short request (median of 3), less
+  that request's own prefill (the performance model adds ``input / prefill_tps``);
 * ``output_tps`` — output tokens a second of one streamed request, first token to last;
 * ``throughput`` — output tokens a second summed over 1, 2, 4 ... ``concurrency``
   requests in flight together (how the offer scales);
@@ -132,14 +133,15 @@ async def measure(target: Target, tick=lambda: None) -> Figures:
     offer = target.offer
     fig = Figures(offer.id)
     # time to first token: short prompts, the median of three
-    ttfts = []
+    ttfts, short_in = [], 0
     for _ in range(3):
         t_first, _, tin, tout = await _stream(target, "Say hello.", 4)
         ttfts.append(t_first)
+        short_in = tin or short_in
         fig.input_tokens += tin
         fig.output_tokens += tout
         tick()
-    fig.ttft_ms = statistics.median(ttfts) * 1000
+    short_s = statistics.median(ttfts)
     # prefill: a long prompt (a quarter of the window, at most ~2k tokens), one token out
     window = int(getattr(offer, "n_ctx", None) or getattr(offer, "context", None) or 4096)
     words = max(64, min(2048, window // 4)) * 3 // 4
@@ -147,8 +149,13 @@ async def measure(target: Target, tick=lambda: None) -> Figures:
     t_first, _, tin, tout = await _stream(target, long_prompt, 1)
     fig.input_tokens += tin
     fig.output_tokens += tout
-    prefill_s = max(t_first - fig.ttft_ms / 1000, 1e-3)
-    fig.prefill_tps = tin / prefill_s if tin else 0.0
+    # the long prompt's extra tokens over the short one's, in its extra time; the time to
+    # first token is then the short request's less its own prefill (the performance
+    # model adds input / prefill_tps to ttft_ms, so neither may count the prefill twice)
+    extra_s = max(t_first - short_s, 1e-3)
+    fig.prefill_tps = (tin - short_in) / extra_s if tin > short_in else 0.0
+    own = short_in / fig.prefill_tps if fig.prefill_tps else 0.0
+    fig.ttft_ms = max(0.0, short_s - own) * 1000
     tick()
     # output speed: one request, first token to last
     ask = "Count from 1 to 300, separated by spaces."
