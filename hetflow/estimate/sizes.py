@@ -390,7 +390,12 @@ class _Walk:
                 + min(context, RECURSE_PREVIEW_TOKENS)
                 + history
             )
-            self.out.work[node_id] = Work(iterations, n, tokens_in, RECURSE_CODE_TOKENS)
+            # a root turn writes its code, at most the step's `with max_tokens=`
+            out = float(RECURSE_CODE_TOKENS)
+            cap = step.clauses.option("max_tokens")
+            if isinstance(cap, (int, float)) and not isinstance(cap, bool) and cap > 0:
+                out = min(out, float(cap))
+            self.out.work[node_id] = Work(iterations, n, tokens_in, out)
             return
         if data["op"] == "recurse.repl":
             turns = iterations + SUB_TURNS * max(0, step.depth - 1)
