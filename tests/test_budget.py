@@ -95,6 +95,44 @@ def test_concurrent_calls_that_wait_for_room_never_overspend(limit, calls, seed)
     assert budget.reserved == 0
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    limit=st.floats(0.0001, 0.05),
+    calls=st.lists(call, min_size=1, max_size=30),
+    over=st.lists(st.floats(0, 50), min_size=1, max_size=30),
+    order=st.randoms(use_true_random=False),
+)
+def test_usage_past_the_reservation_stops_new_calls_and_says_by_how_much(limit, calls, over, order):
+    """Issue 9: a provider that ignores max_tokens (or reports more than reserved, or
+    negative usage). The cap then cannot hold for calls already in flight, but the
+    overrun is counted exactly, no call is reserved once it happens, and nothing is
+    ever charged below zero."""
+    budget = Budget(limit)
+    open_: list = []
+    pending = list(calls)
+    settled = 0
+    while pending or open_:
+        if pending and (not open_ or order.random() < 0.6):
+            p, tokens_in, want, floor, _, _ = pending.pop()
+            was_over = budget.spent > limit
+            r = budget.try_reserve(p, input_tokens=tokens_in, want_out=want, min_out=floor)
+            if was_over:
+                assert r is None  # nothing starts once the spend passed the cap
+            if r is not None:
+                open_.append((r, p, tokens_in))
+        else:
+            r, p, tokens_in = open_.pop(order.randrange(len(open_)))
+            factor = over[settled % len(over)]
+            sign = -1 if order.random() < 0.1 else 1
+            charge = budget.settle(r, sign * p.cost(tokens_in, r.max_tokens * factor))
+            settled += 1
+            assert charge >= 0
+        assert budget.spent >= 0
+        assert budget.overrun == pytest.approx(max(0.0, budget.spent - limit), abs=2e-12)
+        if budget.overrun:
+            assert budget.exhausted
+
+
 def test_max_tokens_shrinks_to_fit_what_is_left_and_stops_below_the_floor():
     b = Budget(0.001)
     p = Prices(per_in=0.0, per_out=1e-6)

@@ -6,9 +6,12 @@ litellm's cost table).  When the worst case does not fit what is left, ``max_tok
 is lowered until it does — down to a floor below which an answer would be useless.
 If it still does not fit and other calls are in flight, the call waits for them to
 settle (they usually cost less than they reserved); if nothing is in flight, the budget
-is exhausted and the run stops cleanly.  A settled call is charged what its reported
-usage costs, which never exceeds its reservation because a provider cannot read more
-than it was sent nor write more than ``max_tokens``.
+is exhausted and the run stops cleanly.  A settled call is charged what its usage
+costs — the provider's report when it is plausible, else what the text shows (see
+:func:`charged_usage`), never less than zero.  A provider that honours ``max_tokens``
+never costs more than its reservation; one that does not (or that reports more than it
+could have read) can push the spend past the limit: the budget then says by how much
+(:attr:`Budget.overrun`) and no new call starts — the run stops and exits non-zero.
 
 >>> b = Budget(0.01)
 >>> p = Prices(per_in=1e-6, per_out=2e-6)
@@ -72,6 +75,71 @@ class Reservation:
     max_tokens: int
 
 
+# What a reply's usage is charged when the provider's report cannot be believed.
+CHARS_PER_TOKEN = 4  # a typical token of text (UTF-8 bytes); only an estimate
+USAGE_SLACK = 16  # tokens of leeway around max_tokens and the text's estimate
+NO_MAX_OUTPUT = 1_000_000  # without max_tokens, no single reply is believed to be longer
+
+
+def text_tokens(text: str) -> int:
+    """A typical token count of a text (four bytes a token), for usage a provider omits.
+
+    >>> text_tokens(""), text_tokens("hello world!")
+    (0, 3)
+    """
+    return -(-len(text.encode("utf-8")) // CHARS_PER_TOKEN)
+
+
+def _believable(reported: object, low: int, high: int) -> bool:
+    return (
+        isinstance(reported, int)
+        and not isinstance(reported, bool)
+        and reported > 0
+        and low <= reported <= high
+    )
+
+
+def charged_usage(
+    reported_in: object,
+    reported_out: object,
+    *,
+    prompt_estimate: int,
+    prompt_bound: int,
+    reply: str,
+    max_tokens: int | None,
+) -> tuple[int, int]:
+    """The input and output tokens a finished call is charged: never below zero, and
+    never simply what a provider claims when the text says otherwise.
+
+    A reported count is believed when it is a positive whole number that the text could
+    have produced: input at most ``prompt_bound`` (a token is at least a byte, see
+    :func:`hetflow.runtime.calls.input_bound`) and at least a tenth of the prompt's
+    estimate; output at least a tenth of the reply's estimate and not past both
+    ``max_tokens`` and ten times the reply's estimate (a reasoning model writes more
+    than its reply shows, within ``max_tokens``; a server that ignores ``max_tokens``
+    and says so honestly is believed, and its overrun charged).  Otherwise — missing,
+    zero, negative, not a number, or implausible — the call is charged what the text
+    shows: ``prompt_estimate`` and :func:`text_tokens` of the reply.
+
+    >>> kw = dict(prompt_estimate=100, prompt_bound=420, reply="x" * 400, max_tokens=50)
+    >>> charged_usage(90, 100, **kw)  # honest, past max_tokens: the server ignored it
+    (90, 100)
+    >>> charged_usage(None, 0, **kw), charged_usage(-5, -7, **kw)
+    ((100, 100), (100, 100))
+    >>> charged_usage(10**9, 10**9, **kw)
+    (100, 100)
+    """
+    text_out = text_tokens(reply)
+    tin = reported_in if _believable(reported_in, prompt_estimate // 10, prompt_bound) else None
+    high = 10 * text_out + USAGE_SLACK
+    high = max(high, (max_tokens + USAGE_SLACK) if max_tokens else NO_MAX_OUTPUT)
+    tout = reported_out if _believable(reported_out, text_out // 10, high) else None
+    return (
+        int(tin) if tin is not None else max(0, prompt_estimate),  # type: ignore[call-overload]
+        int(tout) if tout is not None else text_out,  # type: ignore[call-overload]
+    )
+
+
 class BudgetExhausted(Exception):
     """Nothing more fits in the budget (raised to the scheduler, which stops cleanly)."""
 
@@ -88,7 +156,7 @@ class Budget:
         self._limit = None if limit is None else math.floor(limit * PICO)
         if self._limit is not None and self._limit / PICO > limit:
             self._limit -= 1
-        self._spent = _pico_up(spent) if spent else 0
+        self._spent = _pico_up(spent) if spent and spent > 0 else 0  # never in credit
         self._reserved = 0
         self.calls = 0  # settled paid calls
         self.exhausted = False
@@ -98,6 +166,14 @@ class Budget:
     @property
     def spent(self) -> float:
         return self._spent / PICO
+
+    @property
+    def overrun(self) -> float:
+        """How far the spend went past the limit (a provider wrote or read more than it
+        was allowed); 0.0 while the cap holds."""
+        if self._limit is None or self._spent <= self._limit:
+            return 0.0
+        return (self._spent - self._limit) / PICO
 
     @property
     def reserved(self) -> float:
@@ -163,11 +239,15 @@ class Budget:
             await self._changed.wait()
 
     def settle(self, reservation: Reservation, cost: float) -> float:
-        """Charge a finished call what its reported usage costs; returns the charge."""
-        charge = _pico_up(cost)
+        """Charge a finished call what its usage costs (never below zero); returns the
+        charge.  A charge that takes the spend past the limit exhausts the budget: no new
+        call starts (:attr:`overrun` says by how much)."""
+        charge = _pico_up(cost) if cost > 0 else 0
         self._reserved -= reservation.amount
         self._spent += charge
         self.calls += 1
+        if self._limit is not None and self._spent > self._limit:
+            self.exhausted = True
         self._done()
         return charge / PICO
 

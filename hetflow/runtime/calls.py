@@ -24,7 +24,13 @@ from typing import Any
 from hetflow.plan.model import Assignment, Plan, PlanNode
 from hetflow.runtime import llm
 from hetflow.runtime.backends import LocalBackend
-from hetflow.runtime.budget import DEFAULT_MAX_TOKENS, Budget, BudgetExhausted, Prices
+from hetflow.runtime.budget import (
+    DEFAULT_MAX_TOKENS,
+    Budget,
+    BudgetExhausted,
+    Prices,
+    charged_usage,
+)
 from hetflow.runtime.cache import Cache, call_hash
 from hetflow.runtime.hooks import Hooks
 from hetflow.runtime.journal import Journal
@@ -396,10 +402,14 @@ class Caller:
                 self._record(base)
                 raise
             ended = time.monotonic()
-            tin = reply.input_tokens if reply.input_tokens is not None else _text_tokens(msgs)
-            tout = reply.output_tokens
-            if tout is None:
-                tout = max(1, len(reply.text) // 4)
+            tin, tout = charged_usage(
+                reply.input_tokens,
+                reply.output_tokens,
+                prompt_estimate=_text_tokens(msgs),
+                prompt_bound=bound,
+                reply=reply.text,
+                max_tokens=reservation.max_tokens or requested,
+            )
             cost = self.budget.settle(reservation, prices.cost(tin, tout))
             cap = reservation.max_tokens or requested
         if reply.reasoning_tokens and not reply.text.strip():

@@ -129,13 +129,15 @@ class Journal:
     ) -> None:
         self.db.execute(
             "INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?)",
-            (self.run_id, call_hash, reply, input_tokens, output_tokens, cost),
+            (self.run_id, call_hash, reply, input_tokens, output_tokens, cost if cost > 0 else 0.0),
         )
 
     def spent(self) -> float:
-        """What this run's journaled calls cost (counted against a resumed run's budget)."""
+        """What this run's journaled calls cost (counted against a resumed run's budget);
+        never below zero, whatever an older journal holds, so a resume never starts in
+        credit."""
         row = self.db.execute(
-            "SELECT COALESCE(SUM(cost), 0) FROM calls WHERE run=?", (self.run_id,)
+            "SELECT COALESCE(SUM(MAX(cost, 0)), 0) FROM calls WHERE run=?", (self.run_id,)
         ).fetchone()
         return float(row[0])
 

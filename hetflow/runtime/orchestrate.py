@@ -190,6 +190,13 @@ async def _execute(
             f"call{'s' * (the_budget.calls != 1)}; "
             f"finished: {_listing(finished)}; not run: {_listing(missed)}"
         )
+    if the_budget.overrun > 0:  # a provider wrote (or read) more than it was allowed
+        stopped = (
+            f"budget {exact_money(limit)} passed by ${the_budget.overrun:.6f} "
+            f"(spent ${the_budget.spent:.6f}): a provider wrote past the max_tokens it "
+            "was sent; no call started after that"
+            + (f"; {stopped.partition('; ')[2]}" if stopped else "")
+        )
     result = RunResult(
         outputs=outputs,
         cost_usd=the_budget.spent - spent_before,

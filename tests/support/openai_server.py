@@ -45,6 +45,20 @@ class Script:
     # written before the answer and counted in completion_tokens, as OpenAI does: a
     # max_tokens they reach leaves the content empty (finish_reason "length").
     reasoning: int | Callable[[dict], int] | None = None
+    honor_max_tokens: bool = True  # False: write past max_tokens (and report it)
+    headers: dict[str, str] = field(default_factory=dict)  # sent with errors (Retry-After)
+    # A misbehaving server: given the request, return (status, payload) to send instead
+    # of the scripted answer (payload: a dict sent as JSON, or a Raw body), or None.
+    respond: Callable[[Request], tuple[int, Any] | None] | None = None
+
+
+@dataclass
+class Raw:
+    """A body sent as it is; ``cut`` sends only its first ``cut`` bytes then hangs up
+    (a truncated reply: the Content-Length promises the whole)."""
+
+    data: bytes
+    cut: int | None = None
 
 
 @dataclass
@@ -121,7 +135,8 @@ class OpenAIServer:
                 if status == 200 and self._client_gone():
                     req.status = 499  # the client died waiting (kill -9): never delivered
                     return
-                self._send(status, payload)
+                script = server.scripts.get(req.model, server.default)
+                self._send(status, payload, script.headers if status != 200 else {})
 
             def do_GET(self) -> None:  # noqa: N802
                 """``/stats``: requests and high-water marks (for a server in another process)."""
@@ -138,13 +153,24 @@ class OpenAIServer:
                 except OSError:
                     return True
 
-            def _send(self, status: int, payload: dict) -> None:
-                data = json.dumps(payload).encode()
+            def _send(
+                self, status: int, payload: Any, headers: dict[str, str] | None = None
+            ) -> None:
+                raw = payload if isinstance(payload, Raw) else Raw(json.dumps(payload).encode())
+                data = raw.data
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(data)
+                if raw.cut is None:
+                    self.wfile.write(data)
+                    return
+                self.wfile.write(data[: raw.cut])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
 
         class Server(ThreadingHTTPServer):
             daemon_threads = True
@@ -191,12 +217,12 @@ class OpenAIServer:
         return repeats
 
     # ------------------------------------------------------------ serving
-    def _handle(self, body: dict, auth: str | None) -> tuple[int, dict, Request]:
+    def _handle(self, body: dict, auth: str | None) -> tuple[int, Any, Request]:
         req = Request(str(body.get("model", "")), time.monotonic(), authorization=auth, body=body)
         status, payload = self._answer(req)
         return status, payload, req
 
-    def _answer(self, req: Request) -> tuple[int, dict]:
+    def _answer(self, req: Request) -> tuple[int, Any]:
         body, model = req.body, req.model
         script = self.scripts.get(model, self.default)
         with self._lock:
@@ -212,6 +238,11 @@ class OpenAIServer:
                 return self._error(req, script.down, f"model {model} is down")
             if code:
                 return self._error(req, code, "injected failure")
+            if script.respond is not None:
+                custom = script.respond(req)
+                if custom is not None:
+                    req.status = custom[0]
+                    return custom
             forced = script.fail(body) if script.fail else None
             if forced:
                 why = f"refused (status {forced})"
@@ -238,7 +269,7 @@ class OpenAIServer:
                     text = text[: 4 * ct] if ct > 0 else ""
                 usage["completion_tokens_details"] = {"reasoning_tokens": thought}
                 ct += thought
-            elif max_tokens:
+            elif max_tokens and script.honor_max_tokens:
                 ct = min(ct, int(max_tokens))
             req.status = 200
             return 200, {
