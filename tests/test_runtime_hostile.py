@@ -3,11 +3,15 @@ usage, malformed bodies, Retry-After, hung calls, echoed keys, terminal escapes.
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import time
 from pathlib import Path
 
+import pytest
 from support.catalogs import local_catalog
 from support.fixtures import *  # noqa: F403  (the server and home fixtures)
+from support.openai_server import Raw, Request
 
 import hetflow
 from hetflow.commands.main import main
@@ -154,3 +158,121 @@ def test_negative_usage_never_puts_the_run_or_the_journal_in_credit(server, home
     jr.run_id = result.run_id
     assert jr.spent() == 0.0
     jr.close()
+
+
+# ---------------------------------------------------------------- 8: Retry-After
+TWO = """
+workflow two {
+  input q: text
+  reason a = prompt "A {{ q }}" using "small"
+  reason b = prompt "B {{ q }}" using "big"
+  output a, b
+}
+"""
+
+
+def _first_refused(seconds: str):
+    """A script whose first request is a 429 asking to wait ``seconds``; then answers."""
+    seen = []
+
+    def respond(req: Request):
+        seen.append(req)
+        if len(seen) == 1:
+            return 429, {"error": {"message": "slow down", "type": "rate_limit_error"}}
+        return 200, completion("fine")
+
+    return respond
+
+
+def test_retry_after_is_honoured_and_the_trace_says_why_it_retried(server, home):
+    server.script("small", respond=_first_refused("1"), headers={"Retry-After": "1"})
+    server.script("big", reply="b")
+    plan = compiled(home, server, TWO)
+
+    result = run_sync(
+        plan, {"q": "?"}, settings=Settings(backoff_s=0.01, backoff_max_s=5), cache=False
+    )
+
+    assert result.ok, result.reason
+    first, second = server.seen("small", ok_only=False)
+    assert second.started - first.ended >= 0.95  # not the 0.01 s backoff
+    failed, ok = [r for r in result.trace if r["node"] == "a"]
+    assert failed["error"].startswith("RateLimitError 429")
+    assert ok["retries"] == 1 and ok["error"] is None
+    assert (
+        ok["retry_reason"].startswith("RateLimitError 429") and "waited 1.00s" in ok["retry_reason"]
+    )
+
+
+def test_retry_after_is_bounded_by_the_backoff_cap(server, home):
+    server.script("small", respond=_first_refused("3600"), headers={"Retry-After": "3600"})
+    server.script("big", reply="b")
+    plan = compiled(home, server, TWO)
+
+    result = run_sync(
+        plan, {"q": "?"}, settings=Settings(backoff_s=0.01, backoff_max_s=0.3), cache=False
+    )
+
+    assert result.ok, result.reason
+    first, second = server.seen("small", ok_only=False)
+    assert 0.25 <= second.started - first.ended < 2.0
+
+
+# ---------------------------------------------------------------- 10: malformed replies
+def _bad(kind: str):
+    def respond(req: Request):
+        if kind == "no choices":
+            return 200, completion("x") | {"choices": []}
+        if kind == "no message":
+            return 200, completion("x") | {"choices": [{"index": 0, "finish_reason": "stop"}]}
+        body = json.dumps(completion("a reply that will not arrive whole")).encode()
+        return 200, Raw(body, cut=len(body) // 2)
+
+    return respond
+
+
+@pytest.mark.parametrize(
+    "kind, said, tries",
+    [
+        ("no choices", "malformed reply: no choices", 1),
+        ("no message", "malformed reply: not a chat completion", 1),
+        ("truncated", "the reply was cut off", 3),  # a dropped connection: retried
+    ],
+)
+def test_a_malformed_reply_is_one_clear_line(server, home, capsys, kind, said, tries):
+    server.script("small", respond=_bad(kind))
+    server.script("big", reply="b")
+
+    rc, out, err = cli(home, server, TWO + "\n", "--input", "q=?", capsys=capsys)
+    # (the step's default retries are 4; the fake server's truncation is retried)
+
+    assert rc == 1
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("hetflow: error: step 'a' failed: small@groq-lpu: " + said), last
+    for bad in ("Traceback", "IndexError", "cannot reach the endpoint"):
+        assert bad not in err
+    assert json.loads(out) == {"b": "b"}
+    if tries == 1:
+        assert len(server.seen("small", ok_only=False)) == 1  # not asked again
+
+
+def test_a_host_that_does_not_resolve_fails_fast(home, monkeypatch):
+    import socket
+
+    real = socket.getaddrinfo
+
+    def resolve(host, *args, **kwargs):
+        if str(host).endswith(".invalid"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    catalog = local_catalog(home, "http://no-such-host.invalid:9/v1")
+    plan = hetflow.compile(TWO, catalog=str(catalog))
+
+    started = time.monotonic()
+    result = run_sync(plan, {"q": "x"}, settings=Settings(backoff_s=0.5), cache=False)
+
+    assert time.monotonic() - started < 1.0  # 4 retries would wait 0.25+0.5+1+2 s at least
+    why = result.failed["a"]
+    assert "host name does not resolve" in why and "attempts" not in why, why

@@ -235,16 +235,18 @@ class Caller:
                 wire, wrapped = wire_schema(schema)
                 rf = response_format(llm.structured_mode(offer), wire, node.step)
                 msgs = _with_instruction(msgs, instruction(wire))
-            attempt = 0
+            attempt, why = 0, None  # why: the reason the attempt before was retried
             while True:
                 try:
-                    text = await self._once(node, item, offer, msgs, rf, attempt, rank)
+                    text = await self._once(node, item, offer, msgs, rf, attempt, rank, why)
                 except BudgetExhausted:
                     raise
                 except Exception as exc:
                     if _transient(exc) and attempt < retries:
                         attempt += 1
-                        await asyncio.sleep(self._delay(attempt, exc))
+                        wait = self._delay(attempt, exc)
+                        why = f"{self._describe(exc)}; waited {wait:.2f}s"
+                        await asyncio.sleep(wait)
                         continue
                     tries = f" after {attempt + 1} attempts" if attempt else ""
                     failures.append(f"{_name(offer)}: {self._describe(exc)}{tries}")
@@ -259,6 +261,7 @@ class Caller:
                         break
                     if attempt < retries:
                         attempt += 1
+                        why = f"invalid output ({self._redact(str(bad))})"
                         msgs = msgs + [
                             {"role": "assistant", "content": text},
                             {"role": "user", "content": feedback(bad)},
@@ -274,12 +277,7 @@ class Caller:
     def _delay(self, attempt: int, exc: BaseException) -> float:
         """The backoff, or the provider's ``Retry-After`` if it asks for longer (capped)."""
         delay = self._backoff(attempt)
-        response = getattr(exc, "response", None)
-        headers = getattr(response, "headers", None) or {}
-        try:
-            asked = float(headers.get("retry-after", 0) or 0)
-        except (TypeError, ValueError):
-            asked = 0.0
+        asked = llm.retry_after(exc) or 0.0
         return min(max(delay, asked), self.settings.backoff_max_s)
 
     def _backoff(self, attempt: int) -> float:
@@ -302,6 +300,7 @@ class Caller:
         rf: dict | None,
         attempt: int,
         rank: int,
+        why: str | None = None,
     ) -> str:
         prep = self._node(node)
         key, leader = None, None
@@ -322,17 +321,21 @@ class Caller:
             if found is not None:
                 if sampled:
                     self._repeats[base_key] = self._repeats.get(base_key, 0) + 1
-                return self._served(node, item, offer, attempt, rank, found, source)
+                return self._served(node, item, offer, (attempt, why), rank, found, source)
             if not sampled:  # the same call already in flight: wait for its answer
                 pending = self._inflight.get(key)
                 if pending is not None:
                     shared = await asyncio.shield(pending)
                     if shared is not None:  # (None: it failed; this one tries for itself)
-                        return self._served(node, item, offer, attempt, rank, shared, "shared")
+                        return self._served(
+                            node, item, offer, (attempt, why), rank, shared, "shared"
+                        )
                 else:
                     leader = self._inflight[key] = asyncio.get_running_loop().create_future()
         try:
-            return await self._paid(node, item, offer, msgs, rf, attempt, rank, prep, key, leader)
+            return await self._paid(
+                node, item, offer, msgs, rf, (attempt, why), rank, prep, key, leader
+            )
         finally:
             if leader is not None:
                 del self._inflight[key]
@@ -346,7 +349,7 @@ class Caller:
         offer: Assignment,
         msgs: list[dict],
         rf: dict | None,
-        attempt: int,
+        attempt: tuple[int, str | None],
         rank: int,
         prep: _NodeCall,
         key: str | None,
@@ -453,7 +456,9 @@ class Caller:
         self._record(record)
         return reply.text
 
-    def _served(self, node, item, offer, attempt, rank, found, source: str) -> str:
+    def _served(
+        self, node, item, offer, attempt: tuple[int, str | None], rank, found, source: str
+    ) -> str:
         """An answer given without a call of its own (journal, cache, or a twin in flight)."""
         now = time.monotonic() - self.t0
         record = self._base(node, item, offer, attempt, rank)
@@ -479,8 +484,11 @@ class Caller:
         return f"{key}#{seen}" if seen else key
 
     @staticmethod
-    def _base(node: PlanNode, item: str, offer: Assignment, attempt: int, rank: int) -> dict:
-        """A trace record's first fields; the caller adds the rest in the documented order."""
+    def _base(
+        node: PlanNode, item: str, offer: Assignment, attempt: tuple[int, str | None], rank: int
+    ) -> dict:
+        """A trace record's first fields; the caller adds the rest in the documented order.
+        ``attempt`` is the retry's number and why the attempt before it was retried."""
         return {
             "node": node.id,
             "step": node.step,
@@ -488,7 +496,8 @@ class Caller:
             "model": offer.model,
             "chip": offer.chip,
             "litellm": offer.litellm,
-            "retries": attempt,
+            "retries": attempt[0],
+            "retry_reason": attempt[1],
             "fallback": rank,
         }
 

@@ -195,8 +195,8 @@ async def complete(
     call = lt.acompletion(**kwargs)
     # litellm's timeout covers the HTTP exchange; this one covers everything around it.
     response = await (asyncio.wait_for(call, timeout + 1.0) if timeout else call)
+    text = reply_text(response)  # MalformedReply when there is no choice or message
     choice = response.choices[0]
-    text = getattr(choice.message, "content", None) or ""
     tokens_in, tokens_out, reasoning = usage_of(getattr(response, "usage", None))
     finish = getattr(choice, "finish_reason", None)
     return Reply(
@@ -204,11 +204,127 @@ async def complete(
     )
 
 
+class MalformedReply(Exception):
+    """A reply that is not a chat completion (no choice, no message): the server's fault,
+    not worth asking the same offer again."""
+
+    transient = False
+
+
+def reply_text(response: Any) -> str:
+    """The text of a completion's first choice; :class:`MalformedReply` if it has none."""
+    choices = getattr(response, "choices", None)
+    if not choices:
+        raise MalformedReply("malformed reply: no choices (choices: [])")
+    message = getattr(choices[0], "message", None)
+    if message is None:
+        raise MalformedReply("malformed reply: the choice has no message")
+    return getattr(message, "content", None) or ""
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """The seconds a provider's ``Retry-After`` (or ``retry-after-ms``) asks to wait.
+
+    litellm keeps the response's headers in ``litellm_response_headers`` on the
+    exception; its ``response.headers`` is empty.
+
+    >>> class E(Exception): litellm_response_headers = {"retry-after": "3"}
+    >>> retry_after(E())
+    3.0
+    """
+    for headers in (
+        getattr(exc, "litellm_response_headers", None),
+        getattr(getattr(exc, "response", None), "headers", None),
+        getattr(exc, "headers", None),
+    ):
+        if not headers:
+            continue
+        try:
+            ms = headers.get("retry-after-ms")
+            if ms is not None:
+                return max(0.0, float(ms) / 1000.0)
+            value = headers.get("retry-after")
+        except (AttributeError, TypeError, ValueError):
+            continue
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value))
+        except (TypeError, ValueError):
+            pass
+        try:  # an HTTP date
+            import time as _time
+            from email.utils import parsedate_to_datetime
+
+            return max(0.0, parsedate_to_datetime(str(value)).timestamp() - _time.time())
+        except (TypeError, ValueError, IndexError, OverflowError):
+            continue
+    return None
+
+
+def _chain(exc: BaseException, limit: int = 8) -> list[BaseException]:
+    out: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(out) < limit:
+        out.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    return out
+
+
+# The server hung up after the connection was made, before its reply was whole.
+_TRUNCATED = {
+    "ClientPayloadError",
+    "ContentLengthError",
+    "ServerDisconnectedError",
+    "RemoteProtocolError",
+    "IncompleteRead",
+}
+
+
+def _truncated(exc: BaseException) -> bool:
+    """The server hung up in the middle of its reply (the body is shorter than promised)."""
+    return any(type(e).__name__ in _TRUNCATED for e in _chain(exc))
+
+
+def _dns_failure(exc: BaseException) -> bool:
+    """The endpoint's host name does not resolve (not a temporary resolver failure)."""
+    import socket
+
+    for e in _chain(exc):
+        if isinstance(e, socket.gaierror):
+            return e.errno != socket.EAI_AGAIN
+        if type(e).__name__ == "ClientConnectorDNSError" and "Temporary" not in str(e):
+            return True
+    return False
+
+
+def _not_json(exc: BaseException) -> str | None:
+    import json
+
+    for e in _chain(exc):
+        if isinstance(e, json.JSONDecodeError):
+            return e.msg
+    return None
+
+
+def _unreadable(exc: BaseException) -> bool:
+    """litellm could not make a completion of the body (e.g. a choice without message)."""
+    return "Invalid response object" in str(getattr(exc, "message", None) or exc)
+
+
 def is_transient(exc: BaseException) -> bool:
-    """Worth retrying on the same offer: rate limits, 5xx, timeouts, dropped connections."""
+    """Worth retrying on the same offer: rate limits, 5xx, timeouts, dropped connections.
+
+    Not a host name that does not resolve (it will not resolve in half a second either),
+    nor a reply that is not a completion.
+    """
     said = getattr(exc, "transient", None)  # the lean path's errors classify themselves
     if isinstance(said, bool):
         return said
+    if _dns_failure(exc) or isinstance(exc, MalformedReply) or _unreadable(exc):
+        return False
+    if _not_json(exc) is not None and not _truncated(exc):
+        return False
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError, ConnectionError)):
         return True
     if "litellm" not in sys.modules:  # no call was made through litellm
@@ -235,6 +351,17 @@ def describe(exc: BaseException) -> str:
         return said
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
         return "timed out"
+    if isinstance(exc, MalformedReply):
+        return str(exc)
+    if _dns_failure(exc):
+        return "cannot reach the endpoint (its host name does not resolve)"
+    if _truncated(exc):
+        return "the reply was cut off (the server hung up before its reply was whole)"
+    bad_json = _not_json(exc)
+    if bad_json is not None:
+        return f"malformed reply: not JSON ({bad_json})"
+    if _unreadable(exc):
+        return "malformed reply: not a chat completion (a choice without a message?)"
     unreachable = _unreachable(exc)
     if unreachable:
         return f"cannot reach the endpoint ({unreachable})"
@@ -242,6 +369,7 @@ def describe(exc: BaseException) -> str:
     status = getattr(exc, "status_code", None)
     message = str(getattr(exc, "message", None) or exc).strip().splitlines()
     first = message[0] if message else ""
+    first = first.partition("Traceback (most recent call last)")[0].strip()
     first = first.removeprefix("litellm.").strip()
     while first.startswith(name + ":"):  # litellm repeats the class name in its message
         first = first[len(name) + 1 :].strip()
