@@ -142,6 +142,7 @@ TRACE_RECORD = {
     "chip": "c",
     "litellm": "openai/m",
     "retries": 0,
+    "retry_reason": None,
     "fallback": 0,
     "tokens_in": 3000,
     "tokens_out": 400,
