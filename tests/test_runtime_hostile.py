@@ -276,3 +276,50 @@ def test_a_host_that_does_not_resolve_fails_fast(home, monkeypatch):
     assert time.monotonic() - started < 1.0  # 4 retries would wait 0.25+0.5+1+2 s at least
     why = result.failed["a"]
     assert "host name does not resolve" in why and "attempts" not in why, why
+
+
+# ---------------------------------------------------------------- 7: max_calls
+ROOT = Path(__file__).parent.parent
+FAN_OUT = """```python
+lines = [l for l in context.splitlines() if l.strip()]
+labels = llm_query_batched(["Label this record: " + l for l in lines])
+print(len(labels))
+```"""
+ANSWER = """```python
+FINAL([{"label": "numeric", "count": 1}])
+```"""
+
+
+def test_max_calls_bounds_a_recursions_sub_calls(server, home):
+    def root(body):
+        return FAN_OUT if len(body["messages"]) == 2 else ANSWER
+
+    for model in ("coder", "big"):
+        server.script(model, reply=root)
+    server.script("small", reply="numeric")
+    source = (ROOT / "examples" / "oolong.het").read_text()
+    source = source.replace(
+        "sub needs reasoning >= 2\n  }", "sub needs reasoning >= 2\n  } with max_calls=3"
+    )
+    assert "max_calls=3" in source
+    plan = hetflow.compile(source, catalog=str(local_catalog(home, server.url)))
+    context = "\n".join(f"Date: 2024 || User: u{i} || Instance: how many {i}?" for i in range(50))
+
+    result = run_sync(
+        plan, {"context": context, "question": "How many?"}, settings=FAST, cache=False
+    )
+
+    assert result.failed["tallies"] == "recurse: max_calls=3 reached: no more sub-calls (3 made)"
+    assert len(server.seen("small")) == 3  # not 50: the three allowed finished, were paid
+
+
+def test_max_calls_bounds_the_calls_of_any_step(server, home):
+    server.script("small", down=500)
+    server.script("big", reply="b")
+    plan = compiled(home, server, TWO.replace('using "small"', 'using "small" with max_calls=2'))
+
+    result = run_sync(plan, {"q": "?"}, settings=FAST, cache=False)
+
+    assert "max_calls=2 reached" in result.failed["a"]
+    assert len(server.seen("small", ok_only=False)) == 2  # not 1 + 4 retries
+    assert result.outputs == {"b": "b"}

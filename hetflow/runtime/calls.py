@@ -223,6 +223,10 @@ class Caller:
         # `with escalate=true`: an answer that fails the schema, or says UNSURE, moves on
         # to the next (stronger) offer at once instead of asking the same model again
         escalate = bool(opts.get("escalate"))
+        # `with max_calls=N`: the calls one instance of a step may make, retries and
+        # fallbacks included (a recurse counts its sub-calls instead: ops.recurse).
+        cap = opts.get("max_calls") if not node.op.startswith("recurse") else None
+        made = 0
         failures: list[str] = []
         for offer in offers:
             if offer is node.assignment:
@@ -237,6 +241,10 @@ class Caller:
                 msgs = _with_instruction(msgs, instruction(wire))
             attempt, why = 0, None  # why: the reason the attempt before was retried
             while True:
+                if cap is not None and made >= int(cap):
+                    failures.append(f"max_calls={int(cap)} reached")
+                    raise NodeFailed("; ".join(failures))
+                made += 1
                 try:
                     text = await self._once(node, item, offer, msgs, rf, attempt, rank, why)
                 except BudgetExhausted:

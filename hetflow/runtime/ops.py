@@ -9,6 +9,8 @@ level's assignment.  A prompt that renders an image sends it as an image part
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from hetflow.errors import HetError
@@ -19,6 +21,45 @@ from hetflow.syntax.templates import RenderError, render
 
 if TYPE_CHECKING:
     from hetflow.runtime.calls import Caller
+
+
+class CallLimitReached(Exception):
+    """A ``recurse`` asked for more sub-calls than its ``with max_calls=N``."""
+
+
+class CallLimit:
+    """``with max_calls=N`` of a ``recurse``: at most N sub-calls reach a model.
+
+    A sub-call past the limit waits for the allowed ones still in flight (they are paid
+    for: their answers are journaled) and then fails; the sandbox ends the recursion on
+    a failed sub-call, so the step fails saying so.
+    """
+
+    def __init__(self, limit: int | None):
+        self.limit, self.made, self._busy = limit, 0, 0
+        self._idle: asyncio.Event | None = None
+
+    async def call(self, make: Callable[[], Awaitable[Any]]) -> Any:
+        if self.limit is None:
+            return await make()
+        if self.made >= self.limit:
+            while self._busy:
+                if self._idle is None:
+                    self._idle = asyncio.Event()
+                await self._idle.wait()
+            task = asyncio.current_task()
+            if task is not None:  # a batch's other refusals: seen, not logged as lost
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            raise CallLimitReached(f"max_calls={self.limit} reached: no more sub-calls")
+        self.made += 1
+        self._busy += 1
+        try:
+            return await make()
+        finally:
+            self._busy -= 1
+            if not self._busy and self._idle is not None:
+                self._idle.set()
+                self._idle = None
 
 
 class StepError(Exception):
@@ -152,9 +193,14 @@ async def recurse(
     context = values.get(node.input or "")
     schema = structured.schema_for(node, plan)
 
+    opts = node.options or {}
+    limit = CallLimit(int(opts["max_calls"]) if "max_calls" in opts else None)
+
     async def call_model(level: int, messages: list[dict]) -> str:
         target = levels.get(level) or levels[max(levels)]
-        return await caller.ask(target, item, messages)
+        if level == 0:  # the root's turns: bounded by max_iterations
+            return await caller.ask(target, item, messages)
+        return await limit.call(lambda: caller.ask(target, item, messages))
 
     validate = None
     if schema is not None:
@@ -167,7 +213,6 @@ async def recurse(
 
     from hetflow.estimate.sizes import RECURSE_ITERATIONS
 
-    opts = node.options or {}
     # Without `with max_iterations=`, the cap is the turns the estimate planned for (it was
     # 12 here while compile assumed 6, so a long recursion ran twice what was priced).
     kwargs: dict[str, Any] = {
@@ -180,6 +225,8 @@ async def recurse(
         )
     except HetError as exc:  # no valid answer, or the sandbox could not start
         raise StepError(str(exc)) from None
+    except CallLimitReached as exc:  # the model's code asked for more than allowed
+        raise StepError(f"recurse: {exc} ({limit.made} made)") from None
     value = result.value
     if schema is None and not isinstance(value, str):
         import json
