@@ -323,3 +323,28 @@ def test_max_calls_bounds_the_calls_of_any_step(server, home):
     assert "max_calls=2 reached" in result.failed["a"]
     assert len(server.seen("small", ok_only=False)) == 2  # not 1 + 4 retries
     assert result.outputs == {"b": "b"}
+
+
+# ---------------------------------------------------------------- 9: hung calls
+def test_a_hung_call_times_out_by_default_and_is_said_to_be_slow(server, home, capsys):
+    server.script("small", reply="late", latency_s=6.0)  # hung, as far as the run can tell
+    server.script("big", reply="b")
+    plan = compiled(home, server, TWO)  # no `with timeout=`
+    settings = Settings(
+        retries=0, timeout_factor=1.0, timeout_min_s=2.0, slow_after_s=0.3, backoff_s=0.01
+    )
+
+    result = run_sync(plan, {"q": "?"}, settings=settings, cache=False, progress=True)
+
+    assert result.failed["a"] == "small@groq-lpu: timed out"
+    assert result.latency_s < 5.0  # not litellm's 6,000 s (nor the server's 6 s)
+    err = capsys.readouterr().err
+    assert "hetflow: a on small@groq-lpu has waited " in err  # max(0.3 s, 3x estimate)
+    assert "for its reply (estimated " in err and "gives up at 2s)" in err
+
+
+def test_the_default_timeout_follows_the_estimate_within_bounds():
+    s = Settings()
+    assert s.default_timeout(0.5) == 60.0  # the floor
+    assert s.default_timeout(12.0) == 120.0  # ten times the estimate
+    assert s.default_timeout(3600.0) == 600.0  # the ceiling

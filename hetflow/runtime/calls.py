@@ -67,7 +67,18 @@ class Settings:
     retries: int = 4
     backoff_s: float = 0.5
     backoff_max_s: float = 20.0
-    timeout_s: float | None = None  # per call; None: litellm's default
+    timeout_s: float | None = None  # per call; None: derived from the plan's estimate
+    # Without `with timeout=`, a call gives up after its estimated time times this factor,
+    # within [timeout_min_s, timeout_max_s] (litellm's own default is 6,000 s).
+    timeout_factor: float = 10.0
+    timeout_min_s: float = 60.0
+    timeout_max_s: float = 600.0
+    # A call still waiting after max(slow_after_s, 3x its estimate) is said to be slow.
+    slow_after_s: float = 15.0
+
+    def default_timeout(self, expected_s: float) -> float:
+        return min(self.timeout_max_s, max(self.timeout_min_s, self.timeout_factor * expected_s))
+
     llm_extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"mock_response": "hi"}
     # recurse steps: "strict" refuses to run model code where a confinement layer is
     # missing; "weak" runs it anyway, warning per missing layer (docs/recursion.md).
@@ -127,6 +138,18 @@ def seconds(value: Any) -> float | None:
         return None
 
 
+def call_seconds(offer: Assignment, node: PlanNode) -> float:
+    """How long one call of a node on an offer is expected to take (the plan's model:
+    time to first token, prefill, then output at the offer's speed)."""
+    e = node.estimate
+    t = offer.ttft_ms / 1000.0
+    if offer.prefill_tps:
+        t += e.input_tokens_per_call / offer.prefill_tps
+    if offer.output_tps:
+        t += e.output_tokens_per_call / offer.output_tps
+    return t
+
+
 def input_bound(messages: list[dict]) -> int:
     """An upper bound on a request's input tokens: a token is at least one byte."""
     total = 16
@@ -181,6 +204,7 @@ class Caller:
         # (self-consistency, votes) are told apart by their place among the identical.
         self._repeats: dict[str, int] = {}  # a sampled call's key -> answers given so far
         self._inflight: dict[str, asyncio.Future] = {}  # a temperature-0 call being made
+        self.say: Callable[[str], None] | None = None  # where "a call is slow" is told
         self._call_start = hooks.has("on_call_start")
         self._call_end = hooks.has("on_call_end")
 
@@ -386,6 +410,11 @@ class Caller:
                     chip=offer.chip,
                     litellm=offer.litellm,
                 )
+            timeout = prep.timeout(self.settings.timeout_s)
+            expected = call_seconds(offer, node)
+            if timeout is None:
+                timeout = self.settings.default_timeout(expected)
+            watch = self._watch(node, item, offer, expected, timeout)
             started = time.monotonic()
             try:
                 reply = await self.backend.complete(
@@ -393,11 +422,13 @@ class Caller:
                     msgs,
                     max_tokens=reservation.max_tokens or requested,
                     temperature=prep.temperature,
-                    timeout=prep.timeout(self.settings.timeout_s),
+                    timeout=timeout,
                     response_format=rf,
                     extra={**prep.passthrough, **self.settings.llm_extra},
                 )
             except BaseException as exc:
+                if watch is not None:
+                    watch.cancel()
                 self.budget.release(reservation)
                 ended = time.monotonic()
                 base = self._base(node, item, offer, attempt, rank)
@@ -413,6 +444,8 @@ class Caller:
                 self._record(base)
                 raise
             ended = time.monotonic()
+            if watch is not None:
+                watch.cancel()
             tin, tout = charged_usage(
                 reply.input_tokens,
                 reply.output_tokens,
@@ -463,6 +496,26 @@ class Caller:
         record["error"] = None
         self._record(record)
         return reply.text
+
+    def _watch(
+        self, node: PlanNode, item: str, offer: Assignment, expected: float, timeout: float
+    ) -> asyncio.TimerHandle | None:
+        """Say once that a call is slow, if it still runs well past its estimate."""
+        say = self.say
+        if say is None:
+            return None
+        after = max(self.settings.slow_after_s, 3.0 * expected)
+        if after >= timeout:
+            return None
+        where = node.id + (f" (item {item})" if item else "")
+
+        def slow() -> None:
+            say(
+                f"hetflow: {where} on {_name(offer)} has waited {after:g}s for its reply "
+                f"(estimated {expected:.1f}s; gives up at {timeout:.0f}s)"
+            )
+
+        return asyncio.get_running_loop().call_later(after, slow)
 
     def _served(
         self, node, item, offer, attempt: tuple[int, str | None], rank, found, source: str

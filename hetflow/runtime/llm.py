@@ -349,7 +349,10 @@ def describe(exc: BaseException) -> str:
     said = getattr(exc, "description", None)  # the lean path's errors word themselves
     if isinstance(said, str):
         return said
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or type(exc).__name__ in (
+        "Timeout",
+        "APITimeoutError",
+    ):
         return "timed out"
     if isinstance(exc, MalformedReply):
         return str(exc)

@@ -131,6 +131,8 @@ async def _execute(
         )
         steps = {n.step for n in plan.nodes}
         with Progress(progress, len(steps)) as bar:
+            if progress:
+                caller.say = bar.say
             if bar.enabled:
                 trace_add = trace.add
 

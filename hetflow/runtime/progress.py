@@ -48,6 +48,13 @@ class Progress:
             f" · {self.calls} calls · ${self.cost:.4f}"
         )
 
+    def say(self, line: str) -> None:
+        """A line of news (a slow call) above the live line, or on standard error."""
+        if self._live is not None:
+            self._live.console.print(line, markup=False, highlight=False)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
     def node_done(self, step: str = "") -> None:
         self.nodes += 1
         self.steps.add(step)
