@@ -145,3 +145,56 @@ def test_a_provider_error_that_echoes_the_key_is_redacted(server, home, monkeypa
     for path in home.rglob("*"):
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_a_reply_that_echoes_the_key_is_redacted_everywhere(
+    server, home, monkeypatch, tmp_path, capsys
+):
+    """Issue 12 item 13: an endpoint that answers with the Authorization header it got."""
+    monkeypatch.setenv("HETFLOW_TEST_BIG_KEY", SECRET)
+    server.script("small", reply="a")
+    server.script("big", reply=lambda body: "b")
+    server.scripts["big"].respond = lambda req: (
+        200,
+        {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "big",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": f"you sent {req.authorization}"},
+                }
+            ],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 5, "total_tokens": 10},
+        },
+    )
+    src = tmp_path / "two.het"
+    src.write_text(TWO)
+    catalog = local_catalog(home, server.url, big_key_env="HETFLOW_TEST_BIG_KEY")
+
+    code = main(
+        [
+            "run",
+            str(src),
+            "--catalog",
+            str(catalog),
+            "--input",
+            "q=hello",
+            "--journal",
+            str(home / "j.sqlite"),
+            "--trace",
+            str(home / "trace.jsonl"),
+        ]
+    )
+    out = capsys.readouterr()
+
+    assert code == 0, out.err
+    assert json.loads(out.out) == {"a": "a", "b": "you sent Bearer ***"}
+    assert SECRET not in out.out + out.err
+    written = [p for p in home.rglob("*") if p.is_file()]
+    assert {"j.sqlite", "trace.jsonl", "calls.sqlite"} <= {p.name for p in written}
+    for path in written:
+        assert SECRET.encode() not in path.read_bytes(), path

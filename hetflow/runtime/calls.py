@@ -471,17 +471,19 @@ class Caller:
                 record["error"] = self._describe(exhausted)
                 self._record(record)
                 raise exhausted
+        # An endpoint that echoes the request's key must not get it stored or shown.
+        text = self._redact(reply.text) if self.secrets else reply.text
         if key is not None:
             if prep.temperature != 0:  # the answer takes the next place among its identical
                 base_key = key.partition("#")[0]
                 key = self._nth(base_key, True)
                 self._repeats[base_key] = self._repeats.get(base_key, 0) + 1
             elif leader is not None:
-                leader.set_result((reply.text, tin, tout, 0.0))
+                leader.set_result((text, tin, tout, 0.0))
             if self.journal:
-                self.journal.call_done(key, reply.text, tin, tout, cost)
+                self.journal.call_done(key, text, tin, tout, cost)
             if self.cache is not None:
-                self.cache.put(key, reply.text, tin, tout)
+                self.cache.put(key, text, tin, tout)
         record = self._base(node, item, offer, attempt, rank)
         record["tokens_in"] = tin
         record["tokens_out"] = tout
@@ -495,7 +497,7 @@ class Caller:
             record["ray_node"] = reply.ray_node
         record["error"] = None
         self._record(record)
-        return reply.text
+        return text
 
     def _watch(
         self, node: PlanNode, item: str, offer: Assignment, expected: float, timeout: float
@@ -521,6 +523,8 @@ class Caller:
         self, node, item, offer, attempt: tuple[int, str | None], rank, found, source: str
     ) -> str:
         """An answer given without a call of its own (journal, cache, or a twin in flight)."""
+        if self.secrets:  # stored by an older hetflow, or under a key set since
+            found = (self._redact(found[0]), *found[1:])
         now = time.monotonic() - self.t0
         record = self._base(node, item, offer, attempt, rank)
         record["tokens_in"] = found[1]
