@@ -10,6 +10,10 @@
 ('1m 35s', '2.2s', '40ms')
 >>> count(3), count(13.333333)
 ('3', '13.3')
+>>> printable("ok \\x1b]0;pwned\\x07 \\u202egnp.exe \\x9b2J")
+'ok \\\\x1b]0;pwned\\\\x07 \\\\u202egnp.exe \\\\x9b2J'
+>>> json_printable('"\\u202e\\x9b"')
+'"\\\\u202e\\\\u009b"'
 """
 
 from __future__ import annotations
@@ -62,3 +66,29 @@ def seconds(x: float) -> str:
 def count(x: float) -> str:
     """An expected number of calls: whole numbers as they are, fractions to one decimal."""
     return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.1f}"
+
+
+# Text from outside (a provider's error, a model's reply) must not drive the terminal:
+# C0 and C1 controls (ESC starts CSI/OSC sequences; U+009B is a one-byte CSI) and the
+# bidirectional overrides that make text read other than it is stored.
+_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_UNSAFE = {
+    **{c: f"\\x{c:02x}" for c in range(0x20) if c not in (0x0A,)},
+    0x7F: "\\x7f",
+    **{c: f"\\x{c:02x}" for c in range(0x80, 0xA0)},
+    **{ord(c): f"\\u{ord(c):04x}" for c in _BIDI + "\u2028\u2029"},
+}
+_UNSAFE_JSON = {c: f"\\u{c:04x}" for c in range(0x80, 0xA0)} | {
+    ord(c): f"\\u{ord(c):04x}" for c in _BIDI + "\u2028\u2029"
+}
+
+
+def printable(text: str) -> str:
+    """Text safe to print on a terminal: controls and bidi overrides shown escaped."""
+    return text.translate(_UNSAFE) if not text.isprintable() else text
+
+
+def json_printable(text: str) -> str:
+    """JSON text (as ``json.dumps`` writes it, C0 controls already escaped) with C1
+    controls and bidi overrides escaped too: still the same JSON, safe on a terminal."""
+    return text.translate(_UNSAFE_JSON) if not text.isprintable() else text

@@ -348,3 +348,60 @@ def test_the_default_timeout_follows_the_estimate_within_bounds():
     assert s.default_timeout(0.5) == 60.0  # the floor
     assert s.default_timeout(12.0) == 120.0  # ten times the estimate
     assert s.default_timeout(3600.0) == 600.0  # the ceiling
+
+
+# ---------------------------------------------------------------- 14: terminal escapes, NaN
+RAW = ("\x1b", "\x07", "\u202e", "\u009b")
+
+
+def _strict(text: str):
+    """JSON as the standard has it: NaN and Infinity are not numbers."""
+
+    def refuse(name: str):
+        raise ValueError(f"not JSON: {name}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_control_characters_from_outside_never_reach_the_terminal_raw(server, home, capsys):
+    hostile = "title\x1b]0;pwned\x07 clear\x1b[2J \u202egnp.exe csi\u009b31m"
+    server.script("small", reply=hostile)
+    server.script("big", respond=lambda req: (400, {"error": {"message": hostile}}))
+
+    rc, out, err = cli(home, server, TWO, "--input", "q=?", capsys=capsys)
+
+    assert rc == 1
+    for raw in RAW:
+        assert raw not in out and raw not in err, repr(raw)
+    assert _strict(out) == {"a": hostile}  # the same text, escaped as JSON escapes it
+    assert "\\x1b]0;pwned\\x07" in err and "\\u202egnp.exe" in err and "\\x9b31m" in err
+
+
+NUMBER = """
+workflow n {
+  input q: text
+  reason n: number = prompt "How many? {{ q }}" using "big"
+  output n
+}
+"""
+
+
+def test_nan_in_a_number_step_is_not_printed_as_nan(server, home, capsys):
+    replies = iter(["NaN", "42"])
+    server.script("big", reply=lambda body: next(replies))
+
+    rc, out, err = cli(home, server, NUMBER, "--input", "q=?", capsys=capsys)
+
+    assert rc == 0, err
+    assert _strict(out) == {"n": 42}  # NaN was refused and the model asked again
+    second = server.seen("big")[1].body["messages"][-1]["content"]
+    assert "nan is not a JSON number" in second
+
+
+def test_a_non_finite_output_is_printed_as_null():
+    from hetflow.runtime.values import for_output
+
+    assert _strict(json.dumps(for_output({"x": float("nan"), "y": [float("inf"), 1.5]}))) == {
+        "x": None,
+        "y": [None, 1.5],
+    }

@@ -17,6 +17,7 @@ from typing import NoReturn
 from hetflow import __version__
 from hetflow.commands.output import error, say
 from hetflow.errors import DiagnosticError, HetError
+from hetflow.units import printable
 
 COMMANDS = (
     "check",
@@ -142,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("HETFLOW_DEBUG"):
             raise
         print(
-            f"hetflow: internal error: {type(exc).__name__}: {exc} "
+            f"hetflow: internal error: {type(exc).__name__}: {printable(str(exc))} "
             "(set HETFLOW_DEBUG=1 for the traceback, and please report it)",
             file=sys.stderr,
         )

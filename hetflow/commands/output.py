@@ -14,6 +14,8 @@ import re
 import sys
 from typing import TextIO
 
+from hetflow.units import printable
+
 RESET = "\033[0m"
 BOLD = "\033[1m"
 RED = "\033[1;31m"
@@ -71,5 +73,6 @@ def say(text: str, stream: TextIO | None = None) -> None:
 
 
 def error(message: str, command: str = "hetflow") -> None:
-    """The one-line error of a user's mistake: ``hetflow: error: message``."""
-    say(f"{command}: error: {message}")
+    """The one-line error of a user's mistake: ``hetflow: error: message`` (control
+    characters from outside, e.g. a provider's message, shown escaped)."""
+    say(f"{command}: error: {printable(message)}")

@@ -119,10 +119,17 @@ def run(args: argparse.Namespace) -> int:
         settings=Settings(sandbox=args.sandbox),
     )
     # What finished, always as JSON (a script parses it); a failure is said on stderr.
-    print(json.dumps(for_output(result.outputs), indent=2, ensure_ascii=False))
+    # It comes from outside (models, providers): no key, no terminal escape.
+    from hetflow.runtime.keys import redact, secret_values
+    from hetflow.units import json_printable
+
+    secrets = secret_values(plan)
+    shown = json.dumps(for_output(result.outputs), indent=2, ensure_ascii=False)
+    print(json_printable(redact(shown, secrets)))
     print(result.summary, file=sys.stderr)
     if result.reason:
-        error(result.reason if result.stopped else f"the run failed: {result.reason}")
+        reason = redact(result.reason, secrets)
+        error(reason if result.stopped else f"the run failed: {reason}")
         return 1
     return 0
 

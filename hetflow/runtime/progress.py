@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from hetflow.units import printable
+
 
 class Progress:
     """Steps with a result out of the plan's, calls made and dollars spent, redrawn a few
@@ -50,6 +52,7 @@ class Progress:
 
     def say(self, line: str) -> None:
         """A line of news (a slow call) above the live line, or on standard error."""
+        line = printable(line)
         if self._live is not None:
             self._live.console.print(line, markup=False, highlight=False)
         else:

@@ -21,6 +21,7 @@ hetflow.runtime.structured.InvalidOutput: at value: 'x' is not of type 'number'
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -91,6 +92,9 @@ def parse(text: str, schema: dict[str, Any], wrapped: bool) -> Any:
     from jsonschema.exceptions import best_match
 
     value = _load(text)
+    bad = _non_finite(value)
+    if bad is not None:
+        raise InvalidOutput(f"{bad} is not a JSON number; give a finite number")
     if wrapped:
         if isinstance(value, dict) and "value" in value:
             value = value["value"]
@@ -104,6 +108,20 @@ def parse(text: str, schema: dict[str, Any], wrapped: bool) -> Any:
             where = "value/" + where
         raise InvalidOutput(f"at {where}: {err.message}")
     return value
+
+
+def _non_finite(value: Any) -> str | None:
+    """``NaN``/``Infinity`` somewhere in a value (Python's json reads them; JSON has none)."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else repr(value)
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        for v in value:
+            bad = _non_finite(v)
+            if bad is not None:
+                return bad
+    return None
 
 
 def _load(text: str) -> Any:

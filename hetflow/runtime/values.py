@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,7 +96,10 @@ def from_json(text: str) -> Any:
 
 
 def for_output(value: Any) -> Any:
-    """How a value shows in ``hetflow run``'s JSON output: images as data URLs."""
+    """How a value shows in ``hetflow run``'s JSON output: images as data URLs, a number
+    JSON cannot hold (NaN, infinity) as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, Image):
         return value.data_url()
     if isinstance(value, dict):
