@@ -405,3 +405,31 @@ def test_a_non_finite_output_is_printed_as_null():
         "x": None,
         "y": [None, 1.5],
     }
+
+
+# ---------------------------------------------------------------- 11: a full disk
+def test_a_journal_that_cannot_be_written_stops_the_run_without_paying_twice(server, home):
+    from support.replies import contract, contract_model
+
+    server.script("coder", reply=lambda body: contract_model(body) + " " * 3000)
+    for model in ("small", "big"):
+        server.script(model, reply=contract_model)
+    plan = hetflow.compile(
+        str(ROOT / "examples" / "contract_review.het"),
+        catalog=str(local_catalog(home, server.url, small_concurrency=1, coder_concurrency=8)),
+    )
+    assert plan.node("verdict").assignment.model == "coder"
+    journal = Journal(home / "j.sqlite")
+    pages = journal.db.execute("PRAGMA page_count").fetchone()[0]
+    journal.db.execute(f"PRAGMA max_page_count = {pages + 4}")  # a disk that fills up
+
+    result = run_sync(plan, {"contract": contract(30)}, journal=journal, settings=FAST, cache=False)
+
+    assert result.stopped and result.stopped.startswith("cannot write the journal "), result.stopped
+    assert "database or disk is full" in result.stopped and "free space" in result.stopped
+    assert server.seen("small") == [] and server.seen("big") == []  # no fallback, no repay
+    assert server.repeated_prompts() == 0
+    paid = [r for r in result.trace if not r["error"] and not r["cached"]]
+    assert len(paid) == len(server.seen()) < 31  # every paid answer used; then it stopped
+    assert result.failed == {}
+    journal.close()

@@ -160,6 +160,7 @@ class Budget:
         self._reserved = 0
         self.calls = 0  # settled paid calls
         self.exhausted = False
+        self.halted: str | None = None  # why the run stopped other than by money
         self._in_flight = 0
         self._changed: asyncio.Event | None = None
 
@@ -250,6 +251,15 @@ class Budget:
             self.exhausted = True
         self._done()
         return charge / PICO
+
+    def halt(self, why: str) -> None:
+        """Start no new call (the journal cannot be written, ...); calls in flight finish."""
+        if self.halted is None:
+            self.halted = why
+        self.exhausted = True
+        if self._changed is not None:  # waiters re-check, find it exhausted, and stop
+            self._changed.set()
+            self._changed = None
 
     def release(self, reservation: Reservation) -> None:
         """A call that failed before any answer costs nothing; free its reservation."""

@@ -33,7 +33,7 @@ from hetflow.runtime.budget import (
 )
 from hetflow.runtime.cache import Cache, call_hash
 from hetflow.runtime.hooks import Hooks
-from hetflow.runtime.journal import Journal
+from hetflow.runtime.journal import Journal, JournalWriteError
 from hetflow.runtime.keys import redact
 from hetflow.runtime.structured import (
     InvalidOutput,
@@ -349,7 +349,7 @@ class Caller:
                 if hit is not None:
                     found, source = (*hit, 0.0), "cache"
                     if self.journal:
-                        self.journal.call_done(key, hit[0], hit[1], hit[2], 0.0)
+                        self._journal_call(key, hit[0], hit[1], hit[2], 0.0)
             if found is not None:
                 if sampled:
                     self._repeats[base_key] = self._repeats.get(base_key, 0) + 1
@@ -481,7 +481,7 @@ class Caller:
             elif leader is not None:
                 leader.set_result((text, tin, tout, 0.0))
             if self.journal:
-                self.journal.call_done(key, text, tin, tout, cost)
+                self._journal_call(key, text, tin, tout, cost)
             if self.cache is not None:
                 self.cache.put(key, text, tin, tout)
         record = self._base(node, item, offer, attempt, rank)
@@ -498,6 +498,17 @@ class Caller:
         record["error"] = None
         self._record(record)
         return text
+
+    def _journal_call(
+        self, key: str, text: str, tin: int | None, tout: int | None, cost: float
+    ) -> None:
+        """Journal a call's answer; a journal that cannot be written stops new calls (the
+        answer, paid for, is still used: it is not the model's failure)."""
+        assert self.journal is not None
+        try:
+            self.journal.call_done(key, text, tin, tout, cost)
+        except JournalWriteError as exc:
+            self.budget.halt(str(exc))
 
     def _watch(
         self, node: PlanNode, item: str, offer: Assignment, expected: float, timeout: float

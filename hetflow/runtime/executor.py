@@ -28,7 +28,7 @@ from hetflow.runtime import ops
 from hetflow.runtime.budget import BudgetExhausted
 from hetflow.runtime.calls import Caller, NodeFailed
 from hetflow.runtime.hooks import Hooks
-from hetflow.runtime.journal import Journal, item_key
+from hetflow.runtime.journal import Journal, JournalWriteError, item_key
 
 
 class Upstream(Exception):
@@ -198,7 +198,9 @@ class Executor:
         except BudgetExhausted:
             self.outcome.stopped = True
             self._fail_future(fut, Upstream(node.step))
-            self.outcome.not_run.setdefault(node.step, "the budget ran out")
+            self.outcome.not_run.setdefault(
+                node.step, self.caller.budget.halted or "the budget ran out"
+            )
             self.outcome.missed_items[node.step] += 1
             self.hooks(
                 "on_node_end", node=node.id, step=node.step, item=item, ok=False, error="budget"
@@ -225,7 +227,10 @@ class Executor:
             if ended > times[1]:
                 times[1] = ended
         if self.journal is not None:
-            self.journal.node_done(node.id, item, value)
+            try:
+                self.journal.node_done(node.id, item, value)
+            except JournalWriteError as exc:  # the value stands; no new call starts
+                self.caller.budget.halt(str(exc))
         fut.set_result(value)
         self._finished(node, item)
         if self.watched:

@@ -62,8 +62,23 @@ def item_key(path: tuple[int, ...]) -> str:
     return "/".join(map(str, path))
 
 
+class JournalWriteError(HetError):
+    """The journal could not be written (a full disk, a read-only or vanished file): not
+    a model's failure — the run stops starting calls, and says what to free."""
+
+
 class Journal:
     """One SQLite file holding many runs; one instance follows one run."""
+
+    def _write(self, sql: str, params: tuple) -> Any:
+        try:
+            return self.db.execute(sql, params)
+        except (sqlite3.Error, OSError) as exc:
+            raise JournalWriteError(
+                f"cannot write the journal {self.path} ({exc}): free space on its disk, or "
+                "give --journal a path on another; no call started after that, and what "
+                "was paid for is in the outputs"
+            ) from None
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
@@ -88,9 +103,9 @@ class Journal:
             ).fetchone()
             if row:
                 self.run_id, self.resumed = row[0], True
-                self.db.execute("UPDATE runs SET status='running' WHERE id=?", (self.run_id,))
+                self._write("UPDATE runs SET status='running' WHERE id=?", (self.run_id,))
                 return self.run_id
-        cur = self.db.execute(
+        cur = self._write(
             "INSERT INTO runs (key, workflow, started) VALUES (?, ?, ?)",
             (key, workflow, time.time()),
         )
@@ -98,7 +113,7 @@ class Journal:
         return self.run_id
 
     def finish(self, status: str) -> None:
-        self.db.execute("UPDATE runs SET status=? WHERE id=?", (status, self.run_id))
+        self._write("UPDATE runs SET status=? WHERE id=?", (status, self.run_id))
 
     # ---------------------------------------------------------------- nodes
     def finished_nodes(self) -> dict[tuple[str, str], Any]:
@@ -107,7 +122,7 @@ class Journal:
         return {(node, item): from_json(value) for node, item, value in rows}
 
     def node_done(self, node: str, item: str, value: Any) -> None:
-        self.db.execute(
+        self._write(
             "INSERT OR REPLACE INTO nodes VALUES (?, ?, ?, ?, ?)",
             (self.run_id, node, item, to_json(value), time.time()),
         )
@@ -127,7 +142,7 @@ class Journal:
         output_tokens: int | None,
         cost: float,
     ) -> None:
-        self.db.execute(
+        self._write(
             "INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?, ?)",
             (self.run_id, call_hash, reply, input_tokens, output_tokens, cost if cost > 0 else 0.0),
         )

@@ -22,7 +22,13 @@ from hetflow.runtime.calls import Caller, Settings
 from hetflow.runtime.executor import Executor
 from hetflow.runtime.hooks import Hooks
 from hetflow.runtime.inputs import coerce_inputs
-from hetflow.runtime.journal import Journal, default_path, plan_hash, run_key
+from hetflow.runtime.journal import (
+    Journal,
+    JournalWriteError,
+    default_path,
+    plan_hash,
+    run_key,
+)
 from hetflow.runtime.progress import Progress
 from hetflow.runtime.result import RunResult
 from hetflow.runtime.trace import Trace, new_run_id
@@ -156,7 +162,10 @@ async def _execute(
                 status = "done"
             finally:
                 if jr is not None:
-                    jr.finish(status)
+                    try:
+                        jr.finish(status)
+                    except JournalWriteError as exc:
+                        the_budget.halt(str(exc))
                 await llm.settle()
         latency = time.monotonic() - t0
     finally:
@@ -179,7 +188,7 @@ async def _execute(
         if s not in outcome.finished and s not in outcome.failed and s not in not_run:
             not_run[s] = "not reached"
     stopped = None
-    if outcome.stopped:
+    if outcome.stopped or the_budget.halted:
         in_map = {n.step for n in plan.nodes if n.maps}
 
         def counted(step: str, counts) -> str:
@@ -189,9 +198,10 @@ async def _execute(
         missed = [counted(s, outcome.missed_items) for s in not_run]
         stopped = (
             f"budget {exact_money(limit)} reached after {the_budget.calls} "
-            f"call{'s' * (the_budget.calls != 1)}; "
-            f"finished: {_listing(finished)}; not run: {_listing(missed)}"
-        )
+            f"call{'s' * (the_budget.calls != 1)}"
+            if the_budget.halted is None
+            else the_budget.halted
+        ) + f"; finished: {_listing(finished)}; not run: {_listing(missed)}"
     if the_budget.overrun > 0:  # a provider wrote (or read) more than it was allowed
         stopped = (
             f"budget {exact_money(limit)} passed by ${the_budget.overrun:.6f} "
