@@ -433,3 +433,40 @@ def test_a_journal_that_cannot_be_written_stops_the_run_without_paying_twice(ser
     assert len(paid) == len(server.seen()) < 31  # every paid answer used; then it stopped
     assert result.failed == {}
     journal.close()
+
+
+# ---------------------------------------------------------------- 12: one run, one writer
+def test_a_second_resume_of_a_running_run_is_refused_and_names_the_holder(server, home, capsys):
+    import os
+    import threading
+
+    server.script("small", reply="a", latency_s=1.5)
+    server.script("big", reply="b", latency_s=1.5)
+    src = home / "flow.het"
+    src.write_text(TWO)
+    catalog = local_catalog(home, server.url)
+    journal = home / "j.sqlite"
+    args = ["run", str(src), "--catalog", str(catalog), "--no-cache", "--journal", str(journal)]
+    args += ["--input", "q=?"]
+    first: dict = {}
+    thread = threading.Thread(target=lambda: first.setdefault("rc", main(args)))
+    thread.start()
+    deadline = time.monotonic() + 30
+    while len(server.requests) < 2:  # the first run is under way, its calls in flight
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+    rc = main([*args, "--resume"])
+    err = capsys.readouterr().err
+    thread.join()
+
+    assert rc == 1
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("hetflow: error: run 1 of ") and "is being run by process" in line
+    assert f"process {os.getpid()} on " in line and "one run, one writer" in line
+    assert first["rc"] == 0
+    assert len(server.requests) == 2  # the second paid for nothing
+    # Once the first has ended, the run can be resumed (its lock went with it).
+    assert main([*args, "--resume"]) == 0
+    assert len(server.requests) == 2  # everything came from the journal
+    assert not list((home / "j.sqlite.locks").iterdir())

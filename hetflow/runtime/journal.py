@@ -94,6 +94,8 @@ class Journal:
             raise HetError(f"journal {self.path}: {exc.strerror}") from None
         self.run_id: int | None = None
         self.resumed = False
+        self._lock: int | None = None  # the fd holding this run's lock
+        self._lock_path: Path | None = None
 
     def start(self, key: str, workflow: str, *, resume: bool) -> int:
         """Begin a run, or with ``resume`` continue the latest run with the same key."""
@@ -102,6 +104,7 @@ class Journal:
                 "SELECT id FROM runs WHERE key=? ORDER BY id DESC LIMIT 1", (key,)
             ).fetchone()
             if row:
+                self._hold(row[0])  # before anything is written: one run, one writer
                 self.run_id, self.resumed = row[0], True
                 self._write("UPDATE runs SET status='running' WHERE id=?", (self.run_id,))
                 return self.run_id
@@ -109,11 +112,64 @@ class Journal:
             "INSERT INTO runs (key, workflow, started) VALUES (?, ?, ?)",
             (key, workflow, time.time()),
         )
+        self._hold(cur.lastrowid)
         self.run_id = cur.lastrowid
         return self.run_id
 
     def finish(self, status: str) -> None:
-        self._write("UPDATE runs SET status=? WHERE id=?", (status, self.run_id))
+        try:
+            self._write("UPDATE runs SET status=? WHERE id=?", (status, self.run_id))
+        finally:
+            self._release()
+
+    # ---------------------------------------------------------------- the run's lock
+    def _hold(self, run_id: int) -> None:
+        """Lock a run for this process (an advisory ``flock`` on a file per run, next to
+        the journal; the kernel drops it when the process dies, even by ``kill -9``).
+        A run someone else holds is a one-line error naming the holder."""
+        try:
+            import fcntl
+        except ImportError:  # no flock (Windows): no lock
+            return
+        folder = self.path.with_name(self.path.name + ".locks")
+        path = folder / f"run-{run_id}.lock"
+        folder.mkdir(exist_ok=True)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.read(fd, 512).decode("utf-8", "replace").strip() or "another process"
+                os.close(fd)
+                raise HetError(
+                    f"run {run_id} of {self.path} is being run by {holder}: one run, one "
+                    "writer — wait for it to end, or stop it, then --resume"
+                ) from None
+            try:  # the file may have been removed by its last holder in between
+                same = os.fstat(fd).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        import socket
+
+        os.ftruncate(fd, 0)
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
+        os.write(fd, f"process {os.getpid()} on {socket.gethostname()} since {since}".encode())
+        self._lock, self._lock_path = fd, path
+
+    def _release(self) -> None:
+        if self._lock is None:
+            return
+        fd, path = self._lock, self._lock_path
+        self._lock = self._lock_path = None
+        try:
+            if path is not None:
+                path.unlink()  # before unlocking: a waiter then sees another inode, retries
+        except OSError:
+            pass
+        os.close(fd)  # drops the lock
 
     # ---------------------------------------------------------------- nodes
     def finished_nodes(self) -> dict[tuple[str, str], Any]:
@@ -157,6 +213,7 @@ class Journal:
         return float(row[0])
 
     def close(self) -> None:
+        self._release()
         self.db.close()
 
 
