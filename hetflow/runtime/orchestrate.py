@@ -202,7 +202,7 @@ async def _execute(
             if the_budget.halted is None
             else the_budget.halted
         ) + f"; finished: {_listing(finished)}; not run: {_listing(missed)}"
-    if the_budget.overrun > 0:  # a provider wrote (or read) more than it was allowed
+    if the_budget.overrun > 0 and limit is not None:  # a provider wrote past max_tokens
         stopped = (
             f"budget {exact_money(limit)} passed by ${the_budget.overrun:.6f} "
             f"(spent ${the_budget.spent:.6f}): a provider wrote past the max_tokens it "
