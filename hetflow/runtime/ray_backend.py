@@ -250,12 +250,7 @@ def remote_complete(offer: dict, messages: list[dict], kwargs: dict) -> dict:
         secrets = keys.secret_values(None)
         if var and os.environ.get(var):
             secrets.append(os.environ[var])
-        response = getattr(exc, "response", None)
-        headers = getattr(response, "headers", None) or {}
-        try:
-            retry_after = float(headers.get("retry-after", 0) or 0)
-        except (TypeError, ValueError, AttributeError):
-            retry_after = 0.0
+        retry_after = llm.retry_after(exc)  # litellm's litellm_response_headers
         status = getattr(exc, "status_code", None)
         return {
             "error": keys.redact(llm.describe(exc), secrets),
