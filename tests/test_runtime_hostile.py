@@ -348,6 +348,8 @@ def test_the_default_timeout_follows_the_estimate_within_bounds():
     assert s.default_timeout(0.5) == 60.0  # the floor
     assert s.default_timeout(12.0) == 120.0  # ten times the estimate
     assert s.default_timeout(3600.0) == 600.0  # the ceiling
+    # A max_tokens that takes 100 s to write at the offer's speed is given 200 s.
+    assert s.default_timeout(0.5, longest_s=100.0) == 200.0
 
 
 # ---------------------------------------------------------------- 14: terminal escapes, NaN

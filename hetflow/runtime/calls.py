@@ -76,8 +76,12 @@ class Settings:
     # A call still waiting after max(slow_after_s, 3x its estimate) is said to be slow.
     slow_after_s: float = 15.0
 
-    def default_timeout(self, expected_s: float) -> float:
-        return min(self.timeout_max_s, max(self.timeout_min_s, self.timeout_factor * expected_s))
+    def default_timeout(self, expected_s: float, longest_s: float = 0.0) -> float:
+        """``factor`` times the expected time, and never less than twice the time to
+        write the whole ``max_tokens`` (``longest_s``): a long answer is not cut off and
+        paid for again; within [timeout_min_s, timeout_max_s]."""
+        want = max(self.timeout_factor * expected_s, 2.0 * longest_s)
+        return min(self.timeout_max_s, max(self.timeout_min_s, want))
 
     llm_extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"mock_response": "hi"}
     # recurse steps: "strict" refuses to run model code where a confinement layer is
@@ -413,7 +417,9 @@ class Caller:
             timeout = prep.timeout(self.settings.timeout_s)
             expected = call_seconds(offer, node)
             if timeout is None:
-                timeout = self.settings.default_timeout(expected)
+                most = reservation.max_tokens or requested
+                longest = most / offer.output_tps if most and offer.output_tps else 0.0
+                timeout = self.settings.default_timeout(expected, longest)
             watch = self._watch(node, item, offer, expected, timeout)
             started = time.monotonic()
             try:
