@@ -248,7 +248,9 @@ def test_a_malformed_reply_is_one_clear_line(server, home, capsys, kind, said, t
 
     assert rc == 1
     last = err.strip().splitlines()[-1]
-    assert last.startswith("hetflow: error: step 'a' failed: small@groq-lpu: " + said), last
+    assert last.startswith(
+        "hetflow: error: the run failed: step 'a' failed: small@groq-lpu: " + said
+    ), last
     for bad in ("Traceback", "IndexError", "cannot reach the endpoint"):
         assert bad not in err
     assert json.loads(out) == {"b": "b"}
