@@ -262,40 +262,9 @@ def retry_after(exc: BaseException) -> float | None:
     return None
 
 
-def _chain(exc: BaseException, limit: int = 8) -> list[BaseException]:
-    out: list[BaseException] = []
-    seen: BaseException | None = exc
-    while seen is not None and len(out) < limit:
-        out.append(seen)
-        seen = seen.__cause__ or seen.__context__
-    return out
-
-
-# The server hung up after the connection was made, before its reply was whole.
-_TRUNCATED = {
-    "ClientPayloadError",
-    "ContentLengthError",
-    "ServerDisconnectedError",
-    "RemoteProtocolError",
-    "IncompleteRead",
-}
-
-
-def _truncated(exc: BaseException) -> bool:
-    """The server hung up in the middle of its reply (the body is shorter than promised)."""
-    return any(type(e).__name__ in _TRUNCATED for e in _chain(exc))
-
-
-def _dns_failure(exc: BaseException) -> bool:
-    """The endpoint's host name does not resolve (not a temporary resolver failure)."""
-    import socket
-
-    for e in _chain(exc):
-        if isinstance(e, socket.gaierror):
-            return e.errno != socket.EAI_AGAIN
-        if type(e).__name__ == "ClientConnectorDNSError" and "Temporary" not in str(e):
-            return True
-    return False
+_chain = openai_path._chain
+_truncated = openai_path.truncated  # the server hung up mid-reply
+_dns_failure = openai_path.dns_failure  # a host name that does not resolve
 
 
 def _not_json(exc: BaseException) -> str | None:

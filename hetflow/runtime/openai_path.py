@@ -271,9 +271,10 @@ async def complete(
     data = await (asyncio.wait_for(call, timeout + 1.0) if timeout else call)
     try:
         choice = data["choices"][0]
-        text = (choice.get("message") or {}).get("content") or ""
+        message = choice["message"]  # a choice without one is no completion
+        text = message.get("content") or ""
     except (KeyError, IndexError, TypeError, AttributeError):
-        raise CallError(f"malformed reply: {_short(data)}", transient=True) from None
+        raise CallError(_malformed(data), transient=False) from None
     usage = data.get("usage")
     finish = choice.get("finish_reason")
     return Answer(
@@ -302,15 +303,24 @@ async def _post(endpoint: Endpoint, content: bytes, timeout: float | None) -> An
     except (asyncio.TimeoutError, TimeoutError) as exc:
         raise TimeoutError("timed out") from exc
     except (aiohttp.ClientError, OSError) as exc:  # refused, reset, cut off
+        if dns_failure(exc):  # it will not resolve in half a second either
+            raise CallError(
+                "cannot reach the endpoint (its host name does not resolve)", transient=False
+            ) from exc
+        if truncated(exc):
+            raise CallError(
+                "the reply was cut off (the server hung up before its reply was whole)",
+                transient=True,
+            ) from exc
         raise CallError(f"cannot reach the endpoint ({_unreachable(exc)})", transient=True) from exc
     if status >= 400:
         raise _status_error(status, raw, response)
     try:
         data = json.loads(raw)
     except ValueError:
-        raise CallError(f"malformed reply: not JSON: {_short(raw)}", transient=True) from None
+        raise CallError(f"malformed reply: not JSON: {_short(raw)}", transient=False) from None
     if not isinstance(data, dict):
-        raise CallError(f"malformed reply: {_short(data)}", transient=True)
+        raise CallError(f"malformed reply: {_short(data)}", transient=False)
     return data
 
 
@@ -380,6 +390,52 @@ def _status_error(status: int, raw: bytes, response: Any) -> CallError:
         status_code=status,
         response=response,
     )
+
+
+def _malformed(data: Any) -> str:
+    """Why a JSON body is not a chat completion (a server's fault: not asked again)."""
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if isinstance(choices, list) and not choices:
+        return "malformed reply: no choices (choices: [])"
+    if isinstance(choices, list) and isinstance(choices[0], dict):
+        return "malformed reply: the choice has no message"
+    return f"malformed reply: {_short(data)}"
+
+
+def _chain(exc: BaseException, limit: int = 8) -> list[BaseException]:
+    out: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(out) < limit:
+        out.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    return out
+
+
+# The server hung up after the connection was made, before its reply was whole.
+_TRUNCATED = {
+    "ClientPayloadError",
+    "ContentLengthError",
+    "ServerDisconnectedError",
+    "RemoteProtocolError",
+    "IncompleteRead",
+}
+
+
+def truncated(exc: BaseException) -> bool:
+    """The body is shorter than promised: the server hung up mid-reply (either path)."""
+    return any(type(e).__name__ in _TRUNCATED for e in _chain(exc))
+
+
+def dns_failure(exc: BaseException) -> bool:
+    """The endpoint's host name does not resolve (not a temporary resolver failure)."""
+    import socket
+
+    for e in _chain(exc):
+        if isinstance(e, socket.gaierror):
+            return e.errno != socket.EAI_AGAIN
+        if type(e).__name__ == "ClientConnectorDNSError" and "Temporary" not in str(e):
+            return True
+    return False
 
 
 def _unreachable(exc: BaseException) -> str:
