@@ -30,7 +30,7 @@ class Scope:
         self.schemas = schemas
         self.out = out
         # name -> (node, kind, path); kind is "input", "step" or "item"
-        self.defs: dict[str, tuple[object, str, tuple[int, ...]]] = {}
+        self.defs: dict[str, tuple[ast.Input | ast.Step, str, tuple[int, ...]]] = {}
         self.deps: dict[str, dict[str, SourcePosition]] = {}
         self._maps: dict[int, int] = {}
         self._types: dict[str, ast.TypeRef | None] = {}

@@ -40,7 +40,9 @@ from hetflow.optimize.model import (
     Problem,
     Solution,
     adjacency,
+    cheapest,
     evaluate,
+    fastest,
     objective_value,
     schedule,
 )
@@ -278,9 +280,9 @@ class Program:
 
 def refs(p: Problem) -> tuple[float, float]:
     """The cheapest plan's cost and the fastest plan's latency: objective scales."""
-    fastest = [min(range(len(o)), key=lambda j, o=o: o[j].latency) for o in p.options]
-    cheapest = [min(range(len(o)), key=lambda j, o=o: o[j].cost) for o in p.options]
-    return evaluate(p, cheapest)[0] or 1.0, evaluate(p, fastest)[1] or 1.0
+    fast = [fastest(o) for o in p.options]
+    cheap = [cheapest(o) for o in p.options]
+    return evaluate(p, cheap)[0] or 1.0, evaluate(p, fast)[1] or 1.0
 
 
 def scaled(goal: Goal, cost: float, latency: float, cost_ref: float, latency_ref: float) -> float:

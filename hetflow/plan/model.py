@@ -368,9 +368,12 @@ class Plan(_Model):
     @staticmethod
     def _builtin_args(node: PlanNode) -> list:
         b = node.builtin or {}
-        args = b.get("args") if isinstance(b.get("args"), list) else []
-        kwargs = b.get("kwargs") if isinstance(b.get("kwargs"), dict) else {}
-        return [*args, *kwargs.values()]
+        args = b.get("args")
+        kwargs = b.get("kwargs")
+        return [
+            *(args if isinstance(args, list) else []),
+            *(kwargs.values() if isinstance(kwargs, dict) else []),
+        ]
 
 
 def upgrade(data: dict[str, Any], where: str = "plan") -> dict[str, Any]:

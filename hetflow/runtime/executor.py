@@ -55,7 +55,8 @@ class Scope:
     __slots__ = ("parent", "path", "futures", "item")
 
     def __init__(self, parent: Scope | None, path: tuple[int, ...]):
-        self.parent, self.path, self.futures = parent, path, {}
+        self.parent, self.path = parent, path
+        self.futures: dict[str, asyncio.Future] = {}
         self.item = item_key(path)
 
     def get(self, name: str) -> asyncio.Future:

@@ -94,6 +94,7 @@ class Journal:
             "INSERT INTO runs (key, workflow, started) VALUES (?, ?, ?)",
             (key, workflow, time.time()),
         )
+        assert cur.lastrowid is not None  # set by an INSERT
         self.run_id = cur.lastrowid
         return self.run_id
 
