@@ -223,7 +223,7 @@ def compile(
         learn_from=_learn_from(learn_from),
         where=where,
         sources=sources,
-        time_limit=time_limit,
+        time_limit=DEFAULT_TIME_LIMIT_S if time_limit is None else time_limit,
         budget_pos=wf.budget.pos if budget is None and wf.budget else None,
         deadline_pos=wf.deadline.pos if deadline is None and wf.deadline else None,
     )
