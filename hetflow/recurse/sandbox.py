@@ -242,7 +242,6 @@ class Sandbox:
     ):
         self.limits = limits
         self.isolation: dict[str, str] = {}
-        self.restarts = 0
         self._on_call = on_call
         try:
             self._init = json.dumps(
@@ -450,7 +449,6 @@ class Sandbox:
         if self._proc is None or self._proc.returncode is not None:
             if self._proc is not None:
                 await self._kill()
-                self.restarts += 1
             await self.start()
         else:
             self.isolation["cpu_limit"] = self._arm_cpu_limit()
@@ -533,7 +531,6 @@ class Sandbox:
     async def _died(self, why: str | None) -> CellResult:
         proc = self._proc
         await self._kill()
-        self.restarts += 1
         if why is None:
             code = proc.returncode if proc else None
             if code is not None and code < 0:

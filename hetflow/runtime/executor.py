@@ -46,7 +46,6 @@ class Outcome:
     missed_items: Counter = field(default_factory=Counter)  # step -> instances not run
     node_times: dict[str, list[float]] = field(default_factory=dict)  # id -> [start, end]
     stopped: bool = False  # the budget stopped the run
-    nodes_done: int = 0
 
 
 class Scope:
@@ -248,7 +247,6 @@ class Executor:
         outcome, step = self.outcome, node.step
         outcome.finished.add(step)
         outcome.done_items[step] = outcome.done_items.get(step, 0) + 1  # no __missing__
-        outcome.nodes_done += 1
         if self.on_node is not None:
             self.on_node(node.step)
 

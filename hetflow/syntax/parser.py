@@ -248,10 +248,6 @@ def _closest_keyword(word: str) -> str | None:
     return closest(word, _STEP_KEYWORDS)
 
 
-def is_tree(x: object) -> bool:
-    return isinstance(x, Tree)
-
-
 # ------------------------------------------------------------------ the fast path
 # A correct program is parsed by a plain loop over Lark's own LALR table and per-state
 # lexers (hetflow.syntax.lexer), calling the builder at each reduction with the rule's span as
