@@ -8,6 +8,8 @@ the list of its values.  A map's item is visible only inside its own map.
 
 from __future__ import annotations
 
+import graphlib
+
 from hetflow.builtins.table import BUILTINS
 from hetflow.errors import Diagnostic, SourcePosition, closest
 from hetflow.syntax import ast
@@ -185,8 +187,6 @@ class Scope:
 
     def report_cycles(self) -> None:
         """One error per cycle, at the use that closes it, naming every step on it."""
-        import graphlib
-
         graph = self.edges()
         if self._backward(graph):
             return

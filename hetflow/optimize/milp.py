@@ -26,6 +26,7 @@ time limit, the better of HiGHS's plan and the greedy's is kept, with a proven g
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import math
 import os
 import sys
@@ -79,8 +80,6 @@ def _quiet_stdout():
 
 def _flush_c_stdio() -> None:
     try:
-        import ctypes
-
         ctypes.CDLL(None).fflush(None)
     except (OSError, AttributeError):  # no C library to flush: nothing was buffered there
         pass

@@ -9,6 +9,7 @@ level's assignment.  A prompt that renders an image sends it as an image part
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from hetflow.errors import HetError
@@ -160,8 +161,6 @@ async def recurse(
     if schema is not None:
 
         def validate(value: Any) -> Any:
-            import json
-
             text = value if isinstance(value, str) else json.dumps(value)
             return structured.parse(text, schema, False)
 
@@ -182,7 +181,5 @@ async def recurse(
         raise StepError(str(exc)) from None
     value = result.value
     if schema is None and not isinstance(value, str):
-        import json
-
         value = json.dumps(value, ensure_ascii=False)
     return value
