@@ -50,3 +50,31 @@ def test_a_resumed_run_starts_no_finished_node_again(server, home):
     assert {r["node"] for r in second.trace} == {"summary"}  # no journal replays of calls
     assert set(started) == {"summary"}, started
     assert second.outputs["risky"] == first.outputs["risky"]
+
+
+def test_resume_with_other_inputs_replays_nothing_of_the_first_run(server, home):
+    """The journal is keyed by the plan and the inputs' values: resuming with another
+    contract is a new run, not the first one's finished nodes."""
+    broken = {"on": True}
+    for model in ("coder", "big"):
+        server.script(
+            model,
+            reply=contract_model,
+            fail=lambda body: (
+                404 if broken["on"] and last_user(body).startswith("Summarize") else None
+            ),
+        )
+    catalog = local_catalog(home, server.url)
+    plan = hetflow.compile(str(ROOT / "examples" / "contract_review.het"), catalog=str(catalog))
+    journal = home / "journal.sqlite"
+    first = run_sync(plan, {"contract": contract(8)}, journal=journal, cache=False, settings=FAST)
+    assert set(first.failed) == {"summary"}
+
+    broken["on"] = False
+    other = {"contract": contract(40)}
+    resumed = run_sync(plan, other, journal=journal, cache=False, settings=FAST, resume=True)
+    fresh = run_sync(plan, other, journal=False, cache=False, settings=FAST)
+
+    assert resumed.ok and resumed.outputs == fresh.outputs
+    assert resumed.outputs["risky"] != first.outputs["risky"]
+    assert resumed.spent_before == 0
