@@ -37,7 +37,6 @@ from hetflow.syntax import ast
 from hetflow.syntax.loader import load, pick_workflow
 
 if TYPE_CHECKING:
-    from hetflow.estimate.quality import Quality
     from hetflow.runtime import PlanSource
 
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([kKmM]?)\s*(tokens?|items?)?\s*$")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from hetflow.builtins.table import BUILTINS
 from hetflow.errors import HetError
 from hetflow.plan.model import Plan, PlanNode
 from hetflow.runtime import structured, zoom
@@ -42,8 +43,6 @@ def arg_value(arg: Any, values: dict[str, Any]) -> Any:
 
 
 def run_builtin(node: PlanNode, values: dict[str, Any]) -> Any:
-    from hetflow.builtins.table import BUILTINS
-
     spec = node.builtin or {}
     name = spec.get("name")
     if name not in BUILTINS:
@@ -127,7 +126,7 @@ async def zoom_step(
 
 def sandbox_limits(policy: str) -> Any:
     """The sandbox limits for a `recurse` step under Settings.sandbox ("strict", "weak")."""
-    from hetflow.recurse import SandboxLimits
+    from hetflow.recurse import SandboxLimits  # the sandbox: ~0.1 s to import, recurse only
 
     if policy == "strict":
         return SandboxLimits()
@@ -139,7 +138,7 @@ def sandbox_limits(policy: str) -> Any:
 async def recurse(
     caller: Caller, plan: Plan, node: PlanNode, item: str, values: dict[str, Any]
 ) -> Any:
-    from hetflow.recurse import run_recursion
+    from hetflow.recurse import run_recursion  # the sandbox: ~0.1 s to import
 
     step = node.step
     levels = {0: node}
