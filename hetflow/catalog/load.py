@@ -255,10 +255,11 @@ def _references(shaped: dict) -> list[Problem]:
     """An offer naming a model or chip the file does not define, from the raw tables
     (used when some entry does not validate, so :func:`resolve` cannot run)."""
     problems: list[Problem] = []
-    models = shaped.get("models") if isinstance(shaped.get("models"), dict) else {}
-    chips = shaped.get("chips") if isinstance(shaped.get("chips"), dict) else {}
+    models, chips, offers = shaped.get("models"), shaped.get("chips"), shaped.get("offers")
+    models = models if isinstance(models, dict) else {}
+    chips = chips if isinstance(chips, dict) else {}
+    offers = offers if isinstance(offers, list) else []
     names = {"model": list(models), "chip": [*chips, *(() if "cpu" in chips else ("cpu",))]}
-    offers = shaped.get("offers") if isinstance(shaped.get("offers"), list) else []
     for index, offer in enumerate(offers):
         if not isinstance(offer, dict):
             continue
