@@ -26,17 +26,38 @@ __all__ = [
     "__version__",
 ]
 
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 from hetflow.errors import Diagnostic, DiagnosticError, HetError
 
+if TYPE_CHECKING:  # the stages load on first use (below), so `import hetflow` stays fast
+    from typing_extensions import Unpack
 
-def parse(source):
+    from hetflow.catalog import Catalog, load_catalog
+    from hetflow.checks.checker import check
+    from hetflow.compiler import compile
+    from hetflow.plan.model import Plan
+    from hetflow.runtime import PlanSource, RunOptions, RunResult
+    from hetflow.syntax.ast import Program
+
+
+def parse(source: str | os.PathLike[str]) -> Program:
     """A `.het` path or text → :class:`hetflow.syntax.ast.Program`; raises DiagnosticError on errors."""
     from hetflow.syntax.loader import load_or_raise
 
     return load_or_raise(source)
 
 
-async def run(source, inputs=None, *, catalog=None, workflow=None, **options):
+async def run(
+    source: PlanSource,
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    catalog: Catalog | str | os.PathLike[str] | None = None,
+    workflow: str | None = None,
+    **options: Unpack[RunOptions],
+) -> RunResult:
     """Run a plan (a Plan, a plan dict or JSON file) or a ``.het`` file, compiled first.
 
     ``options`` are :func:`hetflow.runtime.run`'s: ``resume``, ``journal``, ``cache``,
@@ -49,7 +70,14 @@ async def run(source, inputs=None, *, catalog=None, workflow=None, **options):
     return await run_plan(plan, inputs, **options)
 
 
-def run_sync(source, inputs=None, *, catalog=None, workflow=None, **options):
+def run_sync(
+    source: PlanSource,
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    catalog: Catalog | str | os.PathLike[str] | None = None,
+    workflow: str | None = None,
+    **options: Unpack[RunOptions],
+) -> RunResult:
     """:func:`run` for code that is not async (it starts its own event loop)."""
     from hetflow.compiler import plan_for_run
     from hetflow.runtime import run_sync as run_plan_sync
@@ -58,7 +86,7 @@ def run_sync(source, inputs=None, *, catalog=None, workflow=None, **options):
     return run_plan_sync(plan, inputs, **options)
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> object:
     # Heavier stages load on first use so `import hetflow` stays fast.
     if name == "check":
         from hetflow.checks.checker import check

@@ -18,9 +18,9 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hetflow import __version__
 from hetflow.catalog import Catalog, load_catalog
@@ -35,6 +35,9 @@ from hetflow.plan.graph import build_graph
 from hetflow.plan.model import Plan
 from hetflow.syntax import ast
 from hetflow.syntax.loader import load, pick_workflow
+
+if TYPE_CHECKING:
+    from hetflow.runtime import PlanSource
 
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([kKmM]?)\s*(tokens?|items?)?\s*$")
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h)?\s*$")
@@ -149,9 +152,9 @@ def _as_declared(wf: ast.Workflow, inputs: Mapping[str, Any] | None) -> dict[str
 
 
 def compile(
-    source,
+    source: str | os.PathLike[str] | ast.Program,
     *,
-    catalog=None,
+    catalog: Catalog | str | os.PathLike[str] | None = None,
     objective: str | None = None,
     budget: float | str | None = None,
     deadline: float | str | None = None,
@@ -159,11 +162,11 @@ def compile(
     inputs: Mapping[str, Any] | None = None,
     workflow: str | None = None,
     time_limit: float | None = None,
-    calibrate=None,
-    quality=None,
+    calibrate: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] | None = None,
+    quality: Quality | str | os.PathLike[str] | None = None,
     min_quality: float | None = None,
-    learn_from=(),
-):
+    learn_from: str | os.PathLike[str] | Iterable[str | os.PathLike[str]] = (),
+) -> Plan:
     """Compile a workflow (a path, `.het` text or a Program) against a catalog into a Plan.
 
     ``calibrate``: trace files (a path or a list of them) of earlier runs, whose
@@ -219,7 +222,7 @@ def compile(
         learn_from=_learn_from(learn_from),
         where=where,
         sources=sources,
-        time_limit=time_limit,
+        time_limit=DEFAULT_TIME_LIMIT_S if time_limit is None else time_limit,
         budget_pos=wf.budget.pos if budget is None and wf.budget else None,
         deadline_pos=wf.deadline.pos if deadline is None and wf.deadline else None,
     )
@@ -280,9 +283,9 @@ def _per_item(types: Mapping[str, ast.TypeRef], g) -> dict[str, ast.TypeRef]:
 
 
 def plan_for_run(
-    source: Any,
+    source: PlanSource,
     *,
-    catalog: Any = None,
+    catalog: Catalog | str | os.PathLike[str] | None = None,
     inputs: Mapping[str, Any] | None = None,
     workflow: str | None = None,
 ) -> Plan:

@@ -14,6 +14,7 @@ message is one line.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -112,7 +113,5 @@ def closest(name: str, candidates: Iterable[str]) -> str | None:
     >>> closest("claues", ["clauses", "contract"])
     'clauses'
     """
-    import difflib
-
     found = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return found[0] if found else None

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hetflow.errors import SourcePosition
 from hetflow.syntax import templates
 from hetflow.syntax.builder import build
+from hetflow.syntax.grammar import parser
 from hetflow.syntax.templates import _simple_refs, template_refs
 
 PIECES = [
@@ -91,3 +96,35 @@ def test_spans_cover_blocks():
     wf = program.workflows[0]
     assert (wf.span.line, wf.span.end_line) == (1, 7)
     assert (wf.steps[0].span.line, wf.steps[0].span.end_line) == (3, 5)
+    # End columns too (1-based, end exclusive): just past each closing brace.
+    assert (wf.span.end_line, wf.span.end_column) == (7, 2)
+    assert (wf.steps[0].span.end_line, wf.steps[0].span.end_column) == (5, 3)
+
+
+def _positions(node, seen=None):
+    """Every SourcePosition in an AST value, depth first."""
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, SourcePosition):
+        yield node
+    elif isinstance(node, (list, tuple)):
+        for x in node:
+            yield from _positions(x, seen)
+    elif dataclasses.is_dataclass(node):
+        for f in dataclasses.fields(node):
+            yield from _positions(getattr(node, f.name), seen)
+
+
+def test_every_multi_line_span_ends_where_a_token_ends():
+    checked = 0
+    for path in sorted((Path(__file__).parent.parent / "examples").glob("*.het")):
+        text = path.read_text()
+        ends = {(t.end_line, t.end_column) for t in parser().lex(text)}
+        program, _ = build(text, str(path))
+        for pos in _positions(program):
+            if pos.end_line > pos.line:
+                assert (pos.end_line, pos.end_column) in ends, (path.name, pos)
+                checked += 1
+    assert checked > 10

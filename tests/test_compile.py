@@ -372,3 +372,23 @@ workflow w {
         flow.replace("slice(docs, 0, 3)", "slice(docs, 0, 9)"), inputs={"docs": '["a", "b"]'}
     )
     assert next(n for n in plan.nodes if n.step == "s").estimate.calls == 2
+
+
+def test_the_solver_gets_a_time_limit_by_default(monkeypatch):
+    """docs/optimizer.md: compile stops the solver at 30 s unless told otherwise."""
+    from hetflow.compiler import DEFAULT_TIME_LIMIT_S
+
+    assign_pass = sys.modules["hetflow.optimize.assign"]  # the module, not the pass
+
+    limits = []
+    real = assign_pass.solve
+
+    def spy(*args, **kw):
+        limits.append(kw.get("time_limit"))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(assign_pass, "solve", spy)
+    example = str(Path(__file__).parent.parent / "examples" / "contract_review.het")
+    compile(example)
+    compile(example, time_limit=2.5)
+    assert limits == [DEFAULT_TIME_LIMIT_S, 2.5] and DEFAULT_TIME_LIMIT_S == 30.0

@@ -8,11 +8,7 @@ import pytest
 
 import hetflow
 
-MODULES = sorted(
-    m.name
-    for m in pkgutil.walk_packages(hetflow.__path__, "hetflow.")
-    if not m.name.startswith("hetflow.recurse.worker")  # runs only inside the sandbox
-)
+MODULES = sorted(m.name for m in pkgutil.walk_packages(hetflow.__path__, "hetflow."))
 
 
 @pytest.mark.parametrize("name", MODULES)

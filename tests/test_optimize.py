@@ -237,3 +237,12 @@ def test_repair_meets_the_deadline_from_the_cheapest_plan():
     cost, latency = evaluate(p, plan)
     assert latency <= goal.deadline * (1 + 1e-9)
     assert cost >= solve(p, goal).cost * (1 - 1e-9)  # never better than the optimum
+
+
+def test_a_budget_below_the_cheapest_plan_is_infeasible_for_every_objective():
+    """Never a plan over budget: the cheapest plan costs 1.0, the budget is 0.9."""
+    p = Problem([[Option(1.0, 5.0, "a"), Option(2.0, 1.0, "b")]], [], {})
+    for objective in ("cost", "latency", "balanced"):
+        sol = solve(p, Goal(objective, budget=0.9))
+        assert sol.status == "infeasible" and sol.choice is None, (objective, sol)
+    assert solve(p, Goal("cost", budget=1.0)).choice == [0]  # exactly the budget fits

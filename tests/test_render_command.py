@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from hetflow.commands.main import main
+from hetflow.compiler import compile as compile_plan
 
 EXAMPLES = Path(__file__).parent / "fixtures" / "graph_examples"
 
@@ -96,8 +97,7 @@ def test_missing_file(capsys):
 
 @pytest.mark.parametrize("name", ["oolong", "web_step", "contract_review"])
 def test_graph_of_a_compiled_plan(tmp_path, capsys, name):
-    compiler = pytest.importorskip("hetflow.compiler")
-    plan = compiler.compile(str(EXAMPLES / f"{name}.het"))
+    plan = compile_plan(str(EXAMPLES / f"{name}.het"))
     path = tmp_path / "plan.json"
     plan.save(path)
     assert main(["graph", str(path)]) == 0

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -195,3 +198,29 @@ async def test_cells_on_one_sandbox_run_one_at_a_time():
     async with Sandbox("x", on_call=echo) as box:
         results = await asyncio.gather(*(box.run_cell(f"n = {i}\nprint(n)") for i in range(5)))
     assert [r.output for r in results] == [f"{i}\n" for i in range(5)]
+
+
+def _can_unshare() -> bool:
+    """Whether this machine lets a process take new user and network namespaces."""
+    code = (
+        "import ctypes, sys; libc = ctypes.CDLL(None, use_errno=True); "
+        "sys.exit(0 if libc.unshare(0x10000000 | 0x40000000) == 0 else 1)"
+    )
+    return subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+async def test_the_namespace_layer_really_moves_the_cell_into_new_namespaces():
+    """Not only the layer's name: the cell's process sits in other user, net and IPC
+    namespaces than ours (so no socket reaches any network), whenever the machine can."""
+    cell = "import os; print(*(os.readlink(f'/proc/self/ns/{k}') for k in ('user', 'net', 'ipc')))"
+    ours = [os.readlink(f"/proc/self/ns/{k}") for k in ("user", "net", "ipc")]
+    async with Sandbox("x", on_call=echo) as box:
+        r = await box.run_cell(cell)
+        layer = box.isolation["namespaces"]
+    theirs = r.output.split()
+    assert r.error is None and len(theirs) == 3, r
+    if _can_unshare():
+        assert {"user", "net", "ipc"} <= set(layer.split(", ")), layer
+        assert all(a != b for a, b in zip(theirs, ours, strict=True)), (theirs, ours)
+    else:  # the layer says it is off, and it is
+        assert layer.startswith("off") and theirs[1] == ours[1], (layer, theirs, ours)

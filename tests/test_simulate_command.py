@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from hetflow.commands.main import main
+from hetflow.compiler import compile as compile_plan
 from hetflow.plan.model import Plan
 from hetflow.simulate.engine import simulate
 
@@ -150,7 +151,6 @@ def test_missing_plan(capsys):
 
 
 def test_simulate_compiles_a_het_file(capsys):
-    pytest.importorskip("hetflow.compiler")
     path = EXAMPLES / "contract_review.het"
     assert main(["simulate", str(path), "--format", "json", "--input-size", "contract=20k"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -160,7 +160,6 @@ def test_simulate_compiles_a_het_file(capsys):
 
 
 def test_compile_options_reach_the_compiler(capsys):
-    pytest.importorskip("hetflow.compiler")
     path = str(EXAMPLES / "contract_review.het")
     assert main(["simulate", path, "--format", "json", "--objective", "cost"]) == 0
     cheap = json.loads(capsys.readouterr().out)
@@ -176,8 +175,7 @@ def test_compile_options_reach_the_compiler(capsys):
 def test_without_maps_or_contention_simulation_and_estimate_agree(name):
     """The optimizer's wave model and the simulator are one model when nothing
     runs per item and no two nodes compete for an offer: a cross-check of both."""
-    compiler = pytest.importorskip("hetflow.compiler")
-    plan = compiler.compile(str(EXAMPLES / f"{name}.het"))
+    plan = compile_plan(str(EXAMPLES / f"{name}.het"))
     sim = simulate(plan)
     assert sim.makespan_s == pytest.approx(plan.estimate.latency_s, rel=1e-9)
     assert sim.cost_usd == pytest.approx(plan.estimate.cost_usd, rel=1e-9)
@@ -185,8 +183,7 @@ def test_without_maps_or_contention_simulation_and_estimate_agree(name):
 
 
 def test_per_item_flow_is_never_slower_than_waves_on_contract_review():
-    compiler = pytest.importorskip("hetflow.compiler")
-    plan = compiler.compile(str(EXAMPLES / "contract_review.het"), input_sizes={"contract": "60k"})
+    plan = compile_plan(str(EXAMPLES / "contract_review.het"), input_sizes={"contract": "60k"})
     sim = simulate(plan)
     assert sim.makespan_s <= plan.estimate.latency_s + 1e-9
     assert sim.cost_usd == pytest.approx(plan.estimate.cost_usd, rel=1e-9)

@@ -17,11 +17,16 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from hetflow.errors import closest
+from hetflow.errors import SourcePosition, closest
 from hetflow.syntax import ast
 from hetflow.syntax.types import describe, field_type, is_dynamic, is_list, is_text, item_type
 
 LIST_TEXT = ast.list_of(ast.TEXT)
+
+
+def pos_of(value: ast.Value | None) -> SourcePosition | None:
+    """Where a value is written (None: an argument that was not given)."""
+    return value.pos if value is not None else None
 
 
 class Problems:
@@ -34,7 +39,7 @@ class Problems:
         self.schemas = schemas
         self.found: list[tuple[str, Any]] = []
 
-    def add(self, message: str, pos=None) -> None:
+    def add(self, message: str, pos: SourcePosition | None = None) -> None:
         self.found.append((message, pos if pos is not None else self.call.pos))
 
     # ---------------------------------------------------------------- shape
@@ -81,7 +86,7 @@ class Problems:
     # ---------------------------------------------------------------- argument kinds
     def text_arg(self, i: int, also_list: bool = False) -> ast.TypeRef | None:
         t, value = self.type(i), self.arg(i)
-        if value is None or is_dynamic(t) or is_text(t):
+        if value is None or t is None or is_dynamic(t) or is_text(t):
             return t
         if also_list and is_list(t):
             return t
@@ -99,7 +104,7 @@ class Problems:
 
     def list_arg(self, i: int = 0) -> ast.TypeRef | None:
         t, value = self.type(i), self.arg(i)
-        if value is None or is_dynamic(t) or is_list(t):
+        if value is None or t is None or is_dynamic(t) or is_list(t):
             return t
         self.add(
             f"{self.call.name}() needs a list, but {self.what(value)} is {describe(t)}", value.pos
@@ -143,7 +148,7 @@ class Problems:
         if path is None:
             return None
         if not path or not all(re.fullmatch(r"[A-Za-z_]\w*", p) for p in path.split(".")):
-            self.add(f"{what} must be field names joined by '.', like \"a.b\"", value.pos)
+            self.add(f"{what} must be field names joined by '.', like \"a.b\"", pos_of(value))
             return None
         first = self.arg(0)
         root = f"'{first.name}'" if isinstance(first, ast.Ref) else "the value"
@@ -151,7 +156,7 @@ class Problems:
             root = f"each item of {root}"
         t, problem = field_type(on, tuple(path.split(".")), self.schemas, root)
         if problem:
-            self.add(problem, value.pos)
+            self.add(problem, pos_of(value))
         return t
 
 
@@ -167,13 +172,13 @@ def check_split(p: Problems):
     p.text_arg(0)
     given = [k for k, _ in p.call.kwargs if k in ("lines", "tokens", "sep")]
     if len(given) != 1:
-        where = _kw(p, given[1]).pos if len(given) > 1 else None
+        where = pos_of(_kw(p, given[1])) if len(given) > 1 else None
         p.add('split() takes exactly one of lines=N, tokens=N or sep="..."', where)
     p.whole(_kw(p, "lines"), "lines", 1)
     p.whole(_kw(p, "tokens"), "tokens", 1)
     sep = p.string(_kw(p, "sep"), "sep", name_ok=True)
     if sep == "":
-        p.add("sep must not be empty", _kw(p, "sep").pos)
+        p.add("sep must not be empty", pos_of(_kw(p, "sep")))
     return LIST_TEXT
 
 
@@ -185,7 +190,7 @@ def check_grep(p: Problems):
         try:
             re.compile(pattern)
         except re.error as exc:
-            p.add(f"this regular expression is not valid: {exc}", p.arg(1).pos)
+            p.add(f"this regular expression is not valid: {exc}", pos_of(p.arg(1)))
     return t if is_list(t) else ast.TEXT
 
 
@@ -195,7 +200,7 @@ def check_slice(p: Problems):
     start = p.whole(p.arg(1), "start")
     end = p.whole(p.arg(2), "end")
     if start is not None and end is not None and end < start:
-        p.add(f"end ({end}) is before start ({start})", p.arg(2).pos)
+        p.add(f"end ({end}) is before start ({start})", pos_of(p.arg(2)))
     return t
 
 
@@ -242,15 +247,15 @@ def _where(p: Problems, item: ast.TypeRef | None) -> None:
         return
     path, _, wanted = text.partition("=")
     if not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", path.strip()):
-        p.add('where must name a field, like where="risky" or where="label=numeric"', value.pos)
+        p.add('where must name a field, like where="risky" or where="label=numeric"', pos_of(value))
         return
     t, problem = field_type(item, tuple(path.strip().split(".")), p.schemas)
     if problem:
-        p.add(problem, value.pos)
+        p.add(problem, pos_of(value))
     elif wanted and t is not None and t.name == "enum" and wanted.strip() not in (t.enum or ()):
         hint = closest(wanted.strip(), t.enum or ())
         more = f"; did you mean '{hint}'?" if hint else f"; it is one of {', '.join(t.enum or ())}"
-        p.add(f"'{wanted.strip()}' is not a value of field '{path.strip()}'{more}", value.pos)
+        p.add(f"'{wanted.strip()}' is not a value of field '{path.strip()}'{more}", pos_of(value))
 
 
 def check_count(p: Problems):
@@ -268,9 +273,9 @@ def check_sum(p: Problems):
     p.shape(1, 1, ("field",), 'sum(xs, field="f")')
     item = item_type(p.list_arg())
     if _kw(p, "field") is not None:
-        _numeric(p, p.field_path(_kw(p, "field"), item, "field"), _kw(p, "field").pos)
+        _numeric(p, p.field_path(_kw(p, "field"), item, "field"), pos_of(_kw(p, "field")))
     elif p.arg(0) is not None:
-        _numeric(p, item, p.arg(0).pos)
+        _numeric(p, item, pos_of(p.arg(0)))
     return ast.NUMBER
 
 
@@ -291,7 +296,9 @@ def check_merge(p: Problems):
     t = p.list_arg()
     inner = item_type(t)
     if inner is not None and not is_dynamic(inner) and not is_list(inner):
-        p.add(f"merge() joins a list of lists, but the items are {describe(inner)}", p.arg(0).pos)
+        p.add(
+            f"merge() joins a list of lists, but the items are {describe(inner)}", pos_of(p.arg(0))
+        )
         return t
     return inner
 
@@ -317,7 +324,7 @@ def check_top(p: Problems):
     p.whole(p.arg(1), "N", 1)
     if _kw(p, "by") is not None:
         by = _kw(p, "by")
-        _numeric(p, p.field_path(by, item_type(t), "by"), by.pos)
+        _numeric(p, p.field_path(by, item_type(t), "by"), pos_of(by))
     return t
 
 

@@ -224,7 +224,7 @@ def run_count(xs, *, where=None) -> int:
 
 
 def run_sum(xs, *, field=None):
-    total = 0
+    total: float = 0
     for x in _as_list(xs, "sum"):
         v = x if field is None else _path(x, field, "sum")
         if isinstance(v, bool) or not isinstance(v, (int, float)):

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -122,7 +124,7 @@ def parse_catalog(
             errors += [_problem(p, spots, label) for p in _references(shaped)]
     if catalog is not None:
         errors += [_problem(p, spots, label) for p in resolve(catalog)]
-    if errors:
+    if errors or catalog is None:
         raise CatalogError(diagnostics=errors + warnings, sources=sources)
     catalog.path = path
     catalog.hash = hashlib.sha256(raw_bytes).hexdigest()
@@ -184,7 +186,7 @@ def _shape(raw: dict, name: str, spots, label: str, errors: list[Diagnostic]) ->
             form = f"[{table}.NAME] tables" if kind is dict else "[[offers]] tables"
             errors.append(_at((table,), f"'{table}' must be written as {form}", spots, label))
             continue
-        if kind is dict:
+        if isinstance(value, dict):
             value = _undotted(table, value, spots, label, errors)
         shaped[table] = value
     return shaped
@@ -253,10 +255,11 @@ def _references(shaped: dict) -> list[Problem]:
     """An offer naming a model or chip the file does not define, from the raw tables
     (used when some entry does not validate, so :func:`resolve` cannot run)."""
     problems: list[Problem] = []
-    models = shaped.get("models") if isinstance(shaped.get("models"), dict) else {}
-    chips = shaped.get("chips") if isinstance(shaped.get("chips"), dict) else {}
+    models, chips, offers = shaped.get("models"), shaped.get("chips"), shaped.get("offers")
+    models = models if isinstance(models, dict) else {}
+    chips = chips if isinstance(chips, dict) else {}
+    offers = offers if isinstance(offers, list) else []
     names = {"model": list(models), "chip": [*chips, *(() if "cpu" in chips else ("cpu",))]}
-    offers = shaped.get("offers") if isinstance(shaped.get("offers"), list) else []
     for index, offer in enumerate(offers):
         if not isinstance(offer, dict):
             continue
@@ -293,7 +296,7 @@ _ACCEPTS = {
 }
 
 
-def _field_error(error: dict, raw: dict, spots, label: str) -> Diagnostic:
+def _field_error(error: Mapping[str, Any], raw: dict, spots, label: str) -> Diagnostic:
     loc = tuple(error["loc"])
     if loc == ("name",):
         loc = ("catalog", "name")
@@ -326,7 +329,7 @@ def _toml(value: object) -> str:
 
 def _problem(problem: Problem, spots, label: str) -> Diagnostic:
     loc, message = problem
-    notes = ()
+    notes: tuple[str, ...] = ()
     if "listed twice" in message:
         first = re.search(r"offers\[(\d+)\]", message)
         spot = spots.get(("offers", int(first.group(1)))) if first else None

@@ -46,7 +46,7 @@ def locate(text: str) -> dict[tuple, Spot]:
         header = _HEADER.match(line)
         if header:
             indent, bracket, dotted = header.groups()
-            path = _parts(dotted)
+            path: tuple[str | int, ...] = _parts(dotted)
             if bracket == "[[":
                 index = counts.get(path, 0)
                 counts[path] = index + 1

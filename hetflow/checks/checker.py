@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from hetflow.builtins.table import BUILTINS
 from hetflow.checks.scope import Scope, twice
-from hetflow.errors import Diagnostic, DiagnosticError, SourcePosition, closest
+from hetflow.errors import Diagnostic, DiagnosticError, Severity, SourcePosition, closest
 from hetflow.syntax import ast
 from hetflow.syntax.gcpause import gc_paused
 from hetflow.syntax.loader import load
@@ -154,7 +154,7 @@ class _WorkflowChecker:
         self.out: list[Diagnostic] = []
         self.scope = Scope(wf, schemas, self.out)
 
-    def error(self, message: str, pos: SourcePosition, severity: str = "error") -> None:
+    def error(self, message: str, pos: SourcePosition, severity: Severity = "error") -> None:
         self.out.append(Diagnostic(severity, message, pos))
 
     def run(self) -> list[Diagnostic]:
@@ -195,8 +195,9 @@ class _WorkflowChecker:
     # ---------------------------------------------------------------- steps
     def step(self, step: ast.Step, where: tuple[int, ...]) -> None:
         scope = self.scope
-        if getattr(step, "type", None) is not None:
-            self.out.extend(_unknown_types(step.type, self.schemas, step.type.pos))
+        declared = getattr(step, "type", None)
+        if declared is not None:
+            self.out.extend(_unknown_types(declared, self.schemas, declared.pos))
         if isinstance(step, (ast.Extract, ast.Reduce)):
             self.call(step, where)
         elif isinstance(step, ast.Reason):
@@ -372,7 +373,8 @@ class _WorkflowChecker:
         for step, _ in ast.walk_steps(self.wf.steps):
             if isinstance(step, ast.Map) or step.name in used:
                 continue
-            if self.scope.defs.get(step.name, (None,))[0] is not step:
+            first = self.scope.defs.get(step.name)
+            if first is None or first[0] is not step:
                 continue  # a second definition: already an error
             self.error(
                 f"step '{step.name}' is never used: no output depends on it", step.pos, "warning"

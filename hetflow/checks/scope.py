@@ -8,6 +8,8 @@ the list of its values.  A map's item is visible only inside its own map.
 
 from __future__ import annotations
 
+import graphlib
+
 from hetflow.builtins.table import BUILTINS
 from hetflow.errors import Diagnostic, SourcePosition, closest
 from hetflow.syntax import ast
@@ -30,7 +32,7 @@ class Scope:
         self.schemas = schemas
         self.out = out
         # name -> (node, kind, path); kind is "input", "step" or "item"
-        self.defs: dict[str, tuple[object, str, tuple[int, ...]]] = {}
+        self.defs: dict[str, tuple[ast.Input | ast.Step, str, tuple[int, ...]]] = {}
         self.deps: dict[str, dict[str, SourcePosition]] = {}
         self._maps: dict[int, int] = {}
         self._types: dict[str, ast.TypeRef | None] = {}
@@ -185,8 +187,6 @@ class Scope:
 
     def report_cycles(self) -> None:
         """One error per cycle, at the use that closes it, naming every step on it."""
-        import graphlib
-
         graph = self.edges()
         if self._backward(graph):
             return

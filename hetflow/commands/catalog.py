@@ -176,7 +176,7 @@ def _money(value: float | None, per_hour: bool) -> str:
 
 
 def _rows(catalog) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for o in catalog.offers:
         hourly = o.per_hour is not None
         rows.append(

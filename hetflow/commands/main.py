@@ -101,14 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
         title="commands",
         help="'hetflow COMMAND --help' for its options",
     )
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"hetflow.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"hetflow.commands.{name}":
-                raise
-            continue
-        module.register(subparsers)
+    for name in COMMANDS:  # a command that fails to import is a broken hetflow: say so
+        importlib.import_module(f"hetflow.commands.{name}").register(subparsers)
     return parser
 
 

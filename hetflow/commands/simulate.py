@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Literal
 
 from hetflow.commands.options import add_plan_options
 
@@ -146,13 +147,14 @@ def report(plan, sim, source: str, spread: dict | None, file=None) -> None:
     crit = set(sim.critical_path)
     order = {n.id: i for i, n in enumerate(plan.nodes)}
     timeline = Table(title="time line", title_justify="left", box=None, pad_edge=False)
-    for col, just in (
+    columns: tuple[tuple[str, Literal["left", "right"]], ...] = (
         ("node", "left"),
         ("offer", "left"),
         ("start s", "right"),
         ("end s", "right"),
         ("calls", "right"),
-    ):
+    )
+    for col, just in columns:
         timeline.add_column(col, justify=just, no_wrap=True)
     timeline.add_column(f"0 .. {sim.makespan_s:.2f} s", no_wrap=True)
     for nid, r in sorted(sim.nodes.items(), key=lambda kv: (kv[1].start, order[kv[0]])):

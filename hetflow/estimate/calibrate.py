@@ -162,8 +162,8 @@ def measure(records: list[dict[str, Any]]) -> Calibration:
         sums[0] += 1
         sums[1] += _number(r.get("tokens_in"))
         sums[2] += max(0.0, _number(r.get("tokens_out")) - _number(reasoning))
-        counted = isinstance(reasoning, (int, float)) and not isinstance(reasoning, bool)
-        if counted and isinstance(r.get("model"), str):
+        has_reasoning = isinstance(reasoning, (int, float)) and not isinstance(reasoning, bool)
+        if has_reasoning and isinstance(r.get("model"), str):
             per_model = thought[m.group("step")][level].setdefault(str(r.get("model")), [0, 0])
             per_model[0] += 1
             per_model[1] += _number(reasoning)

@@ -305,13 +305,13 @@ def describe_definition(info: WorkflowInfo, name: str, where: tuple[int, ...]) -
     t = name_type(info, name, where)
     shown = f"`{name}: {t}`" if t is not None else f"`{name}`"
     line = node.pos.line
-    if kind == "input":
+    if isinstance(node, ast.Input):
         size = ""
         if node.size is not None:
             unit = f" {node.size.unit}" if node.size.unit else ""
             size = f" ~ {_num(node.size.value)}{unit}"
         return f"{shown} — input{size} (line {line})"
-    if kind == "item":
+    if isinstance(node, ast.Map):  # a map defines its item
         return f"{shown} — item of `map {name} in {node.over.name}` (line {line})"
     inner = info.scope.inner_type(name)
     outside = ""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from hetflow.optimize.context import Context, build_problem, is_model_node, to_assignment, work_of
 from hetflow.optimize.feasibility import diagnose
-from hetflow.optimize.model import Goal, schedule
+from hetflow.optimize.model import Goal, fastest, schedule
 from hetflow.optimize.solve import solve
 
 
@@ -33,9 +33,7 @@ def assign(plan, ctx: Context):
     if solution.choice is None and solution.status == "infeasible":
         diagnose(plan, ctx, problem, goal)
     if solution.choice is None:  # a time limit with nothing found: every node's fastest
-        solution.choice = [
-            min(range(len(o)), key=lambda j, o=o: o[j].latency) for o in problem.options
-        ]
+        solution.choice = [fastest(o) for o in problem.options]
         solution.exact, solution.gap, solution.method = False, None, "fallback-fastest"
     ctx.problem, ctx.solution = problem, solution
     start, _ = schedule(problem, solution.choice)
@@ -45,6 +43,7 @@ def assign(plan, ctx: Context):
         node.estimate.latency_s = option.latency
         node.estimate.start_s = start[i]
         if is_model_node(node):
+            assert option.offer is not None  # a model node's options are all offers
             offer = ctx.catalog.offer(option.offer)
             node.assignment = to_assignment(ctx.catalog, offer, work_of(node))
         else:

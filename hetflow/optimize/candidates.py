@@ -63,8 +63,8 @@ def _pinned(cat, pin: Mapping[str, str | None], node_id: str, ctx: Context, wher
     """The offers a pin allows, or None after recording why there are none."""
     offers = list(cat.offers)
     pos = where.get("pin")
-    if pin.get("model"):
-        name = pin["model"]
+    name = pin.get("model")
+    if name:
         offers = cat.find_model(name)
         if not offers:
             names = list(cat.models) + [o.litellm for o in cat.offers]
@@ -72,10 +72,11 @@ def _pinned(cat, pin: Mapping[str, str | None], node_id: str, ctx: Context, wher
             more = f"; did you mean '{hint}'?" if hint else ""
             ctx.error(f"catalog '{cat.name}' has no model '{name}'{more}", pos)
             return None
-    if pin.get("chip"):
-        chip = cat.find_chip(pin["chip"])
+    chip_name = pin.get("chip")
+    if chip_name:
+        chip = cat.find_chip(chip_name)
         if chip is None:
-            hint = closest(pin["chip"], list(cat.chips))
+            hint = closest(chip_name, list(cat.chips))
             more = f"; did you mean '{hint}'?" if hint else f" (chips: {', '.join(cat.chips)})"
             ctx.error(f"catalog '{cat.name}' has no chip '{pin['chip']}'{more}", pos)
             return None
@@ -116,7 +117,7 @@ def _relax(cat, needs: dict[str, float], tokens: float) -> list:
         levels = {k: v for k, v in needs.items() if k in SKILL_NAMES and v > 0}
         if found or not levels:
             return found
-        top = max(levels, key=levels.get)
+        top = max(levels, key=lambda k: levels[k])
         needs[top] = levels[top] - 1
 
 

@@ -62,6 +62,12 @@ class Context:
             raise HetError(message)
         self.diagnostics.append(Diagnostic("error", message, pos, tuple(notes)))
 
+    def placed(self) -> tuple[Problem, list[int]]:
+        """The problem and the choice the ``assign`` pass made, for the passes after it."""
+        if self.problem is None or self.solution is None or self.solution.choice is None:
+            raise RuntimeError("the assign pass has not placed the plan yet")
+        return self.problem, self.solution.choice
+
     def raise_errors(self) -> None:
         if any(d.is_error for d in self.diagnostics):
             raise DiagnosticError(self.diagnostics, self.sources)

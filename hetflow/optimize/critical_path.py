@@ -13,7 +13,7 @@ from hetflow.optimize.model import evaluate
 
 
 def critical_path(plan, ctx: Context):
-    problem, choice = ctx.problem, ctx.solution.choice
+    problem, choice = ctx.placed()
     cost, latency = evaluate(problem, choice)
     e = plan.estimate
     e.cost_usd, e.latency_s = cost, latency

@@ -22,8 +22,10 @@ import time
 from hetflow.optimize.model import (
     Problem,
     _topological,
+    cheapest,
     critical_path,
     evaluate,
+    fastest,
     objective_value,
     schedule,
 )
@@ -61,7 +63,7 @@ def greedy(p: Problem, goal, *, max_steps: int = 5_000, time_limit: float = 30.0
 
 
 def _slack(p: Problem, goal) -> list[int] | None:
-    choice = [min(range(len(o)), key=lambda j, o=o: (o[j].latency, o[j].cost)) for o in p.options]
+    choice = [fastest(o) for o in p.options]
     cost, latency = evaluate(p, choice)
     target = goal.deadline if goal.deadline is not None and goal.objective != "latency" else latency
     if latency > target * (1 + 1e-9) + 1e-9:
@@ -80,7 +82,7 @@ def _repair(p: Problem, goal, rounds: int = 200) -> list[int] | None:
     for u, v in p.edges:
         succ[u].append(v)
     order = _topological(len(p.options), p.edges)
-    choice = [min(range(len(o)), key=lambda j, o=o: (o[j].cost, o[j].latency)) for o in p.options]
+    choice = [cheapest(o) for o in p.options]
     for _ in range(rounds):
         start, _via = schedule(p, choice)
         opt = [p.options[i][choice[i]] for i in range(len(choice))]
@@ -158,7 +160,7 @@ def downgrade_within_float(
 
 
 def _upgrade(p: Problem, goal, max_steps: int, time_limit: float, t0: float):
-    choice = [min(range(len(o)), key=lambda j, o=o: (o[j].cost, o[j].latency)) for o in p.options]
+    choice = [cheapest(o) for o in p.options]
     cost, latency = evaluate(p, choice)
     best = list(choice) if _fits(goal, cost, latency) else None
     best_value = _value(goal, cost, latency) if best else None

@@ -26,6 +26,7 @@ time limit, the better of HiGHS's plan and the greedy's is kept, with a proven g
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import math
 import os
 import sys
@@ -40,7 +41,9 @@ from hetflow.optimize.model import (
     Problem,
     Solution,
     adjacency,
+    cheapest,
     evaluate,
+    fastest,
     objective_value,
     schedule,
 )
@@ -77,8 +80,6 @@ def _quiet_stdout():
 
 def _flush_c_stdio() -> None:
     try:
-        import ctypes
-
         ctypes.CDLL(None).fflush(None)
     except (OSError, AttributeError):  # no C library to flush: nothing was buffered there
         pass
@@ -278,9 +279,9 @@ class Program:
 
 def refs(p: Problem) -> tuple[float, float]:
     """The cheapest plan's cost and the fastest plan's latency: objective scales."""
-    fastest = [min(range(len(o)), key=lambda j, o=o: o[j].latency) for o in p.options]
-    cheapest = [min(range(len(o)), key=lambda j, o=o: o[j].cost) for o in p.options]
-    return evaluate(p, cheapest)[0] or 1.0, evaluate(p, fastest)[1] or 1.0
+    fast = [fastest(o) for o in p.options]
+    cheap = [cheapest(o) for o in p.options]
+    return evaluate(p, cheap)[0] or 1.0, evaluate(p, fast)[1] or 1.0
 
 
 def scaled(goal: Goal, cost: float, latency: float, cost_ref: float, latency_ref: float) -> float:

@@ -17,6 +17,7 @@ against (``tests/test_bruteforce.py``).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hetflow.estimate.sizes import Work
@@ -118,6 +119,19 @@ def node_latency(offer, work: Work) -> float:
     return waves(work, offer.concurrency) * offer.call_latency_s(work.input_tokens, out)
 
 
+def cheapest(options: list[Option], among: Iterable[int] | None = None) -> int:
+    """The index of the cheapest option (of those ``among``; ties: the faster)."""
+    return min(
+        range(len(options)) if among is None else among,
+        key=lambda j: (options[j].cost, options[j].latency),
+    )
+
+
+def fastest(options: list[Option]) -> int:
+    """The index of the fastest option (ties: the cheaper)."""
+    return min(range(len(options)), key=lambda j: (options[j].latency, options[j].cost))
+
+
 def schedule(p: Problem, choice: list[int]) -> tuple[list[float], list[int | None]]:
     """Earliest start of every node and the predecessor that sets it (None: a source)."""
     n = len(p.options)
@@ -151,8 +165,10 @@ def critical_path(p: Problem, choice: list[int]) -> list[int]:
     start, via = schedule(p, choice)
     last = max(range(len(choice)), key=lambda i: start[i] + p.options[i][choice[i]].latency)
     path = [last]
-    while via[path[-1]] is not None:
-        path.append(via[path[-1]])
+    before = via[last]
+    while before is not None:
+        path.append(before)
+        before = via[before]
     return path[::-1]
 
 

@@ -20,7 +20,14 @@ from __future__ import annotations
 
 import math
 
-from hetflow.optimize.model import Problem, adjacency, evaluate, objective_value
+from hetflow.optimize.model import (
+    Problem,
+    adjacency,
+    cheapest,
+    evaluate,
+    fastest,
+    objective_value,
+)
 
 SAFE = 1e-7  # relative margin: a bound must clear its limit by this much to act
 
@@ -68,9 +75,7 @@ def presolve(p: Problem, goal, kept: list[list[int]], rounds: int = 10) -> list[
             for i in range(n):
                 if len(dom[i]) < 2:
                     continue
-                best = min(
-                    dom[i], key=lambda j, i=i: (p.options[i][j].cost, p.options[i][j].latency)
-                )
+                best = cheapest(p.options[i], among=dom[i])
                 worst = head_s[i] + p.options[i][best].latency + tail_s[i]
                 if worst * (1 + SAFE) + 1e-12 <= limit:
                     dom[i] = [best]
@@ -94,8 +99,8 @@ def _longest(n, order, preds, succ, dur, hand) -> tuple[list[float], list[float]
 def _known(p: Problem, goal) -> float | None:
     """The objective's value of the best simple plan meeting the limits (None: none does)."""
     plans = [
-        [min(range(len(o)), key=lambda j, o=o: (o[j].cost, o[j].latency)) for o in p.options],
-        [min(range(len(o)), key=lambda j, o=o: (o[j].latency, o[j].cost)) for o in p.options],
+        [cheapest(o) for o in p.options],
+        [fastest(o) for o in p.options],
     ]
     best = None
     for choice in plans:

@@ -17,7 +17,14 @@ import itertools
 import math
 import time
 
-from hetflow.optimize.model import Goal, Problem, Solution, evaluate, objective_value
+from hetflow.optimize.model import (
+    Goal,
+    Problem,
+    Solution,
+    cheapest,
+    evaluate,
+    objective_value,
+)
 from hetflow.optimize.presolve import presolve
 
 LARGE_NODES = 5_000  # beyond this: the greedy fallback with its proven gap
@@ -125,9 +132,7 @@ def _enumerate(p: Problem, goal: Goal, kept) -> Solution:
 
 def _separable(p: Problem, goal: Goal) -> Solution:
     """Minimum cost ignoring the deadline: each node's cheapest option (ties: the faster)."""
-    choice = [
-        min(range(len(opts)), key=lambda j, o=opts: (o[j].cost, o[j].latency)) for opts in p.options
-    ]
+    choice = [cheapest(opts) for opts in p.options]
     cost, latency = evaluate(p, choice)
     if goal.budget is not None and cost > goal.budget * (1 + 1e-9) + 1e-12:
         return Solution(None, status="infeasible", method="separable")

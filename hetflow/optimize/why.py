@@ -16,12 +16,12 @@ from hetflow.units import exact_money, money, seconds
 MAX_COUNTERFACTUAL_NODES = 2_000
 
 
-def _name(offer_id: str) -> str:
-    return offer_id.replace("@", " @ ")
+def _name(offer_id: str | None) -> str:
+    return (offer_id or "the CPU").replace("@", " @ ")
 
 
 def why(plan, ctx: Context):
-    problem, choice = ctx.problem, ctx.solution.choice
+    problem, choice = ctx.placed()
     cost, latency = evaluate(problem, choice)
     small = len(choice) <= MAX_COUNTERFACTUAL_NODES
     on_path = set(plan.estimate.critical_path)

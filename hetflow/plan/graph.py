@@ -26,8 +26,6 @@ import networkx as nx
 from hetflow.syntax import ast
 from hetflow.syntax.gcpause import gc_paused
 
-RECURSE_PARTS = ("root", "repl")
-
 
 def sub_id(step: str, level: int) -> str:
     """The node id of a recurse step's sub-calls at a depth level (1 is ``NAME.sub``)."""

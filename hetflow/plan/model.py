@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 import os
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hetflow.errors import HetError
 
@@ -274,8 +275,6 @@ class Plan(_Model):
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "plan") -> Plan:
-        from pydantic import ValidationError
-
         if not isinstance(data, dict) or "plan_version" not in data:
             raise HetError(f"{where}: not a hetflow plan (no plan_version)")
         data = upgrade(data, where)
@@ -296,8 +295,6 @@ class Plan(_Model):
         A compiled plan never does; a plan file edited by hand (or damaged) may, and the
         commands that read one say so instead of failing somewhere inside.
         """
-        from graphlib import CycleError, TopologicalSorter
-
         ids = [n.id for n in self.nodes]
         if len(set(ids)) != len(ids):
             return f"node '{next(i for i in ids if ids.count(i) > 1)}' appears twice"
@@ -368,9 +365,12 @@ class Plan(_Model):
     @staticmethod
     def _builtin_args(node: PlanNode) -> list:
         b = node.builtin or {}
-        args = b.get("args") if isinstance(b.get("args"), list) else []
-        kwargs = b.get("kwargs") if isinstance(b.get("kwargs"), dict) else {}
-        return [*args, *kwargs.values()]
+        args = b.get("args")
+        kwargs = b.get("kwargs")
+        return [
+            *(args if isinstance(args, list) else []),
+            *(kwargs.values() if isinstance(kwargs, dict) else []),
+        ]
 
 
 def upgrade(data: dict[str, Any], where: str = "plan") -> dict[str, Any]:

@@ -207,7 +207,8 @@ def _from_graph(g: nx.DiGraph) -> _View:
 
 
 def _from_plan(plan: Plan) -> _View:
-    nodes, placed = {}, []
+    nodes: dict[str, _Node] = {}
+    placed: list[tuple[str, str, str, tuple[str, ...], str | None]] = []
     for inp in plan.inputs:
         nodes[inp.name] = _Node(inp.name, "input", [inp.name, "input"])
         placed.append((inp.name, "input", inp.name, (), None))

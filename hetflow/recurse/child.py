@@ -183,7 +183,8 @@ class Repl:
             tree = ast.parse(code, filename)
             last = None
             if tree.body and isinstance(tree.body[-1], ast.Expr):
-                last = ast.Expression(tree.body.pop().value)
+                last = ast.Expression(tree.body[-1].value)
+                tree.body.pop()
             exec(compile(tree, filename, "exec"), self.ns)
             if last is not None:  # like a REPL: show the last expression's value
                 value = eval(compile(last, filename, "eval"), self.ns)
@@ -248,6 +249,7 @@ def main() -> None:
 
     here = os.path.dirname(os.path.abspath(__file__))
     spec = importlib.util.spec_from_file_location("_hetflow_confine", f"{here}/confine.py")
+    assert spec is not None and spec.loader is not None  # the file sits beside this one
     confine_mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(confine_mod)
     signal.signal(signal.SIGXCPU, _on_sigxcpu)

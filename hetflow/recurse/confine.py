@@ -225,9 +225,9 @@ def _become_pid_one() -> None:
         except InterruptedError:
             continue
     if os.WIFSIGNALED(status):
-        signum = os.WTERMSIG(status)
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
+        killed_by = os.WTERMSIG(status)
+        signal.signal(killed_by, signal.SIG_DFL)
+        os.kill(os.getpid(), killed_by)
     os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 
 

@@ -242,7 +242,6 @@ class Sandbox:
     ):
         self.limits = limits
         self.isolation: dict[str, str] = {}
-        self.restarts = 0
         self._on_call = on_call
         try:
             self._init = json.dumps(
@@ -314,8 +313,9 @@ class Sandbox:
         self._stderr_task = asyncio.ensure_future(self._drain_stderr(proc))
 
         async def handshake() -> dict:
-            proc.stdin.write(init.encode())
-            await proc.stdin.drain()
+            stdin, _ = self._pipes()
+            stdin.write(init.encode())
+            await stdin.drain()
             return await self._read()
 
         try:
@@ -369,8 +369,8 @@ class Sandbox:
         """Stop the process and remove a scratch directory this sandbox made."""
         proc = self._proc
         if proc is not None and proc.returncode is None:
-            with contextlib.suppress(OSError):
-                proc.stdin.write(b'{"op": "exit"}\n')
+            with contextlib.suppress(OSError, EOFError):
+                self._pipes()[0].write(b'{"op": "exit"}\n')
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(proc.wait(), 1.0)
         await self._kill()
@@ -404,6 +404,8 @@ class Sandbox:
                 await asyncio.wait_for(self._stderr_task, 1.0)
 
     async def _drain_stderr(self, proc: asyncio.subprocess.Process) -> None:
+        if proc.stderr is None:
+            return
         while chunk := await proc.stderr.read(4096):
             self._stderr_tail.append(chunk)
 
@@ -413,8 +415,15 @@ class Sandbox:
 
     # -- the protocol ------------------------------------------------------------------
 
+    def _pipes(self) -> tuple[asyncio.StreamWriter, asyncio.StreamReader]:
+        """The running process's stdin and stdout (EOFError when there is none)."""
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.stdout is None:
+            raise EOFError("the sandbox process is not running")
+        return proc.stdin, proc.stdout
+
     async def _read(self) -> dict:
-        line = await self._proc.stdout.readline()
+        line = await self._pipes()[1].readline()
         if not line:
             raise EOFError("the sandbox process closed its pipe")
         try:
@@ -427,8 +436,9 @@ class Sandbox:
 
     async def _send(self, msg: dict) -> None:
         """Write one message; the caller bounds the wait (a child may never read)."""
-        self._proc.stdin.write((json.dumps(msg, default=_to_json) + "\n").encode())
-        await self._proc.stdin.drain()
+        stdin, _ = self._pipes()
+        stdin.write((json.dumps(msg, default=_to_json) + "\n").encode())
+        await stdin.drain()
 
     async def run_cell(self, code: str) -> CellResult:
         """Run one code block; its printed output, error or FINAL come back."""
@@ -439,7 +449,6 @@ class Sandbox:
         if self._proc is None or self._proc.returncode is not None:
             if self._proc is not None:
                 await self._kill()
-                self.restarts += 1
             await self.start()
         else:
             self.isolation["cpu_limit"] = self._arm_cpu_limit()
@@ -469,8 +478,10 @@ class Sandbox:
                         )
                     # SIGINT first: a KeyboardInterrupt keeps the variables.
                     interrupted, wall = True, _INTERRUPT_GRACE_S
+                    target = self.pid or (self._proc.pid if self._proc is not None else None)
                     with contextlib.suppress(ProcessLookupError, PermissionError):
-                        os.kill(self.pid or self._proc.pid, signal.SIGINT)
+                        if target is not None:
+                            os.kill(target, signal.SIGINT)
                     continue
                 wall -= time.monotonic() - started
                 op = msg.get("op")
@@ -520,7 +531,6 @@ class Sandbox:
     async def _died(self, why: str | None) -> CellResult:
         proc = self._proc
         await self._kill()
-        self.restarts += 1
         if why is None:
             code = proc.returncode if proc else None
             if code is not None and code < 0:

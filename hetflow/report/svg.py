@@ -67,14 +67,14 @@ def graph_svg(plan: Plan, classes: dict[str, str]) -> str:
     inputs = [i.name for i in plan.inputs]
     for name in inputs:
         g.add_node(name, kind="input")
-    for n in plan.nodes:
-        g.add_node(n.id, kind="node")
+    for pn in plan.nodes:
+        g.add_node(pn.id, kind="node")
     for a, b in plan.edges:
         g.add_edge(a, b)
-    for n in plan.nodes:
-        for r in n.reads:
+    for pn in plan.nodes:
+        for r in pn.reads:
             if r in inputs:
-                g.add_edge(r, n.id)
+                g.add_edge(r, pn.id)
     for m in plan.maps:  # a map reads its list: the body's sources wait for it
         if m.over in inputs:
             for b in m.body:

@@ -15,8 +15,10 @@ fallbacks, the budget, the journal and ``--resume``, the cache, the trace, keys,
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from hetflow.errors import HetError
 from hetflow.plan.model import Plan
@@ -25,10 +27,35 @@ from hetflow.runtime.orchestrate import execute
 from hetflow.runtime.result import RunResult
 from hetflow.runtime.values import Image
 
-__all__ = ["run", "run_sync", "RunResult", "Settings", "Image", "load_plan"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from hetflow.runtime.backends import Backend
+    from hetflow.runtime.cache import Cache
+    from hetflow.runtime.journal import Journal
+
+__all__ = ["run", "run_sync", "RunResult", "RunOptions", "Settings", "Image", "load_plan"]
+
+PlanSource = Plan | dict[str, Any] | str | os.PathLike[str]  # a Plan, its dict, its JSON file
 
 
-def load_plan(source: Plan | dict[str, Any] | str | Path) -> Plan:
+class RunOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`run` (and of ``hetflow.run``, ``run_sync``)."""
+
+    resume: bool
+    journal: str | os.PathLike[str] | bool | Journal | None
+    cache: str | os.PathLike[str] | bool | Cache | None
+    trace_path: str | os.PathLike[str] | None
+    budget: float | None
+    hooks: object  # a mapping of hook names to functions, an object with on_* methods, a list
+    settings: Settings | None
+    progress: bool
+    backend: str | Backend | None
+    ray_address: str | None
+    ray_strict: bool
+
+
+def load_plan(source: PlanSource) -> Plan:
     """A Plan from a Plan, a plan dict or a plan JSON file.
 
     The runtime runs compiled plans only; ``hetflow.run`` compiles a ``.het`` file first.
@@ -50,18 +77,18 @@ def load_plan(source: Plan | dict[str, Any] | str | Path) -> Plan:
 
 
 async def run(
-    plan: Any,
-    inputs: dict[str, Any] | None = None,
+    plan: PlanSource,
+    inputs: Mapping[str, Any] | None = None,
     *,
     resume: bool = False,
-    journal: Any = None,
-    cache: Any = True,
-    trace_path: Any = None,
+    journal: str | os.PathLike[str] | bool | Journal | None = None,
+    cache: str | os.PathLike[str] | bool | Cache | None = True,
+    trace_path: str | os.PathLike[str] | None = None,
     budget: float | None = None,
-    hooks: Any = None,
+    hooks: object = None,
     settings: Settings | None = None,
     progress: bool = False,
-    backend: Any = None,
+    backend: str | Backend | None = None,
     ray_address: str | None = None,
     ray_strict: bool = False,
 ) -> RunResult:
@@ -90,7 +117,9 @@ async def run(
     )
 
 
-def run_sync(plan: Any, inputs: dict[str, Any] | None = None, **kwargs: Any) -> RunResult:
+def run_sync(
+    plan: PlanSource, inputs: Mapping[str, Any] | None = None, **kwargs: Unpack[RunOptions]
+) -> RunResult:
     """:func:`run` for code that is not async (it starts its own event loop)."""
     if _in_event_loop():
         raise HetError(

@@ -153,9 +153,11 @@ class Budget:
 
     def __init__(self, limit: float | None, spent: float = 0.0):
         self.limit = limit
-        self._limit = None if limit is None else math.floor(limit * PICO)
-        if self._limit is not None and self._limit / PICO > limit:
-            self._limit -= 1
+        self._limit: int | None = None
+        if limit is not None:
+            self._limit = math.floor(limit * PICO)
+            if self._limit / PICO > limit:
+                self._limit -= 1
         self._spent = _pico_up(spent) if spent and spent > 0 else 0  # never in credit
         self._reserved = 0
         self.calls = 0  # settled paid calls
@@ -182,11 +184,10 @@ class Budget:
 
     @property
     def left(self) -> float:
-        return math.inf if self._limit is None else self._left / PICO
+        return math.inf if self._limit is None else self._left(self._limit) / PICO
 
-    @property
-    def _left(self) -> int:
-        return self._limit - self._spent - self._reserved
+    def _left(self, limit: int) -> int:
+        return limit - self._spent - self._reserved
 
     def try_reserve(
         self, prices: Prices, *, input_tokens: int, want_out: int | None, min_out: int
@@ -198,7 +199,7 @@ class Budget:
             return None
         want = want_out if want_out is not None else DEFAULT_MAX_TOKENS
         floor = min(min_out, want)
-        left = self._left
+        left = self._left(self._limit)
         base = _pico_up(prices.cost(input_tokens, 0))
         if base > left:
             return None

@@ -240,7 +240,7 @@ class Caller:
         messages: list[dict],
         *,
         schema: dict | None = None,
-        parse: Callable[[str, dict | None, bool], Any] | None = None,
+        parse: Callable[[str, dict, bool], Any] | None = None,
     ) -> Any:
         """Ask a node's model; returns the text, or ``parse(text, schema, wrapped)``."""
         offers = self.offers.get(node.id) or []
@@ -290,7 +290,7 @@ class Caller:
                 try:
                     if escalate and is_unsure(text):
                         raise InvalidOutput("the model said it is unsure")
-                    return text if parse is None else parse(text, schema, wrapped)
+                    return text if parse is None or schema is None else parse(text, schema, wrapped)
                 except InvalidOutput as bad:
                     if escalate:
                         failures.append(f"{_name(offer)}: escalated ({self._redact(str(bad))})")
@@ -347,7 +347,7 @@ class Caller:
             sampled = prep.temperature != 0
             base_key, key = key, self._nth(key, sampled)
             found = self.journal.call(key) if self.journal else None
-            source = "journal" if found else None
+            source = "journal"
             if found is None and self.cache is not None:
                 hit = self.cache.get(key)
                 if hit is not None:
@@ -373,7 +373,7 @@ class Caller:
                 node, item, offer, msgs, rf, (attempt, why), rank, prep, key, leader
             )
         finally:
-            if leader is not None:
+            if leader is not None and key is not None:
                 del self._inflight[key]
                 if not leader.done():
                     leader.set_result(None)
@@ -610,7 +610,8 @@ class _NodeCall:
 
     def timeout(self, default: float | None) -> float | None:
         if self._t is None:  # worked out where the call needs it, as it always was
-            self._t = (seconds((self.node.options or {}).get("timeout")),)
+            opts = self.node.options if self.node is not None else None
+            self._t = (seconds((opts or {}).get("timeout")),)
         return self._t[0] or default
 
 

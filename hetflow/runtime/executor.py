@@ -46,7 +46,6 @@ class Outcome:
     missed_items: Counter = field(default_factory=Counter)  # step -> instances not run
     node_times: dict[str, list[float]] = field(default_factory=dict)  # id -> [start, end]
     stopped: bool = False  # the budget stopped the run
-    nodes_done: int = 0
 
 
 class Scope:
@@ -55,7 +54,8 @@ class Scope:
     __slots__ = ("parent", "path", "futures", "item")
 
     def __init__(self, parent: Scope | None, path: tuple[int, ...]):
-        self.parent, self.path, self.futures = parent, path, {}
+        self.parent, self.path = parent, path
+        self.futures: dict[str, asyncio.Future] = {}
         self.item = item_key(path)
 
     def get(self, name: str) -> asyncio.Future:
@@ -252,7 +252,6 @@ class Executor:
         outcome, step = self.outcome, node.step
         outcome.finished.add(step)
         outcome.done_items[step] = outcome.done_items.get(step, 0) + 1  # no __missing__
-        outcome.nodes_done += 1
         if self.on_node is not None:
             self.on_node(node.step)
 

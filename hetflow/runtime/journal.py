@@ -11,6 +11,7 @@ was in flight.  Nothing here ever holds an API key: the values are the workflow'
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -112,6 +113,7 @@ class Journal:
             "INSERT INTO runs (key, workflow, started) VALUES (?, ?, ?)",
             (key, workflow, time.time()),
         )
+        assert cur.lastrowid is not None  # set by an INSERT
         self._hold(cur.lastrowid)
         self.run_id = cur.lastrowid
         return self.run_id
@@ -219,16 +221,12 @@ class Journal:
 
 def run_key(plan_hash: str, inputs: dict[str, Any]) -> str:
     """The journal key: the plan's hash and a hash of the inputs' values."""
-    import hashlib
-
     digest = hashlib.sha256(to_json(inputs).encode()).hexdigest()
     return f"{plan_hash[:32]}:{digest[:32]}"
 
 
 def plan_hash(plan) -> str:
     """A hash of what a plan does (not of timings or estimates, which vary by compile)."""
-    import hashlib
-
     data = plan.model_dump(
         mode="json", exclude={"optimizer", "estimate", "baseline", "warnings", "hetflow_version"}
     )

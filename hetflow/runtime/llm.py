@@ -365,7 +365,8 @@ def _unreachable(exc: BaseException) -> str | None:
     ...     _unreachable(e)
     'connection refused'
     """
-    seen, chain = 0, exc
+    seen = 0
+    chain: BaseException | None = exc
     found = False
     while chain is not None and seen < 8:
         if isinstance(chain, ConnectionRefusedError):

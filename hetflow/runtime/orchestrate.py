@@ -197,7 +197,7 @@ async def _execute(
         finished = [counted(s, outcome.done_items) for s in all_steps if s in outcome.finished]
         missed = [counted(s, outcome.missed_items) for s in not_run]
         stopped = (
-            f"budget {exact_money(limit)} reached after {the_budget.calls} "
+            f"budget {exact_money(limit or 0.0)} reached after {the_budget.calls} "
             f"call{'s' * (the_budget.calls != 1)}"
             if the_budget.halted is None
             else the_budget.halted

@@ -21,6 +21,7 @@ Ray is imported only here, and only when a run asks for ``backend="ray"``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 import threading
@@ -95,7 +96,8 @@ class RayBackend:
         self.warnings: list[str] = []
         self.offered: set[str] = set()  # chip resources some node holds
         self._owned = False
-        self._call = self._cpu = None
+        self._call: Any = None  # the Ray remote functions, made in start()
+        self._cpu: Any = None
 
     # The driver's side -------------------------------------------------------------
 
@@ -118,7 +120,7 @@ class RayBackend:
             ) from None
         if not ray.is_initialized():
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-            alone = {}
+            alone: dict[str, Any] = {}
             if self.address is None and not os.environ.get("RAY_ADDRESS"):
                 # A Ray of its own on this machine: loopback only, no dashboard.
                 alone = {"_node_ip_address": "127.0.0.1", "include_dashboard": False}
@@ -126,7 +128,7 @@ class RayBackend:
                 ray.init(
                     address=self.address,
                     runtime_env=self.runtime_env,
-                    logging_level="WARNING",
+                    logging_level=logging.WARNING,
                     log_to_driver=False,
                     **alone,
                 )

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from hetflow.runtime.structured import InvalidOutput
 from hetflow.runtime.values import Image
 
 MAX_SIDE = 2048
@@ -81,9 +80,3 @@ def crop(image: Image, box: dict[str, Any], scale: float | None = None) -> Image
                 size = (max(1, round(size[0] * k)), max(1, round(size[1] * k)))
             region = region.resize(size, PILImage.Resampling.LANCZOS)
         return Image.from_pil(region)
-
-
-def check_box(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise InvalidOutput("the box must be a JSON object with x0, y0, x1, y1")
-    return value

@@ -172,9 +172,14 @@ class _Engine:
         # Per consumer item: producers still running, and when its data is all there.
         self.waiting = {nid: [len(preds[nid])] * n.items for nid, n in nodes.items()}
         self.ready_at = {nid: [0.0] * n.items for nid, n in nodes.items()}
-        self.why = {nid: [None] * n.items for nid, n in nodes.items()}  # binding producer
+        # the binding producer (node, item) of each consumer item
+        self.why: dict[str, list[tuple[str, int] | None]] = {
+            nid: [None] * n.items for nid, n in nodes.items()
+        }
         self.group_done: dict[tuple[str, int], dict[int, int]] = {}
-        self.items_done = {nid: [None] * n.items for nid, n in nodes.items()}
+        self.items_done: dict[str, list[float | None]] = {
+            nid: [None] * n.items for nid, n in nodes.items()
+        }
         self.chains_left = {nid: list(n.chains_per_item) for nid, n in nodes.items()}
         self.first_start: dict[str, float] = {}
         self.queues: dict[str, deque] = {}
@@ -268,13 +273,13 @@ class _Engine:
             done[group] = done.get(group, 0) + 1
             complete[shared] = group if done[group] == group_size else None
         for link in self.links[nid]:
-            group = complete[link.shared]
-            if group is None:
+            completed = complete[link.shared]
+            if completed is None:
                 continue
             c = self.nodes[link.consumer]
             span = math.prod(c.radix[link.shared :])
             at = now + link.delay_s
-            for c_item in range(group * span, (group + 1) * span):
+            for c_item in range(completed * span, (completed + 1) * span):
                 if (
                     self.why[link.consumer][c_item] is None
                     or at > self.ready_at[link.consumer][c_item]

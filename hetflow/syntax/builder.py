@@ -14,11 +14,12 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from pathlib import Path
+from typing import Literal
 
 from lark import Token, Transformer
 from lark.exceptions import VisitError
 
-from hetflow.errors import Diagnostic, DiagnosticError, SourcePosition
+from hetflow.errors import NOWHERE, Diagnostic, DiagnosticError, Severity, SourcePosition
 from hetflow.syntax import ast
 from hetflow.syntax.gcpause import gc_paused
 from hetflow.syntax.lexer import Lines
@@ -84,7 +85,7 @@ class _Builder(Transformer):
             end - starts[end_line - 1] + 1,
         )
 
-    def error(self, message: str, where, severity: str = "error") -> None:
+    def error(self, message: str, where, severity: Severity = "error") -> None:
         pos = where if isinstance(where, SourcePosition) else self.pos(where)
         self.diagnostics.append(Diagnostic(severity, message, pos))
 
@@ -304,7 +305,7 @@ class _Builder(Transformer):
             if o.key in keys:
                 self.error(f"option '{o.key}' is given twice", o.pos)
             keys.add(o.key)
-        pin = ast.Pin(model, chip, pin_pos) if (model or chip) else None
+        pin = ast.Pin(model, chip, pin_pos or NOWHERE) if (model or chip) else None
         return ast.Clauses(tuple(needs), pin, tuple(options))
 
     def needs(self, meta, items):
@@ -420,7 +421,7 @@ class _Builder(Transformer):
         else:
             value = float(text)
         value = int(value) if value.is_integer() else value
-        unit = None
+        unit: Literal["tokens", "items"] | None = None
         if len(items) > 1:
             unit = "tokens" if str(items[1]).startswith("token") else "items"
         return ast.Size(value, unit, self.pos(meta))

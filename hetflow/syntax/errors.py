@@ -141,9 +141,7 @@ def syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic:
             message = "this string is not closed before the end of the line"
         elif char in "<>=!" and "__ANON_0" in (exc.allowed or ()):
             message = "a requirement is written with '>=' (a minimum), like reasoning >= 3"
-            end_column = column + (
-                2 if text[exc.pos_in_stream + 1 : exc.pos_in_stream + 2] == "=" else 1
-            )
+            end_column = column + (2 if text[(exc.pos_in_stream or 0) + 1 :][:1] == "=" else 1)
         elif char == "$":
             message = "an amount of money needs digits after '$' (like $0.50)"
         else:

@@ -131,7 +131,7 @@ def plain(v) -> str:
 
 
 def type_(t: ast.TypeRef) -> str:
-    if t.name == "list":
+    if t.name == "list" and t.item is not None:
         return f"list[{type_(t.item)}]"
     if t.name == "enum":
         vals = (e if _NAME.fullmatch(e) else string(e) for e in t.enum or ())
@@ -283,7 +283,8 @@ class _Printer:
 
     def step(self, s: ast.Step, depth: int) -> None:
         start, end = s.span.line or s.pos.line, s.span.end_line or s.pos.line
-        ann = f": {type_(s.type)}" if getattr(s, "type", None) is not None else ""
+        declared = getattr(s, "type", None)
+        ann = f": {type_(declared)}" if declared is not None else ""
         if isinstance(s, ast.Map):
             self.line(depth, f"map {s.item} in {s.over.name} {{", start)
             for inner in s.body:

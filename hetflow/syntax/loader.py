@@ -51,11 +51,6 @@ def load_text(text: str, file: str = "<string>", base_dir: Path | None = None):
     return _Loader().load(text, file, base_dir or Path.cwd(), stack=())
 
 
-def load_path(path: str | os.PathLike):
-    p = Path(path)
-    return _Loader().load(read_source(p), str(path), p.resolve().parent, stack=(p.resolve(),))
-
-
 class _Loader:
     def __init__(self):
         self.sources: dict[str, str] = {}

@@ -20,7 +20,7 @@ import os
 import re
 
 from lark import Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedInput
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from hetflow.errors import Diagnostic, DiagnosticError, SourcePosition
 from hetflow.syntax.errors import expected_phrase, syntax_diagnostic
@@ -66,6 +66,8 @@ def parse_tree(text: str, file: str = "<string>") -> Tree:
                 key=lambda d: (d.pos.line, d.pos.column),
             )
         raise DiagnosticError(found, {file: text})
+    if tree is None:  # an exception was recorded: found is not empty
+        raise DiagnosticError(recovery.found, {file: text})
     return tree
 
 
@@ -180,6 +182,7 @@ class _Recovery:
             return False
         if isinstance(exc, UnexpectedCharacters):
             return True  # Lark skips the character
+        assert isinstance(exc, (UnexpectedToken, UnexpectedEOF))
         token = exc.token
         if token.type == "$END":
             return False
@@ -245,10 +248,6 @@ def _closest_keyword(word: str) -> str | None:
     return closest(word, _STEP_KEYWORDS)
 
 
-def is_tree(x: object) -> bool:
-    return isinstance(x, Tree)
-
-
 # ------------------------------------------------------------------ the fast path
 # A correct program is parsed by a plain loop over Lark's own LALR table and per-state
 # lexers (hetflow.syntax.lexer), calling the builder at each reduction with the rule's span as
@@ -299,7 +298,7 @@ def _loop(text, target, record, lexers, actions, rules, kept, start_state, end_s
                 typ = keywords.get(value, typ)
             if record is not None:
                 record.append((typ, value, start, end))
-        elif SKIP.match(text, pos).end() == n:
+        elif SKIP.match(text, pos).end() == n:  # type: ignore[union-attr]  # SKIP matches ''
             typ, value, start, end = "$END", "", n, n
         else:
             return None
@@ -411,7 +410,8 @@ def _tables():
         table = lark.parser.parser.parser.parse_table
         start_state = table.start_states["start"]
         end_state = table.end_states["start"]
-        rules, index = [], {}
+        rules: list[tuple] = []
+        index: dict = {}
         actions: dict[int, dict[str, int]] = {}
         for state, row in table.states.items():
             out = actions[state] = {}
@@ -429,7 +429,7 @@ def _tables():
         sym.name
         for rule in lark.rules
         for sym in rule.expansion
-        if sym.is_term and (rule.options.keep_all_tokens or not sym.filter_out)
+        if sym.is_term and (rule.options.keep_all_tokens or not sym.filter_out)  # type: ignore[attr-defined]  # a Terminal's
     }
     return (
         lexers,
@@ -445,12 +445,13 @@ def _tables():
 def _rule_info(rule):
     """(size, origin, children spec, method name, mode) of one grammar rule."""
     keep_all = rule.options.keep_all_tokens
-    spec = []
+    kids: list[tuple[int, bool]] = []
     for i, sym in enumerate(rule.expansion):
         if keep_all or not (sym.is_term and sym.filter_out):
-            spec.append((i, not sym.is_term and sym.name.startswith("_")))
-    if not any(splice for _, splice in spec):
-        spec = tuple(i for i, _ in spec)
+            kids.append((i, not sym.is_term and sym.name.startswith("_")))
+    spec: list[tuple[int, bool]] | tuple[int, ...] = kids
+    if not any(splice for _, splice in kids):
+        spec = tuple(i for i, _ in kids)
         if len(rule.expansion) == 1 and spec == _ONE:
             spec = _ONE  # the very object: the loop tests `spec is _ONE`
     name = rule.alias or rule.options.template_source or rule.origin.name

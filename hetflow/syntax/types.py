@@ -12,6 +12,7 @@ program that reads untyped model output is never refused for it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeGuard
 
 from hetflow.errors import closest
 from hetflow.syntax import ast
@@ -29,7 +30,7 @@ def is_text(t: TypeRef | None) -> bool:
     return t is not None and t.name in ("text", "enum")
 
 
-def is_list(t: TypeRef | None) -> bool:
+def is_list(t: TypeRef | None) -> TypeGuard[TypeRef]:
     return t is not None and t.name == "list"
 
 
@@ -83,7 +84,7 @@ def field_type(
         inner, problem = field_type(t.item, path, schemas, root)
         return (ast.list_of(inner) if inner is not None else None), problem
     for i, name in enumerate(path):
-        if is_dynamic(t):
+        if t is None or is_dynamic(t):
             return t, None
         schema = schemas.get(t.name)
         if schema is None:
@@ -100,7 +101,7 @@ def field_type(
 
 def compatible(declared: TypeRef, inferred: TypeRef | None) -> bool:
     """May a value of type ``inferred`` be stored in a name declared ``declared``?"""
-    if is_dynamic(inferred) or declared.name == "json":
+    if inferred is None or is_dynamic(inferred) or declared.name == "json":
         return True
     if declared.name == "list" or inferred.name == "list":
         if declared.name != inferred.name:

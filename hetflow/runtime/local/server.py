@@ -53,7 +53,7 @@ def is_local(offer: Any) -> bool:
 
 def xllamacpp():
     try:
-        import xllamacpp as x  # type: ignore[import-not-found]
+        import xllamacpp as x
     except ImportError:
         return None
     return x
