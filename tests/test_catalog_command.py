@@ -71,7 +71,9 @@ def test_show_an_offer_prints_all_its_figures(capsys):
                 "input_per_mtok", "output_per_mtok", "api_key_env", "source", "prices_from"):  # fmt: skip
         assert f"  {key} " in out
     offer = load_catalog(None).offer("gpt-5@nvidia-h100")
-    assert f"{offer.call_latency_s(10_000, 500):.2f} s" in out
+    thinks = offer.reasoning_tokens(None, 10_000)  # GPT-5 reasons before it answers
+    assert f"+ {thinks:,.0f} reasoning at medium" in out and "  thinking " in out
+    assert f"{offer.call_latency_s(10_000, 500 + thinks):.2f} s" in out
 
 
 def test_show_a_chip(capsys):

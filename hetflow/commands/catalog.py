@@ -307,6 +307,15 @@ def _fields(entry, skip=("name",)) -> list[str]:
 
 
 def _value(key: str, value) -> str:
+    if key == "thinking" and isinstance(value, dict):  # how a model reasons, read aloud
+        tokens = ", ".join(f"{e} {t:,.0f}" for e, t in value.get("tokens", {}).items())
+        grows = ", ".join(f"{e} +{t:g}" for e, t in value.get("per_input_ktok", {}).items())
+        text = (
+            f"{'hidden ' if value.get('hidden', True) else ''}reasoning tokens per call:"
+            f" {tokens}; default effort {value.get('default_effort')}"
+        )
+        text += f"; per 1k input tokens: {grows}" if grows else ""
+        return text + (f"; source: {value['source']}" if value.get("source") else "")
     if key == "api_base":
         from urllib.parse import urlsplit, urlunsplit
 
@@ -343,14 +352,18 @@ def _offer_lines(catalog, offer) -> list[str]:
         f"{s} {model.skill(s)}" for s in ("reasoning", "coding", "extraction", "vision")
     )
     example_in, example_out = 10_000, 500
+    thinks = offer.reasoning_tokens(None, example_in)
+    reasoning = (
+        f" + {thinks:,.0f} reasoning at {offer.thinking.effort(None)}" if offer.thinking else ""
+    )
     return [
         f"offer {offer.id}",
         *_fields(offer, skip=()),
         f"  model: {skills}; context {model.context}",
         f"  chip: {chip.vendor}, handoff {chip.handoff_ms:g} ms",
-        f"  a call of {example_in} input / {example_out} output tokens:"
-        f" {offer.call_latency_s(example_in, example_out):.2f} s,"
-        f" ${offer.call_cost_usd(example_in, example_out):.5f}",
+        f"  a call of {example_in} input / {example_out} output tokens{reasoning}:"
+        f" {offer.call_latency_s(example_in, example_out + thinks):.2f} s,"
+        f" ${offer.call_cost_usd(example_in, example_out + thinks):.5f}",
     ]
 
 
