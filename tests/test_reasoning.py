@@ -211,6 +211,10 @@ def test_effort_is_passed_and_reported_reasoning_is_paid_and_traced(server, home
     )
     assert result.cost_usd == pytest.approx(record["cost_usd"])
     assert result.comparison["actual"]["reasoning_tokens"] == 300
+    from hetflow.runtime.trace import summary_text
+
+    summary = summary_text(result.comparison)
+    assert f"of which hidden reasoning 300 tokens out (estimated {expected:,.0f})" in summary
 
 
 def test_reasoning_that_uses_every_token_is_a_clear_paid_failure(server, home):
