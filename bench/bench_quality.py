@@ -139,25 +139,20 @@ def _bench(args: argparse.Namespace) -> int:
         considered = {c.offer: c.cost_usd for c in n.candidates}
         return plan, considered.get(best.offer, 0.0)
 
-    def tuned(inputs):
-        plan = hetflow.compile(
-            str(single),
-            catalog=args.catalog,
-            inputs=inputs,
-            quality=single_qfile,
-            min_quality=args.min_quality,
-        )
-        return plan, plan.estimate.cost_usd
+    def placed_by(het: Path, measured: Path):
+        def make(inputs):
+            plan = hetflow.compile(
+                str(het),
+                catalog=args.catalog,
+                inputs=inputs,
+                quality=measured,
+                min_quality=args.min_quality,
+            )
+            return plan, plan.estimate.cost_usd
 
-    def cascaded(inputs):
-        plan = hetflow.compile(
-            str(cascade),
-            catalog=args.catalog,
-            inputs=inputs,
-            quality=qfile,
-            min_quality=args.min_quality,
-        )
-        return plan, plan.estimate.cost_usd
+        return make
+
+    tuned, cascaded = placed_by(single, single_qfile), placed_by(cascade, qfile)
 
     placements = {"all on the strongest": strongest, "tuned placement": tuned, "cascade": cascaded}
     print(f"scored against: {quality.steps['label'].against}; target {args.min_quality}")

@@ -465,15 +465,9 @@ class Caller:
         if reply.reasoning_tokens and not reply.text.strip():
             if reply.finish_reason == "length" or (cap and tout >= cap):
                 exhausted = ReasoningExhausted(reply.reasoning_tokens, cap)
-                record = self._base(node, item, offer, attempt, rank)
-                record["tokens_in"] = tin
-                record["tokens_out"] = tout
-                record["reasoning_tokens"] = reply.reasoning_tokens
-                record["cost_usd"] = cost
-                record["latency_s"] = ended - started
-                record["started"] = started - self.t0
-                record["ended"] = ended - self.t0
-                record["cached"] = False
+                record = self._paid_record(node, item, offer, attempt, rank, reply, tin, tout)
+                record.update(cost_usd=cost, latency_s=ended - started)
+                record.update(started=started - self.t0, ended=ended - self.t0, cached=False)
                 record["error"] = self._describe(exhausted)
                 self._record(record)
                 raise exhausted
@@ -490,20 +484,33 @@ class Caller:
                 self._journal_call(key, text, tin, tout, cost)
             if self.cache is not None:
                 self.cache.put(key, text, tin, tout)
-        record = self._base(node, item, offer, attempt, rank)
-        record["tokens_in"] = tin
-        record["tokens_out"] = tout
-        record["reasoning_tokens"] = reply.reasoning_tokens
-        record["cost_usd"] = cost
-        record["latency_s"] = ended - started
-        record["started"] = started - self.t0
-        record["ended"] = ended - self.t0
-        record["cached"] = False
+        record = self._paid_record(node, item, offer, attempt, rank, reply, tin, tout)
+        record.update(cost_usd=cost, latency_s=ended - started)
+        record.update(started=started - self.t0, ended=ended - self.t0, cached=False)
         if hasattr(reply, "ray_node"):
             record["ray_node"] = reply.ray_node
         record["error"] = None
         self._record(record)
         return text
+
+    def _paid_record(
+        self,
+        node: PlanNode,
+        item: str,
+        offer: Assignment,
+        attempt: tuple[int, str | None],
+        rank: int,
+        reply: Any,
+        tin: int,
+        tout: int,
+    ) -> dict:
+        """A paid call's trace record up to its tokens (the caller adds cost and times,
+        in the documented field order)."""
+        record = self._base(node, item, offer, attempt, rank)
+        record["tokens_in"] = tin
+        record["tokens_out"] = tout
+        record["reasoning_tokens"] = reply.reasoning_tokens
+        return record
 
     def _journal_call(
         self, key: str, text: str, tin: int | None, tout: int | None, cost: float
