@@ -77,6 +77,9 @@ class Work:
     cpu_s: float = 0.0
     effort: str | None = None
     reasoning: tuple[tuple[str, float], ...] = ()
+    # Per call, the input tokens not in a prefix the server saw on an earlier call of
+    # the same conversation (a recursion's turns); None: all of ``input_tokens``.
+    prefill_tokens: float | None = None
 
     @property
     def calls(self) -> float:

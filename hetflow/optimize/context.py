@@ -89,6 +89,7 @@ def work_of(node: PlanNode) -> Work:
         e.cpu_s,
         effort=effort if isinstance(effort, str) else None,
         reasoning=tuple(e.reasoning_traced.items()),
+        prefill_tokens=e.prefill_tokens_per_call,
     )
 
 

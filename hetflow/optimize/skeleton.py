@@ -125,6 +125,7 @@ def _node(node_id, data, step, op, est: Estimates, types, schemas):
             parallel=w.parallel,
             input_tokens_per_call=w.input_tokens,
             output_tokens_per_call=w.output_tokens,
+            prefill_tokens_per_call=w.prefill_tokens,
             cpu_s=w.cpu_s,
             calibrated_from_runs=est.calibrated.get(node_id),
             reasoning_traced=dict(est.reasoning.get(node_id, {})),

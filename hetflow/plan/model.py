@@ -107,6 +107,10 @@ class Estimate(_Model):
     parallel: float = 0.0
     input_tokens_per_call: float = 0.0
     output_tokens_per_call: float = 0.0
+    # Of each call's input, the tokens a server that keeps the conversation's prefix
+    # cached must still read (a recursion's later turns re-send the earlier ones); None:
+    # every input token is read afresh.  Only an offer with `prefix_cache` uses it.
+    prefill_tokens_per_call: float | None = None
     cpu_s: float = 0.0  # a CPU node's time
     start_s: float = 0.0  # when the node starts in the optimizer's schedule
     # A recurse node whose work was measured from traced runs (`--calibrate`): how many
