@@ -213,8 +213,12 @@ def compile(
     plan.catalog = {"name": cat.name, "sha256": cat.hash}
     plan.warnings.extend(f"{d.pos}: {d.message}" for d in diags if not d.is_error)
     if calibration is not None:
-        recursions = [s.name for s, _ in ast.walk_steps(wf.steps) if isinstance(s, ast.Recurse)]
-        plan.warnings.extend(calibration.warnings(recursions, wf.name))
+        model_steps = [
+            s.name
+            for s, _ in ast.walk_steps(wf.steps)
+            if isinstance(s, (ast.Recurse, ast.Reason, ast.Zoom))
+        ]
+        plan.warnings.extend(calibration.warnings(model_steps, wf.name))
     ctx = Context(
         cat,
         quality=_quality(quality, plan),

@@ -129,6 +129,7 @@ def record(node: str, tokens_in: float, tokens_out: float, *, run="r1", item="",
         "chip": "groq-lpu",
         "litellm": "openai/small",
         "tokens_in": tokens_in,
+        "tokens_in_estimate": more.pop("estimate", tokens_in),
         "tokens_out": tokens_out,
         "reasoning_tokens": None,
         "cost_usd": 0.0001,
@@ -356,7 +357,7 @@ def test_a_trace_of_other_steps_is_a_plan_warning(traced, tmp_path, capsys):
     empty = write(tmp_path / "empty.jsonl", [])
     plan = compile_with(traced, calibrate=[other, empty, traced["trace"]])
     assert plan.warnings == [
-        f"{p}: holds no call of a recurse step of workflow 'counts' (its recurse steps: "
+        f"{p}: holds no call of a model step of workflow 'counts' (its model steps: "
         "tallies); their estimates use the constants"
         for p in (other, empty)
     ]
@@ -364,3 +365,36 @@ def test_a_trace_of_other_steps_is_a_plan_warning(traced, tmp_path, capsys):
     alone = compile_with(traced, calibrate=other)
     assert alone.warnings and all(n.estimate.calibrated_from_runs is None for n in alone.nodes)
     assert alone.node("tallies.root").estimate.calls == 6
+
+
+# ------------------------------------------------------------------ reason steps
+
+
+def test_a_reason_step_learns_its_answer_input_line_and_retries(traced, tmp_path):
+    """A traced reason node: the model's tokens against the rules' count for the same
+    request give the input line, the answers their length, failed attempts the retries."""
+    recs = [
+        record("verdict", 150, 40, estimate=100, item=""),
+        record("verdict", 270, 44, estimate=200, item="", run="r2"),
+        record("verdict", 390, 36, estimate=300, item="", run="r3"),
+        record("verdict", None, None, item="", run="r3", error="timeout"),
+    ]
+    trace = write(tmp_path / "reason.jsonl", recs)
+    before = compile_with(traced, workflow="wider").node("verdict").estimate
+    after = compile_with(traced, workflow="wider", calibrate=trace).node("verdict").estimate
+    assert after.calibrated_from_runs == 3
+    # 30 + 1.2 x the rules' count of the new request
+    assert after.input_tokens_per_call == pytest.approx(30 + 1.2 * before.input_tokens_per_call)
+    w = 3 / (3 + 1)  # three traced calls against the rule of thumb's one
+    assert after.output_tokens_per_call == pytest.approx(300 + w * (40 - 300))
+    # r3 took two attempts, r1 and r2 one: 4/3 calls an instance
+    assert after.rounds == pytest.approx(1 + w * (4 / 3 - 1))
+    assert before.calibrated_from_runs is None and before.rounds == 1
+
+
+def test_a_real_runs_records_count_the_request_as_the_estimator_would(traced):
+    from hetflow.estimate.sizes import CHAT_FRAME_TOKENS
+
+    for r in records_of(traced["trace"]):
+        if r["node"].endswith(".sub"):  # one user message: the instruction and a piece
+            assert r["tokens_in_estimate"] > CHAT_FRAME_TOKENS + count_tokens(INSTRUCTION)

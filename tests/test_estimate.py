@@ -26,8 +26,43 @@ def test_a_template_counts_its_words_and_the_names_it_renders():
         ' reason y = prompt "Summarize this text: {{ x }}"\n output y\n}'
     )
     w = est.work["y"]
-    assert w.input_tokens == 8_000 + math.ceil(len("Summarize this text: ") / 4)
+    own = math.ceil(len("Summarize this text: ") / 4)
+    assert w.input_tokens == E.CHAT_FRAME_TOKENS + own + 8_000
     assert (w.calls, w.output_tokens) == (1.0, E.OUTPUT_TEXT_TOKENS)
+
+
+def test_a_typed_step_counts_the_json_instruction_the_runtime_sends():
+    """The runtime ends a typed step's prompt with the schema as JSON; measured on real
+    runs it was most of a short prompt, so the estimate counts exactly that text."""
+    from hetflow.builtins.table import count_tokens
+    from hetflow.plan.json_schema import json_schema
+    from hetflow.runtime.calls import _with_instruction
+    from hetflow.runtime.structured import instruction, wire_schema
+
+    src = (
+        "workflow w {\n input x: text ~ 100 tokens\n"
+        ' reason v: V = prompt "Judge {{ x }}"\n reason t = prompt "Judge {{ x }}"\n'
+        " output v, t\n}\nschema V {\n risky: bool\n why: text\n tags: list[text]\n}"
+    )
+    prog = load_or_raise(src)
+    est = run(src)
+    typed, plain = est.work["v"], est.work["t"]
+    schema = json_schema(prog.workflows[0].steps[0].type, {s.name: s for s in prog.schemas})
+    sent = _with_instruction(
+        [{"role": "user", "content": "Judge"}], instruction(wire_schema(schema)[0])
+    )
+    added = count_tokens(sent[-1]["content"]) - count_tokens("Judge")
+    assert typed.input_tokens - plain.input_tokens == pytest.approx(added, abs=1)
+    assert added > 40  # the schema is not a rounding error
+
+
+def test_the_recurse_constants_are_the_prompts_the_runtime_sends():
+    from hetflow.builtins.table import count_tokens
+    from hetflow.recurse.prompts import SYSTEM_PROMPT, first_prompt
+
+    assert E.RECURSE_SYSTEM_TOKENS == count_tokens(SYSTEM_PROMPT)
+    preview = count_tokens(first_prompt("", "x" * 100_000))
+    assert abs(E.RECURSE_PREVIEW_TOKENS - preview) <= 5
 
 
 def test_defaults_when_no_size_is_given():
@@ -50,7 +85,7 @@ def test_split_sets_the_map_cardinality_and_the_calls():
     assert est.cardinality["p"] == 20
     s = est.work["s"]
     assert (s.calls, s.parallel, s.output_tokens) == (20, 20, 50)
-    assert s.input_tokens == pytest.approx(5_000, abs=5)
+    assert s.input_tokens == pytest.approx(5_000 + E.CHAT_FRAME_TOKENS, abs=5)
     assert est.values["s"] == Est(20 * 50, 20)  # after the map: the list of answers
     assert est.work["a"].input_tokens >= 1_000
 
@@ -106,12 +141,42 @@ def test_recurse_root_and_sub_calls():
     assert est.work["r.repl"].cpu_s > 0
 
 
+def test_a_call_in_a_map_answers_one_item_not_the_list():
+    """Seen from outside, a map's step is a list; each call writes one item of it."""
+    est = run(
+        "workflow w {\n input xs: list[text] ~ 4 items\n"
+        ' map x in xs {\n  reason y = prompt "{{ x }}"\n  reason v: V = prompt "{{ x }}"\n }\n'
+        " output y, v\n}\nschema V {\n ok: bool\n}"
+    )
+    assert est.work["y"].output_tokens == E.OUTPUT_TEXT_TOKENS
+    assert est.work["v"].output_tokens < 20  # one record of one bool, not ten
+    assert est.values["y"] == Est(4 * E.OUTPUT_TEXT_TOKENS, 4)
+
+
 def test_max_iterations_caps_the_root_turns():
     est = run(
         'workflow w {\n input c: text\n recurse r over c {\n  task "t"\n }'
         " with max_iterations=2\n output r\n}"
     )
-    assert est.work["r.root"].rounds == 2
+    # two turns, then the call that makes it answer (the runtime's forced final)
+    assert est.work["r.root"].rounds == 3
+
+
+def test_root_turns_re_send_the_conversation_a_prefix_cache_reads_once():
+    est = run(
+        'workflow w {\n input c: text ~ 50k tokens\n recurse r over c {\n  task "t"\n }'
+        " with max_tokens=100\n output r\n}"
+    )
+    root = est.work["r.root"]
+    turn = 100 + E.RECURSE_REPL_TOKENS  # code (capped by max_tokens) + REPL output
+    assert root.output_tokens == 100
+    first = root.input_tokens - (root.calls - 1) / 2 * turn
+    assert first == pytest.approx(
+        E.CHAT_FRAME_TOKENS + E.RECURSE_SYSTEM_TOKENS + 1 + E.RECURSE_PREVIEW_TOKENS
+    )
+    # over the calls, a prefix cache reads the first prompt once and each turn once
+    assert root.prefill_tokens * root.calls == pytest.approx(first + (root.calls - 1) * turn)
+    assert root.prefill_tokens < root.input_tokens
 
 
 def test_sizes_override_hints_and_items_hints_for_lists():

@@ -52,8 +52,9 @@ def add_calibrate(parser) -> None:
         metavar="TRACE.jsonl",
         action="append",
         default=[],
-        help="a trace of earlier runs (hetflow run --trace) whose recurse calls replace "
-        "the estimate's constants for those steps (repeatable)",
+        help="a trace of earlier runs (hetflow run --trace): the steps it traced are "
+        "estimated from their calls (tokens, answer lengths, calls, turns) instead of "
+        "the rules of thumb (repeatable)",
     )
 
 

@@ -46,6 +46,10 @@ class Level:
     tokens_out: float  # per call (mean over calls): the visible answer, reasoning left out
     # hidden reasoning tokens per call, per model (mean over the calls that reported it)
     reasoning: tuple[tuple[str, float], ...] = ()
+    # per call, the input not in the conversation before it (a call re-sends the earlier
+    # turns and their answers): what a prefix-caching server reads; None: not a
+    # conversation (only the root's calls are one)
+    prefill: float | None = None
 
 
 @dataclass(frozen=True)
@@ -64,22 +68,50 @@ class StepCalibration:
         return max(tokens_in - SUB_PROMPT_TOKENS, tokens_in / 2, 1.0)
 
 
+@dataclass(frozen=True)
+class NodeCalibration:
+    """What the traced calls of one ``reason`` or ``zoom`` node did.
+
+    ``tokens_in ≈ in_fixed + in_scale × estimate``: the gap between the tokens a model
+    reported and what the estimator's rules count for the same request (the trace's
+    ``tokens_in_estimate``) is the model's tokenizer and chat template; a new input's
+    estimate goes through the same line.  ``attempts`` are calls per instance of the
+    node (1 + its retry and fallback rate); ``tokens_out`` the visible answer per call.
+    """
+
+    node: str
+    runs: int  # traced runs holding a successful call of the node
+    calls: int  # successful calls traced (the weight of the figures below)
+    instances: int  # (run, item) pairs with a successful call
+    attempts: float  # calls made per instance, failed attempts included
+    tokens_out: float  # per successful call, reasoning left out
+    in_fixed: float = 0.0
+    in_scale: float = 1.0
+    fitted_in: bool = False  # False: the trace held no tokens_in_estimate
+
+    def tokens_in(self, estimate: float) -> float:
+        return max(1.0, self.in_fixed + self.in_scale * estimate)
+
+
 @dataclass
 class Calibration:
-    """Every traced ``recurse`` step, and per trace file the steps it held."""
+    """Every traced ``recurse`` step, ``reason``/``zoom`` node, and per trace file the
+    steps it held."""
 
     steps: dict[str, StepCalibration] = field(default_factory=dict)
-    files: dict[str, set[str]] = field(default_factory=dict)  # file -> steps with a root call
+    nodes: dict[str, NodeCalibration] = field(default_factory=dict)
+    # file -> steps it measured (a recursion's by its root call, other nodes by any call)
+    files: dict[str, set[str]] = field(default_factory=dict)
 
-    def warnings(self, recurse_steps: list[str], workflow: str) -> list[str]:
-        """A trace that holds no call of any of ``recurse_steps`` says so."""
+    def warnings(self, model_steps: list[str], workflow: str) -> list[str]:
+        """A trace that holds no call of any of the workflow's ``model_steps`` says so."""
         out = []
         for path, steps in self.files.items():
-            if not steps & set(recurse_steps):
-                mine = ", ".join(recurse_steps) or "none"
+            if not steps & set(model_steps):
+                mine = ", ".join(model_steps) or "none"
                 out.append(
-                    f"{path}: holds no call of a recurse step of workflow '{workflow}' "
-                    f"(its recurse steps: {mine}); their estimates use the constants"
+                    f"{path}: holds no call of a model step of workflow '{workflow}' "
+                    f"(its model steps: {mine}); their estimates use the constants"
                 )
         return out
 
@@ -135,11 +167,78 @@ def load(paths: list[str | os.PathLike] | str | os.PathLike) -> Calibration:
             continue
         seen.add(key)
         these = read_trace(path)
-        files[str(path)] = {s for s in (_root_step(r) for r in these if _ok(r)) if s}
+        files[str(path)] = {s for s in (_measured_step(r) for r in these if _ok(r)) if s}
         records.extend({**r, "_file": key} for r in these)
     cal = measure(records)
+    cal.nodes = measure_nodes(records)
     cal.files = files
     return cal
+
+
+SCALE_RANGE = (0.5, 3.0)  # a tokenizer's tokens per four characters, at the extremes
+SPREAD = 0.1  # estimates this far apart (relative) are enough to fit a slope
+
+
+def fit_line(pairs: list[tuple[float, float]]) -> tuple[float, float, bool]:
+    """``actual ≈ fixed + scale × estimate`` by least squares; a slope only when the
+    estimates spread by ``SPREAD`` or more (else the mean gap, scale 1).
+
+    >>> fit_line([(100, 150), (200, 270), (300, 390)])
+    (30.0, 1.2, True)
+    >>> fit_line([(100, 140), (100, 160)])
+    (50.0, 1.0, True)
+    """
+    n = len(pairs)
+    if not n:
+        return 0.0, 1.0, False
+    mx = sum(x for x, _ in pairs) / n
+    my = sum(y for _, y in pairs) / n
+    var = sum((x - mx) ** 2 for x, _ in pairs)
+    if mx > 0 and var / n > (SPREAD * mx) ** 2:
+        scale = sum((x - mx) * (y - my) for x, y in pairs) / var
+        scale = min(max(scale, SCALE_RANGE[0]), SCALE_RANGE[1])
+        return round(my - scale * mx, 6), round(scale, 6), True
+    return round(my - mx, 6), 1.0, True
+
+
+def measure_nodes(records: list[dict[str, Any]]) -> dict[str, NodeCalibration]:
+    """Per ``reason``/``zoom`` node (any node that is not a recursion's part): its
+    calls per instance, answer length and input line (:class:`NodeCalibration`)."""
+    made: dict[str, dict[tuple, int]] = defaultdict(lambda: defaultdict(int))
+    good: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        if _NODE.match(r["node"]) is not None:
+            continue  # a recursion's part: measure() reads those
+        instance = (r.get("_file", ""), r.get("run"), str(r.get("item") or ""))
+        made[r["node"]][instance] += 1
+        if _ok(r):
+            good[r["node"]].append(r)
+    out = {}
+    for node, calls in good.items():
+        instances = {(r.get("_file", ""), r.get("run"), str(r.get("item") or "")) for r in calls}
+        attempts = sum(made[node][i] for i in instances) / len(instances)
+        pairs = [
+            (_number(r.get("tokens_in_estimate")), _number(r.get("tokens_in")))
+            for r in calls
+            if _number(r.get("tokens_in_estimate")) > 0 and _number(r.get("tokens_in")) > 0
+        ]
+        fixed, scale, fitted = fit_line(pairs)
+        visible = [
+            max(0.0, _number(r.get("tokens_out")) - _number(r.get("reasoning_tokens")))
+            for r in calls
+        ]
+        out[node] = NodeCalibration(
+            node=node,
+            runs=len({(r.get("_file", ""), r.get("run")) for r in calls}),
+            calls=len(calls),
+            instances=len(instances),
+            attempts=attempts,
+            tokens_out=sum(visible) / len(visible),
+            in_fixed=fixed,
+            in_scale=scale,
+            fitted_in=fitted,
+        )
+    return out
 
 
 def measure(records: list[dict[str, Any]]) -> Calibration:
@@ -167,6 +266,7 @@ def measure(records: list[dict[str, Any]]) -> Calibration:
             per_model = thought[m.group("step")][level].setdefault(str(r.get("model")), [0, 0])
             per_model[0] += 1
             per_model[1] += _number(reasoning)
+    fresh = _fresh_root_tokens(records)
     cal = Calibration()
     for step, by_level in seen.items():
         recursions = set(by_level.get(0, {}))  # a recursion is known by its root's calls
@@ -183,6 +283,7 @@ def measure(records: list[dict[str, Any]]) -> Calibration:
                     tokens_in=sum(v[1] for v in counted) / calls,
                     tokens_out=sum(v[2] for v in counted) / calls,
                     reasoning=tuple((k, t / n) for k, (n, t) in sorted(models.items())),
+                    prefill=fresh.get(step) if level == 0 else None,
                 )
         cal.steps[step] = StepCalibration(
             step=step,
@@ -193,13 +294,44 @@ def measure(records: list[dict[str, Any]]) -> Calibration:
     return cal
 
 
+def _fresh_root_tokens(records: list[dict[str, Any]]) -> dict[str, float]:
+    """Per recurse step, the mean tokens a root call adds to its conversation: the first
+    call's whole input, then each call's input less the call before it (its input and
+    its answer, which the next call re-sends), never below zero."""
+    turns: dict[str, dict[tuple, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        m = _NODE.match(r["node"])
+        if m is None or not m.group("root") or not _ok(r):
+            continue
+        recursion = (r.get("_file", ""), r.get("run"), str(r.get("item") or ""))
+        turns[m.group("step")][recursion].append(r)
+    out = {}
+    for step, per in turns.items():
+        total, calls = 0.0, 0
+        for calls_of in per.values():
+            calls_of.sort(key=lambda r: _number(r.get("started")))
+            before = 0.0
+            for r in calls_of:
+                tokens_in = _number(r.get("tokens_in"))
+                total += max(0.0, tokens_in - before)
+                answer = _number(r.get("tokens_out")) - _number(r.get("reasoning_tokens"))
+                before = tokens_in + max(0.0, answer)  # hidden reasoning is not re-sent
+                calls += 1
+        if calls:
+            out[step] = total / calls
+    return out
+
+
 def _ok(r: dict[str, Any]) -> bool:
     return not r.get("error")
 
 
-def _root_step(r: dict[str, Any]) -> str | None:
+def _measured_step(r: dict[str, Any]) -> str | None:
+    """The step a record measures: a recursion's by its root calls, any other node's."""
     m = _NODE.match(r["node"])
-    return m.group("step") if m and m.group("root") else None
+    if m is None:
+        return str(r["node"])
+    return m.group("step") if m.group("root") else None
 
 
 def _number(v: Any) -> float:

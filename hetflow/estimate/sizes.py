@@ -15,7 +15,7 @@ documented in ``docs/optimizer.md``; none is hidden in the code.
 >>> est = estimate(wf, build_graph(wf), {}, prog.schemas)
 >>> w = est.work["y"]
 >>> (w.calls, w.input_tokens, w.output_tokens)
-(1.0, 8002.0, 300.0)
+(1.0, 8012.0, 300.0)
 """
 
 from __future__ import annotations
@@ -24,12 +24,14 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from hetflow.builtins.table import BUILTINS, Est, count_tokens
+from hetflow.plan.json_schema import instruction, json_schema, wire_schema
 from hetflow.syntax import ast
+
+if TYPE_CHECKING:  # networkx is imported by estimate() alone: the runtime reads
+    import networkx as nx  # request_tokens from here and should not pay for it
 
 # -------------------------------------------------------------- the table (docs/optimizer.md)
 DEFAULT_TEXT_TOKENS = 2_000  # an input text without a size hint
@@ -43,9 +45,11 @@ RECORD_OVERHEAD_TOKENS = 10  # braces, keys and quotes of a JSON record
 OUTPUT_TEXT_TOKENS = 300  # a reason step's text answer
 OUTPUT_LIST_ITEMS = 10  # a model's list answer
 ZOOM_OUTPUT_TOKENS = 40  # the box a zoom's model answers
+CHAT_FRAME_TOKENS = 10  # a call's chat template: role markers around its messages
+ZOOM_PROMPT_TOKENS = 65  # a zoom's fixed words around its goal (the image size, the box)
 RECURSE_ITERATIONS = 6  # root turns of a recursion (capped by `with max_iterations=`)
-RECURSE_SYSTEM_TOKENS = 1_200  # the REPL instructions the root model reads each turn
-RECURSE_PREVIEW_TOKENS = 1_000  # the context preview shown to a root model
+RECURSE_SYSTEM_TOKENS = 339  # the REPL instructions the root model reads each turn
+RECURSE_PREVIEW_TOKENS = 180  # the first prompt's context description and 600-char preview
 RECURSE_CODE_TOKENS = 400  # code a root model writes per turn
 RECURSE_REPL_TOKENS = 500  # REPL output fed back per turn
 SUB_CHUNK_TOKENS = 8_000  # the piece of context one leaf sub-call reads
@@ -56,6 +60,7 @@ SUB_OUTPUT_TOKENS = 200  # a sub-call's answer
 CPU_STEP_S = 0.002  # a builtin's fixed time on the CPU
 CPU_S_PER_TOKEN = 1e-7  # ... plus this per token it reads (10M tokens/s)
 REPL_S_PER_TURN = 0.2  # running one cell of the REPL sandbox
+PRIOR_CALLS = 1  # calibration: the rule of thumb weighs as much as this many traced calls
 
 _TEMPLATE_CODE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
 
@@ -188,6 +193,19 @@ def measured_size(value: Any) -> Est:
     return Est(float(count_tokens(value)))
 
 
+def instruction_tokens(t: ast.TypeRef | None, schemas: Mapping[str, ast.Schema]) -> float:
+    """The JSON instruction a typed step's prompt ends with (the runtime adds it: the
+    schema, in JSON, and a sentence); 0 for a text answer.
+
+    >>> instruction_tokens(ast.NUMBER, {}), instruction_tokens(ast.TEXT, {})
+    (51, 0)
+    """
+    if t is None or t.name in ("text", "image"):
+        return 0
+    wire, _ = wire_schema(json_schema(t, schemas))
+    return count_tokens(instruction(wire))
+
+
 def template_tokens(text: ast.Text | None, read: Any) -> float:
     """A prompt's size: its own words plus the size of every name it renders."""
     if text is None:
@@ -197,6 +215,27 @@ def template_tokens(text: ast.Text | None, read: Any) -> float:
     for ref in text.refs:
         est = read(ref.name)
         total += est.tokens * (0.3 if ref.attrs else 1.0)
+    return total
+
+
+def request_tokens(messages: list[dict]) -> int:
+    """A request as these rules count it (four characters a token, an image
+    ``IMAGE_TOKENS``, the chat frame once): what the estimate would say of this very
+    call.  The runtime traces it next to the tokens the model reported, so calibration
+    can learn the gap (the model's tokenizer and chat template) per step.
+
+    >>> request_tokens([{"role": "user", "content": "abcdefgh"}])
+    12
+    """
+    total = CHAT_FRAME_TOKENS
+    for m in messages:
+        content = m.get("content")
+        parts = content if isinstance(content, list) else [{"text": content or ""}]
+        for part in parts:
+            if isinstance(part, dict) and part.get("type") == "image_url":
+                total += IMAGE_TOKENS
+            elif isinstance(part, dict):
+                total += count_tokens(str(part.get("text") or ""))
     return total
 
 
@@ -272,6 +311,17 @@ class _Walk:
     def fan_out(self, scope: tuple[str, ...]) -> float:
         return math.prod(self.cardinality(item) for item in scope)
 
+    def item_type(
+        self, name: str, declared: ast.TypeRef | None, scope: tuple[str, ...]
+    ) -> ast.TypeRef | None:
+        """A step's type per call: the checker's type seen from outside its maps is a
+        list per map, one call answers one item."""
+        t = self.types.get(name, declared)
+        for _ in scope:
+            if t is not None and t.is_list:
+                t = t.item
+        return t
+
     def define(self, name: str, scope: tuple[str, ...], est: Est) -> None:
         self.per_item[name] = est
         self.scope_of[name] = scope
@@ -308,18 +358,40 @@ class _Walk:
             self.out.work[node_id] = Work(cpu_s=cpu_seconds(read_tokens * n))
         elif op in ("reason", "zoom"):
             text = step.prompt if op == "reason" else step.goal
-            tokens_in = template_tokens(text, read)
+            tokens_in = CHAT_FRAME_TOKENS + template_tokens(text, read)
             if op == "zoom":
-                tokens_in += read(step.image.name).tokens
+                tokens_in += ZOOM_PROMPT_TOKENS + read(step.image.name).tokens
                 out, value = float(ZOOM_OUTPUT_TOKENS), Est(float(IMAGE_TOKENS))
             else:
-                t = self.types.get(step.name, step.type)
+                t = self.item_type(step.name, step.type, scope)
+                tokens_in += instruction_tokens(t, self.schemas)
                 out = output_tokens(t, step.clauses, self.schemas)
+            rounds = 1.0
+            cal = self.calibration.nodes.get(node_id) if self.calibration else None
+            if cal is not None:
+                tokens_in, out, rounds = self.calibrated_call(cal, step, tokens_in, out)
+                self.out.calibrated[node_id] = cal.runs
+            if op == "reason":
                 value = Est(out, OUTPUT_LIST_ITEMS if t is not None and t.is_list else None)
             self.define(step.name, scope, value)
-            self.out.work[node_id] = Work(1.0, n, tokens_in, out)
+            self.out.work[node_id] = Work(rounds, n, tokens_in, out)
         elif op.startswith("recurse."):
             self.recurse_part(node_id, data, scope, n, read)
+
+    def calibrated_call(
+        self, cal: Any, step: Any, tokens_in: float, out: float
+    ) -> tuple[float, float, float]:
+        """A reason/zoom call's input, answer and calls per instance from traced runs
+        (docs/optimizer.md, "Calibration"): each traced figure weighs ``k / (k + 1)``
+        against the rule of thumb, k its traced calls, so more runs count more."""
+        weight = cal.calls / (cal.calls + PRIOR_CALLS)
+        if cal.fitted_in:
+            tokens_in = cal.tokens_in(tokens_in)
+        out += weight * (cal.tokens_out - out)
+        cap = step.clauses.option("max_tokens")
+        if isinstance(cap, (int, float)) and not isinstance(cap, bool) and cap > 0:
+            out = min(out, float(cap))
+        return tokens_in, out, 1.0 + weight * max(0.0, cal.attempts - 1.0)
 
     def measured(self, step: ast.Extract, b: Any) -> Est | None:
         """The size of an extract run on real values, or None if it reads another kind."""
@@ -349,7 +421,7 @@ class _Walk:
         else:
             self.constant_part(node_id, data, step, context, n, read)
         if data["op"] == "recurse.sub" and data["level"] == step.depth:
-            t = self.types.get(step.name, step.type)
+            t = self.item_type(step.name, step.type, scope)
             out = type_tokens(t, self.schemas)
             self.define(
                 step.name,
@@ -366,7 +438,7 @@ class _Walk:
         if isinstance(cap, (int, float)) and not isinstance(cap, bool) and cap >= 1:
             iterations = min(iterations, float(cap) + 1)  # + the forced final call
         if data["op"] == "recurse.root":
-            work = Work(iterations, n, root.tokens_in, root.tokens_out)
+            work = Work(iterations, n, root.tokens_in, root.tokens_out, prefill_tokens=root.prefill)
             self.out.reasoning[node_id] = dict(root.reasoning)
         elif data["op"] == "recurse.repl":  # a cell per root turn and per inner turn
             turns = iterations + sum(subs[lvl].rounds for lvl in subs if lvl < leaf)
@@ -382,23 +454,29 @@ class _Walk:
 
     def constant_part(self, node_id, data, step, context, n, read) -> None:
         iterations = float(RECURSE_ITERATIONS)
+        calls = iterations
         cap = step.clauses.option("max_iterations")
         if isinstance(cap, (int, float)) and not isinstance(cap, bool) and cap >= 1:
-            iterations = min(iterations, float(cap))
-        history = (iterations - 1) / 2 * (RECURSE_CODE_TOKENS + RECURSE_REPL_TOKENS)
+            if cap < iterations:  # a recursion that needs more turns uses them all, then
+                iterations, calls = float(cap), float(cap) + 1  # is made to answer
+        # a root turn writes its code, at most the step's `with max_tokens=`
+        code = float(RECURSE_CODE_TOKENS)
+        limit = step.clauses.option("max_tokens")
+        if isinstance(limit, (int, float)) and not isinstance(limit, bool) and limit > 0:
+            code = min(code, float(limit))
+        turn = code + RECURSE_REPL_TOKENS  # what each turn adds to the conversation
         if data["op"] == "recurse.root":
-            tokens_in = (
-                RECURSE_SYSTEM_TOKENS
+            first = (
+                CHAT_FRAME_TOKENS
+                + RECURSE_SYSTEM_TOKENS
                 + template_tokens(step.task, read)
                 + min(context, RECURSE_PREVIEW_TOKENS)
-                + history
             )
-            # a root turn writes its code, at most the step's `with max_tokens=`
-            out = float(RECURSE_CODE_TOKENS)
-            cap = step.clauses.option("max_tokens")
-            if isinstance(cap, (int, float)) and not isinstance(cap, bool) and cap > 0:
-                out = min(out, float(cap))
-            self.out.work[node_id] = Work(iterations, n, tokens_in, out)
+            # call k (0-based) re-sends the k turns before it: on average (calls-1)/2
+            tokens_in = first + (calls - 1) / 2 * turn
+            # a server that keeps the conversation's prefix reads only what is new
+            fresh = (first + (calls - 1) * turn) / calls
+            self.out.work[node_id] = Work(calls, n, tokens_in, code, prefill_tokens=fresh)
             return
         if data["op"] == "recurse.repl":
             turns = iterations + SUB_TURNS * max(0, step.depth - 1)
@@ -411,14 +489,20 @@ class _Walk:
             piece = min(context, float(chunk))
             work = Work(1.0, pieces * n, SUB_PROMPT_TOKENS + piece, SUB_OUTPUT_TOKENS)
         else:  # an inner level runs its own short recursion over its piece
-            inner_history = (SUB_TURNS - 1) / 2 * (RECURSE_CODE_TOKENS + RECURSE_REPL_TOKENS)
-            tokens_in = (
-                RECURSE_SYSTEM_TOKENS
+            inner_turn = RECURSE_CODE_TOKENS + RECURSE_REPL_TOKENS
+            first = (
+                CHAT_FRAME_TOKENS
+                + RECURSE_SYSTEM_TOKENS
                 + SUB_PROMPT_TOKENS
                 + min(float(chunk), context, RECURSE_PREVIEW_TOKENS)
-                + inner_history
             )
-            work = Work(float(SUB_TURNS), pieces * n, tokens_in, RECURSE_CODE_TOKENS)
+            work = Work(
+                float(SUB_TURNS),
+                pieces * n,
+                first + (SUB_TURNS - 1) / 2 * inner_turn,
+                RECURSE_CODE_TOKENS,
+                prefill_tokens=(first + (SUB_TURNS - 1) * inner_turn) / SUB_TURNS,
+            )
         self.out.work[node_id] = work
 
 
@@ -488,6 +572,8 @@ def estimate(
     inputs, where known; an ``extract`` outside any map that reads only real values is
     run on them, so its size (and the fan-out of a map over it) is measured, not guessed.
     """
+    import networkx as nx
+
     if not isinstance(schemas, Mapping):
         schemas = {s.name: s for s in schemas}
     hinted = dict(sizes)

@@ -12,6 +12,7 @@ visit to an untyped object rather than recursing forever.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -71,3 +72,25 @@ def schema_json(
 def is_structured(t: ast.TypeRef | None) -> bool:
     """True when a model's answer must be parsed: anything but plain text."""
     return t is not None and t.name != "text"
+
+
+def wire_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """The schema as requested from the model, and whether it is wrapped in ``value``
+    (JSON mode and most providers' structured output want an object at the top)."""
+    if schema.get("type") == "object":
+        return schema, False
+    return {
+        "type": "object",
+        "properties": {"value": schema},
+        "required": ["value"],
+        "additionalProperties": False,
+    }, True
+
+
+def instruction(wire: dict[str, Any]) -> str:
+    """The sentence a typed step's prompt ends with: what JSON to reply with.  The runtime
+    sends it; the estimator counts it (it is often longer than the prompt's own words)."""
+    return (
+        "Reply with only a JSON object (no prose, no code fence) that matches this "
+        "JSON schema:\n" + json.dumps(wire, ensure_ascii=False)
+    )

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hetflow.estimate.sizes import request_tokens
 from hetflow.plan.model import Assignment, Plan, PlanNode
 from hetflow.runtime import llm
 from hetflow.runtime.backends import LocalBackend
@@ -357,14 +358,14 @@ class Caller:
             if found is not None:
                 if sampled:
                     self._repeats[base_key] = self._repeats.get(base_key, 0) + 1
-                return self._served(node, item, offer, (attempt, why), rank, found, source)
+                return self._served(node, item, offer, (attempt, why), rank, found, source, msgs)
             if not sampled:  # the same call already in flight: wait for its answer
                 pending = self._inflight.get(key)
                 if pending is not None:
                     shared = await asyncio.shield(pending)
                     if shared is not None:  # (None: it failed; this one tries for itself)
                         return self._served(
-                            node, item, offer, (attempt, why), rank, shared, "shared"
+                            node, item, offer, (attempt, why), rank, shared, "shared", msgs
                         )
                 else:
                     leader = self._inflight[key] = asyncio.get_running_loop().create_future()
@@ -465,7 +466,7 @@ class Caller:
         if reply.reasoning_tokens and not reply.text.strip():
             if reply.finish_reason == "length" or (cap and tout >= cap):
                 exhausted = ReasoningExhausted(reply.reasoning_tokens, cap)
-                record = self._paid_record(node, item, offer, attempt, rank, reply, tin, tout)
+                record = self._paid_record(node, item, offer, attempt, rank, reply, tin, tout, msgs)
                 record.update(cost_usd=cost, latency_s=ended - started)
                 record.update(started=started - self.t0, ended=ended - self.t0, cached=False)
                 record["error"] = self._describe(exhausted)
@@ -484,7 +485,7 @@ class Caller:
                 self._journal_call(key, text, tin, tout, cost)
             if self.cache is not None:
                 self.cache.put(key, text, tin, tout)
-        record = self._paid_record(node, item, offer, attempt, rank, reply, tin, tout)
+        record = self._paid_record(node, item, offer, attempt, rank, reply, tin, tout, msgs)
         record.update(cost_usd=cost, latency_s=ended - started)
         record.update(started=started - self.t0, ended=ended - self.t0, cached=False)
         if hasattr(reply, "ray_node"):
@@ -503,11 +504,13 @@ class Caller:
         reply: Any,
         tin: int,
         tout: int,
+        msgs: list[dict],
     ) -> dict:
         """A paid call's trace record up to its tokens (the caller adds cost and times,
         in the documented field order)."""
         record = self._base(node, item, offer, attempt, rank)
         record["tokens_in"] = tin
+        record["tokens_in_estimate"] = request_tokens(msgs)
         record["tokens_out"] = tout
         record["reasoning_tokens"] = reply.reasoning_tokens
         return record
@@ -544,7 +547,15 @@ class Caller:
         return asyncio.get_running_loop().call_later(after, slow)
 
     def _served(
-        self, node, item, offer, attempt: tuple[int, str | None], rank, found, source: str
+        self,
+        node,
+        item,
+        offer,
+        attempt: tuple[int, str | None],
+        rank,
+        found,
+        source: str,
+        msgs: list[dict],
     ) -> str:
         """An answer given without a call of its own (journal, cache, or a twin in flight)."""
         if self.secrets:  # stored by an older hetflow, or under a key set since
@@ -552,6 +563,7 @@ class Caller:
         now = time.monotonic() - self.t0
         record = self._base(node, item, offer, attempt, rank)
         record["tokens_in"] = found[1]
+        record["tokens_in_estimate"] = request_tokens(msgs)
         record["tokens_out"] = found[2]
         record["reasoning_tokens"] = None  # not kept with the answer
         record["cost_usd"] = 0.0

@@ -25,7 +25,18 @@ import math
 import re
 from typing import Any
 
+from hetflow.plan.json_schema import instruction, wire_schema
 from hetflow.plan.model import Plan, PlanNode
+
+__all__ = [
+    "InvalidOutput",
+    "feedback",
+    "instruction",
+    "parse",
+    "response_format",
+    "schema_for",
+    "wire_schema",
+]
 
 _SIMPLE = {
     "number": {"type": "number"},
@@ -55,18 +66,6 @@ def schema_for(node: PlanNode, plan: Plan) -> dict[str, Any] | None:
     return plan.schemas.get(t)
 
 
-def wire_schema(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """The schema as requested from the model, and whether it is wrapped in ``value``."""
-    if schema.get("type") == "object":
-        return schema, False
-    return {
-        "type": "object",
-        "properties": {"value": schema},
-        "required": ["value"],
-        "additionalProperties": False,
-    }, True
-
-
 def response_format(mode: str | None, wire: dict[str, Any], name: str) -> dict | None:
     if mode == "schema":
         safe = re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64] or "output"
@@ -77,13 +76,6 @@ def response_format(mode: str | None, wire: dict[str, Any], name: str) -> dict |
     if mode == "object":
         return {"type": "json_object"}
     return None
-
-
-def instruction(wire: dict[str, Any]) -> str:
-    return (
-        "Reply with only a JSON object (no prose, no code fence) that matches this "
-        "JSON schema:\n" + json.dumps(wire, ensure_ascii=False)
-    )
 
 
 def parse(text: str, schema: dict[str, Any], wrapped: bool) -> Any:
