@@ -4,6 +4,7 @@ usage, malformed bodies, Retry-After, hung calls, echoed keys, terminal escapes.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -474,3 +475,32 @@ def test_a_second_resume_of_a_running_run_is_refused_and_names_the_holder(server
     assert main([*args, "--resume"]) == 0
     assert len(server.requests) == 2  # everything came from the journal
     assert not list((home / "j.sqlite.locks").iterdir())
+
+
+def test_a_root_turn_without_max_tokens_is_capped_so_it_cannot_fill_the_window(server, home):
+    """Seen on a real model: with no cap, one 6,144-token root reply filled an 8k window
+    that every later turn re-sends.  Root turns get ROOT_TURN_MAX_TOKENS unless the step
+    says otherwise; sub-calls keep the provider's own."""
+    from hetflow.runtime.calls import ROOT_TURN_MAX_TOKENS
+
+    def root(body):
+        return FAN_OUT if len(body["messages"]) == 2 else ANSWER
+
+    for model in ("coder", "big"):
+        server.script(model, reply=root)
+    server.script("small", reply="numeric")
+    source = (ROOT / "examples" / "oolong.het").read_text()
+    assert "max_tokens" not in source
+    source = re.sub(r"\n\s*budget [^\n]*", "", source)  # no budget: no cap of its own
+    plan = hetflow.compile(source, catalog=str(local_catalog(home, server.url)))
+    assert plan.budget_usd is None
+    context = "\n".join(f"Date: 2024 || User: u{i} || Instance: how many {i}?" for i in range(5))
+    run_sync(plan, {"context": context, "question": "How many?"}, settings=FAST, cache=False)
+
+    def is_turn(r):  # a REPL conversation's turn: it opens with the REPL's instructions
+        return r.body["messages"][0]["role"] == "system"
+
+    turns = [r.body.get("max_tokens") for r in server.seen() if is_turn(r)]
+    others = [r.body.get("max_tokens") for r in server.seen() if not is_turn(r)]
+    assert turns and set(turns) == {ROOT_TURN_MAX_TOKENS}
+    assert None in others  # the leaves' plain calls keep the provider's own

@@ -112,6 +112,19 @@ class ReasoningExhausted(Exception):
         super().__init__(self.description)
 
 
+# A recursion's turn (its root's, an inner level's) without `with max_tokens=` writes at
+# most this many tokens.
+ROOT_TURN_MAX_TOKENS = 2_048
+
+
+def writes_turns(node: PlanNode) -> bool:
+    """A node whose calls are turns of a REPL conversation: a recursion's root, or an
+    inner level (one with a REPL of its own: above the deepest)."""
+    if node.op == "recurse.root":
+        return True
+    return node.op == "recurse.sub" and bool(node.depth) and (node.level or 0) < (node.depth or 0)
+
+
 def output_cap(requested: int | None, reasoning: float, budgeted: bool) -> int | None:
     """The ``max_tokens`` to ask for: the visible answer's cap plus room for reasoning.
 
@@ -227,7 +240,7 @@ class Caller:
         return got
 
     def _node(self, node: PlanNode) -> _NodeCall:
-        if not node.options:
+        if not node.options and not writes_turns(node):
             return _NO_OPTIONS  # most nodes: nothing to work out
         prep = self._nodes.get(node.id)
         if prep is None or prep.node is not node:
@@ -616,6 +629,10 @@ class _NodeCall:
     def __init__(self, node: PlanNode | None):
         opts = (node.options if node is not None else None) or {}
         requested = opts.get("max_tokens")
+        if requested is None and node is not None and writes_turns(node):
+            # A root turn writes a code cell; one that rambles on for thousands of tokens
+            # would fill the window its next turns re-send (seen: a 6,144-token reply).
+            requested = ROOT_TURN_MAX_TOKENS
         self.node = node
         self.requested = int(requested) if requested is not None else None
         self.passthrough = {k: opts[k] for k in PASS_THROUGH if k in opts}
