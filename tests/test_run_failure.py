@@ -43,3 +43,40 @@ def test_an_unreachable_endpoint_fails_the_run_with_its_reason(home, capsys):
     assert "deadline 30s not met: the run did not finish" in out.err
     attempts = len(trace.read_text().splitlines())
     assert attempts >= 2 and f"{attempts} failed attempts" in out.err
+
+
+MAP = """workflow w {
+  input xs: list[text]
+  map x in xs {
+    reason a = prompt "Answer: {{ x }}"
+  }
+  output a
+}
+"""
+
+
+def test_a_map_whose_items_all_fail_says_how_many_and_took_time(server, home, capsys):
+    """Seen: a map whose 7 items all failed named only '(item 0)', and its step showed
+    0.00s though it had retried for minutes; offers failing alike repeated the reason."""
+    too_long = "This model's maximum context length is 8192 tokens."
+    for model in ("small", "coder", "big"):
+        server.script(
+            model,
+            latency_s=0.05,
+            respond=lambda req: (400, {"error": {"message": too_long, "code": 400}}),
+        )
+    flow = home / "flow.het"
+    flow.write_text(MAP)
+    catalog = local_catalog(home, server.url)
+
+    code = main(["run", str(flow), "--catalog", str(catalog), "-i", 'xs=["a","b","c","d"]'])
+    err = capsys.readouterr().err
+
+    assert code == 1
+    last = err.strip().splitlines()[-1]
+    assert last.endswith("; 4 of 4 items failed"), last
+    assert last.count(too_long) == 1, last  # three offers, one reason, said once
+    assert "small@groq-lpu, coder@cerebras-wse3, big@nvidia-h100: " in last
+    step_line = next(line for line in err.splitlines() if line.strip().startswith("a: "))
+    took = float(step_line.split("time ")[1].split("s vs")[0])
+    assert took >= 0.05  # at least one call's time, not 0.00s

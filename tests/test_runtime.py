@@ -326,7 +326,7 @@ def test_a_builtin_that_fails_on_real_data_names_the_step_and_item():
 
     assert result.outputs == {"ok": "l1"}
     assert result.failed["f"].startswith("field('a'): cannot take field 'a' of str")
-    assert result.failed["f"].endswith("(item 0)")
+    assert result.failed["f"].endswith("(item 0); 2 of 2 items failed")
     assert result.reason.startswith("step 'f' failed: ")
 
 

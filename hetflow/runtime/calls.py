@@ -285,7 +285,7 @@ class Caller:
             while True:
                 if cap is not None and made >= int(cap):
                     failures.append(f"max_calls={int(cap)} reached")
-                    raise NodeFailed("; ".join(failures))
+                    raise NodeFailed(join_failures(failures))
                 made += 1
                 try:
                     text = await self._once(node, item, offer, msgs, rf, attempt, rank, why)
@@ -322,7 +322,7 @@ class Caller:
                         f"attempts ({self._redact(str(bad))})"
                     )
                     break
-        raise NodeFailed("; ".join(failures))
+        raise NodeFailed(join_failures(failures))
 
     def _delay(self, attempt: int, exc: BaseException) -> float:
         """The backoff, or the provider's ``Retry-After`` if it asks for longer (capped)."""
@@ -658,6 +658,25 @@ def _transient(exc: BaseException) -> bool:
     """Worth retrying: a backend's error says so itself; litellm's are classified."""
     said = getattr(exc, "transient", None)
     return said if isinstance(said, bool) else llm.is_transient(exc)
+
+
+def join_failures(failures: list[str]) -> str:
+    """Each offer's failure, in order, one line; offers that failed the same way are
+    named together rather than the reason repeated.
+
+    >>> join_failures(["a@x: 400 too long", "b@y: 400 too long", "c@z: timeout"])
+    'a@x, b@y: 400 too long; c@z: timeout'
+    """
+    groups: dict[str, list[str]] = {}
+    for f in failures:
+        name, sep, why = f.partition(": ")
+        if not sep or " " in name:  # not "OFFER: reason" (e.g. "max_calls=3 reached")
+            name, why = "", f
+        groups.setdefault(why, []).append(name)
+    return "; ".join(
+        (", ".join(n for n in names if n) + ": " if any(names) else "") + why
+        for why, names in groups.items()
+    )
 
 
 def is_unsure(text: str) -> bool:

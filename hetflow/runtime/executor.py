@@ -44,6 +44,7 @@ class Outcome:
     finished: set[str] = field(default_factory=set)  # steps with at least one value
     done_items: Counter = field(default_factory=Counter)  # step -> instances finished
     missed_items: Counter = field(default_factory=Counter)  # step -> instances not run
+    failed_items: Counter = field(default_factory=Counter)  # step -> instances failed
     node_times: dict[str, list[float]] = field(default_factory=dict)  # id -> [start, end]
     stopped: bool = False  # the budget stopped the run
 
@@ -210,22 +211,15 @@ class Executor:
             if not isinstance(exc, (NodeFailed, ops.StepError)):
                 exc = ops.StepError(f"{type(exc).__name__}: {exc}")
             self._fail_future(fut, exc)
+            self._timed(node, start)  # a failure takes time too (its retries, its waits)
             at_item = f" (item {item})" if item else ""
             self.outcome.failed.setdefault(node.step, self.caller._redact(f"{exc}{at_item}"))
+            self.outcome.failed_items[node.step] += 1
             self.hooks(
                 "on_node_end", node=node.id, step=node.step, item=item, ok=False, error=str(exc)
             )
             return
-        end = time.monotonic()
-        began, ended = start - self.t0, end - self.t0
-        times = self.outcome.node_times.get(node.id)
-        if times is None:
-            self.outcome.node_times[node.id] = [began, ended]
-        else:  # a map body node: from its first item's start to its last item's end
-            if began < times[0]:
-                times[0] = began
-            if ended > times[1]:
-                times[1] = ended
+        self._timed(node, start)
         if self.journal is not None:
             try:
                 self.journal.node_done(node.id, item, value)
@@ -235,6 +229,19 @@ class Executor:
         self._finished(node, item)
         if self.watched:
             self.hooks("on_node_end", node=node.id, step=node.step, item=item, ok=True, error=None)
+
+    def _timed(self, node: PlanNode, start: float) -> None:
+        """The node's time, from ``start`` to now; a map body node's runs from its first
+        item's start to its last item's end."""
+        began, ended = start - self.t0, time.monotonic() - self.t0
+        times = self.outcome.node_times.get(node.id)
+        if times is None:
+            self.outcome.node_times[node.id] = [began, ended]
+        else:
+            if began < times[0]:
+                times[0] = began
+            if ended > times[1]:
+                times[1] = ended
 
     async def _execute(self, node: PlanNode, item: str, values: dict[str, Any]) -> Any:
         op = node.op

@@ -19,7 +19,7 @@ from hetflow.runtime.backends import get
 from hetflow.runtime.budget import Budget
 from hetflow.runtime.cache import Cache
 from hetflow.runtime.calls import Caller, Settings
-from hetflow.runtime.executor import Executor
+from hetflow.runtime.executor import Executor, Outcome
 from hetflow.runtime.hooks import Hooks
 from hetflow.runtime.inputs import coerce_inputs
 from hetflow.runtime.journal import (
@@ -215,7 +215,7 @@ async def _execute(
         latency_s=latency,
         trace=trace.records,
         stopped=stopped,
-        failed=dict(outcome.failed),
+        failed={s: _with_count(why, s, outcome) for s, why in outcome.failed.items()},
         not_run=not_run if (outcome.failed or stopped) else {},
         plan=plan,
         node_times={k: v[1] - v[0] for k, v in outcome.node_times.items()},
@@ -234,3 +234,12 @@ async def _execute(
         failed=result.failed,
     )
     return result
+
+
+def _with_count(why: str, step: str, outcome: Outcome) -> str:
+    """A step's first failure, and how many of its items failed when more than one."""
+    failed = outcome.failed_items[step]
+    if failed <= 1:
+        return why
+    total = failed + outcome.done_items[step]
+    return f"{why}; {failed} of {total} items failed"
