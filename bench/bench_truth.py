@@ -3,9 +3,11 @@
 Runs real workflows on the local model (``pip install ".[local]" && hetflow models
 pull``): a typed ``map`` (examples/contract_triage.het over examples/data/contract.txt)
 and a ``recurse`` step. For each, per step and in total, it prints predicted vs actual
-latency, calls, input and output tokens (cost is $0 on the local catalog); then
-compiles again with ``--calibrate`` on the first run's trace and runs on *new* inputs,
-to show what calibration changes.
+latency, calls, input and output tokens (cost is $0 on the local catalog) over four
+runs: two inputs estimated by the rules of thumb (both traced), the second input again
+compiled with ``--calibrate`` on the first run's trace, and a third input — new to
+both traces — calibrated on both runs. A last table says whether the totals came within
+20% of the estimate.
 
     python bench/bench_truth.py            # both workflows, before and after calibration
 
@@ -33,6 +35,22 @@ OTHER_CONTRACT = """LICENCE between Alder Soft ("Licensor") and Birch Retail ("L
 3. Audit. Licensor may audit Licensee's premises at any time without notice, at Licensee's cost.
 
 4. Warranty. The software is provided as is, without any warranty of any kind."""
+
+THIRD_CONTRACT = """SERVICES AGREEMENT between Cedar Labs ("Provider") and Dune Foods ("Client"). Fictional.
+
+1. Services. Provider will maintain Client's ordering website during business hours.
+
+2. Payment. Client pays monthly within 30 days of each invoice.
+
+3. Liability. Provider's liability is unlimited for any loss Client suffers, however caused.
+
+4. Renewal. The agreement renews each year automatically unless Client cancels 180 days before.
+
+5. Data. Provider may use Client's customer data for any purpose, including resale.
+
+6. Law. The courts of Provider's choosing have exclusive jurisdiction."""
+
+TARGET = 0.20  # the issue's target: total latency and tokens within 20% after calibration
 
 RECURSE = """workflow count {
   input context: text
@@ -84,8 +102,8 @@ def table(title: str, plan, result) -> None:
         print(f"  {'TOTAL':<14}{k:<15}{p[k]:>12.1f}{a[k]:>12.1f}{pct(a[k], p[k]):>8}")
 
 
-def once(source: str, inputs: dict, trace: Path | None, calibrate: Path | None):
-    plan = compile_het(source, catalog="local", inputs=inputs, calibrate=calibrate)
+def once(source: str, inputs: dict, trace: Path | None, calibrate: list[Path] | None):
+    plan = compile_het(source, catalog="local", inputs=inputs, calibrate=calibrate or None)
     result = run_sync(
         plan, inputs, journal=False, cache=False, trace_path=trace, settings=Settings()
     )
@@ -94,33 +112,63 @@ def once(source: str, inputs: dict, trace: Path | None, calibrate: Path | None):
     return plan, result
 
 
-def workflow(name: str, source: str, first: dict, second: dict) -> None:
+def off(result) -> tuple[float, float]:
+    """Total latency and total tokens (in + out): actual against predicted, as fractions."""
+    a, p = result.comparison["actual"], result.comparison["predicted"]
+    tokens_a = a["input_tokens"] + a["output_tokens"]
+    tokens_p = p["input_tokens"] + p["output_tokens"]
+    return (a["latency_s"] - p["latency_s"]) / p["latency_s"], (tokens_a - tokens_p) / tokens_p
+
+
+def workflow(name: str, source: str, inputs: list[dict]) -> list[tuple[str, float, float]]:
+    """Four runs: input 1 and input 2 as the estimator's rules see them (both traced),
+    input 2 again calibrated on run 1's trace, and input 3 — new to both traces —
+    calibrated on runs 1 and 2."""
+    first, second, third = inputs
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        trace = Path(tmp) / "run.jsonl"
-        plan, result = once(source, first, trace, None)
-        table(f"{name}: first run, no calibration", plan, result)
-        plan, result = once(source, second, None, None)
-        table(f"{name}: new inputs, no calibration", plan, result)
-        plan, result = once(source, second, None, trace)
-        table(f"{name}: new inputs, calibrated on the first run", plan, result)
+        t1, t2 = Path(tmp) / "run1.jsonl", Path(tmp) / "run2.jsonl"
+        plan, result = once(source, first, t1, None)
+        table(f"{name}: run 1, no calibration", plan, result)
+        plan, result = once(source, second, t2, None)
+        table(f"{name}: run 2, new input, no calibration", plan, result)
+        rows.append((f"{name}, new input, rules of thumb", *off(result)))
+        plan, result = once(source, second, None, [t1])
+        table(f"{name}: run 2's input again, calibrated on run 1", plan, result)
+        rows.append((f"{name}, calibrated on 1 run", *off(result)))
+        plan, result = once(source, third, None, [t1, t2])
+        table(f"{name}: a third input, calibrated on runs 1 and 2", plan, result)
+        rows.append((f"{name}, new input, calibrated on 2 runs", *off(result)))
+    return rows
+
+
+def verdict(rows: list[tuple[str, float, float]]) -> None:
+    print(f"\ntotal latency and tokens against the estimate (target: within {TARGET:.0%})")
+    print(f"  {'':<52}{'latency':>9}{'tokens':>9}")
+    for what, lat, tok in rows:
+        ok = "yes" if abs(lat) <= TARGET and abs(tok) <= TARGET else "no"
+        print(f"  {what:<52}{lat:>+9.0%}{tok:>+9.0%}   within: {ok}")
 
 
 def main() -> int:
-    workflow(
+    rows = workflow(
         "contract_triage (typed map)",
         str(ROOT / "examples" / "contract_triage.het"),
-        {"contract": CONTRACT},
-        {"contract": OTHER_CONTRACT},
+        [{"contract": CONTRACT}, {"contract": OTHER_CONTRACT}, {"contract": THIRD_CONTRACT}],
     )
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "count.het"
         src.write_text(RECURSE)
-        workflow(
+        rows += workflow(
             "count (recurse)",
             str(src),
-            {"context": "alpha\nbeta\ngamma"},
-            {"context": "one\ntwo\nthree\nfour\nfive"},
+            [
+                {"context": "alpha\nbeta\ngamma"},
+                {"context": "one\ntwo\nthree\nfour\nfive"},
+                {"context": "\n".join(f"line {i}" for i in range(12))},
+            ],
         )
+    verdict(rows)
     return 0
 
 

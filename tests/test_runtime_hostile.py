@@ -504,3 +504,38 @@ def test_a_root_turn_without_max_tokens_is_capped_so_it_cannot_fill_the_window(s
     others = [r.body.get("max_tokens") for r in server.seen() if not is_turn(r)]
     assert turns and set(turns) == {ROOT_TURN_MAX_TOKENS}
     assert None in others  # the leaves' plain calls keep the provider's own
+
+
+def test_a_typed_reply_cut_off_by_max_tokens_is_said_and_retried_shorter(server, home):
+    """Seen on a real model: a typed answer whose text field rambled on to max_tokens was
+    cut mid-JSON, then retried with the same request and cut again, four times, and the
+    error said only 'not JSON'.  The retry now asks for a shorter answer; the error
+    names the cause and the fix."""
+    ramble = '{"ok": true, "why": "' + "and so on " * 200 + '"}'
+    server.script(
+        "big",
+        reply=lambda body: (
+            '{"ok": true, "why": "short"}'
+            if "too long" in json.dumps(body["messages"][-1])
+            else ramble
+        ),
+    )
+    source = """workflow w {
+  input q: text
+  reason v: V = prompt "Judge {{ q }}" using "big" with max_tokens=50, retries=1
+  output v
+}
+schema V {
+  ok: bool
+  why: text
+}
+"""
+    plan = compiled(home, server, source)
+    result = run_sync(plan, {"q": "x"}, settings=FAST, cache=False)
+    assert result.outputs["v"] == {"ok": True, "why": "short"}
+    assert len(server.seen("big")) == 2
+
+    server.script("big", reply=ramble)  # a model that cannot say it shorter
+    failed = run_sync(plan, {"q": "y"}, settings=FAST, cache=False)
+    assert "reached max_tokens and was cut off" in failed.failed["v"]
+    assert "with max_tokens=N" in failed.failed["v"]

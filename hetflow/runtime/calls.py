@@ -306,6 +306,8 @@ class Caller:
                         raise InvalidOutput("the model said it is unsure")
                     return text if parse is None or schema is None else parse(text, schema, wrapped)
                 except InvalidOutput as bad:
+                    if isinstance(text, Cut):  # the JSON was cut off, not malformed
+                        bad = InvalidOutput(f"{bad}; {CUT_OFF}")
                     if escalate:
                         failures.append(f"{_name(offer)}: escalated ({self._redact(str(bad))})")
                         break
@@ -314,7 +316,7 @@ class Caller:
                         why = f"invalid output ({self._redact(str(bad))})"
                         msgs = msgs + [
                             {"role": "assistant", "content": text},
-                            {"role": "user", "content": feedback(bad)},
+                            {"role": "user", "content": feedback(bad, isinstance(text, Cut))},
                         ]
                         continue
                     failures.append(
@@ -505,7 +507,7 @@ class Caller:
             record["ray_node"] = reply.ray_node
         record["error"] = None
         self._record(record)
-        return text
+        return Cut(text) if cap and (reply.finish_reason == "length" or tout >= cap) else text
 
     def _paid_record(
         self,
@@ -658,6 +660,13 @@ def _transient(exc: BaseException) -> bool:
     """Worth retrying: a backend's error says so itself; litellm's are classified."""
     said = getattr(exc, "transient", None)
     return said if isinstance(said, bool) else llm.is_transient(exc)
+
+
+class Cut(str):
+    """A reply the model stopped writing because it reached ``max_tokens``."""
+
+
+CUT_OFF = "the reply reached max_tokens and was cut off: give the step more room (with max_tokens=N) or ask for a shorter answer"
 
 
 def join_failures(failures: list[str]) -> str:

@@ -141,8 +141,15 @@ def _short(text: str) -> str:
     return repr(t if len(t) <= 60 else t[:57] + "...")
 
 
-def feedback(error: InvalidOutput) -> str:
-    """The message that asks the model to try again."""
+def feedback(error: InvalidOutput, cut: bool = False) -> str:
+    """The message that asks the model to try again (``cut``: its reply reached
+    ``max_tokens``, so the same answer would be cut off again)."""
+    if cut:
+        return (
+            "Your reply was too long and was cut off before the JSON ended. Reply again "
+            "with only the JSON object that matches the schema, keeping every text "
+            "field short."
+        )
     return (
         f"Your reply was not valid: {error}. Reply again with only the JSON object "
         "that matches the schema."

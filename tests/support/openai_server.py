@@ -269,8 +269,10 @@ class OpenAIServer:
                     text = text[: 4 * ct] if ct > 0 else ""
                 usage["completion_tokens_details"] = {"reasoning_tokens": thought}
                 ct += thought
-            elif max_tokens and script.honor_max_tokens:
-                ct = min(ct, int(max_tokens))
+            elif max_tokens and script.honor_max_tokens and ct > int(max_tokens):
+                ct = int(max_tokens)  # stop writing there, as a real server does
+                text = text[: 4 * ct]
+                finish = "length"
             req.status = 200
             return 200, {
                 "id": f"chatcmpl-{len(self.requests)}",
