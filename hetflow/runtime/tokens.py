@@ -167,10 +167,11 @@ def count(
     response_format: dict | None = None,
     *,
     mode: str = "strict",
+    bound: int | None = None,
 ) -> Count:
     """A request's input tokens on the offer whose litellm model string is given: exact
-    where its tokenizer is known and loads offline, else the byte bound (``strict``) or
-    the typical figure (``typical``)."""
+    where its tokenizer is known and loads offline, else the byte bound (``strict``;
+    ``bound`` if the caller has it already) or the typical figure (``typical``)."""
     encoding = encoding_for(litellm_model)
     enc = _encoding(encoding) if encoding else None
     if enc is not None:
@@ -199,7 +200,9 @@ def count(
             f"{TYPICAL_BYTES_PER_TOKEN} bytes a token x{TYPICAL_FACTOR:g} under "
             f"--input-bound typical, as {unknown}",
         )
-    return Count(byte_bound(messages, response_format), False, f"one token a byte: {unknown}")
+    if bound is None:
+        bound = byte_bound(messages, response_format)
+    return Count(bound, False, f"one token a byte: {unknown}")
 
 
 # ---------------------------------------------------------------- loading offline
