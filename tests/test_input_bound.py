@@ -195,3 +195,29 @@ def test_the_python_api_takes_input_bound(server, home):
     assert strict.stopped and "reached after 0 calls: step 'gist'" in strict.stopped
     typical = hetflow.run_sync(str(home / "flow.het"), {"doc": DOC}, input_bound="typical", **kw)
     assert typical.stopped is None and typical.outputs == {"gist": "gist"}
+
+
+def test_a_journal_from_before_run_settings_opens_and_resumes(tmp_path):
+    """Journals written before the runs table kept settings gain the column on open."""
+    import sqlite3
+
+    from hetflow.runtime.journal import Journal
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, "
+        "workflow TEXT NOT NULL, started REAL NOT NULL, status TEXT NOT NULL DEFAULT "
+        "'running'); INSERT INTO runs (key, workflow, started) VALUES ('k', 'w', 0);"
+    )
+    db.commit()
+    db.close()
+    j = Journal(path)
+    assert j.start("k", "w", resume=True, settings={"input_bound": "typical"}) == 1
+    assert j.resumed and j.settings == {}  # none kept: the run reserves strictly
+    j.keep_settings({"input_bound": "typical"})
+    j.close()
+    j = Journal(path)
+    j.start("k", "w", resume=True)
+    assert j.settings == {"input_bound": "typical"}
+    j.close()
