@@ -61,7 +61,8 @@ async def run(
     """Run a plan (a Plan, a plan dict or JSON file) or a ``.het`` file, compiled first.
 
     ``options`` are :func:`hetflow.runtime.run`'s: ``resume``, ``journal``, ``cache``,
-    ``trace_path``, ``budget``, ``hooks``, ``settings``, ``backend`` ...
+    ``trace_path``, ``budget``, ``input_bound`` (``"strict"`` or ``"typical"``: see
+    docs/runtime.md, *Budget*), ``hooks``, ``settings``, ``backend`` ...
     """
     from hetflow.compiler import plan_for_run
     from hetflow.runtime import run as run_plan

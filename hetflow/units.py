@@ -32,6 +32,19 @@ def money(x: float) -> str:
     return "$" + f"{x:.{digits}f}".rstrip("0").rstrip(".")
 
 
+def money_up(x: float) -> str:
+    """A sum to ask for (a budget that covers ``x``): two significant digits, rounded up.
+
+    >>> money_up(0.0041234), money_up(0.003), money_up(1.234)
+    ('$0.0042', '$0.003', '$1.24')
+    """
+    if x >= 0.1 or x <= 0:
+        return f"${math.ceil(x * 100 - 1e-9) / 100:,.2f}"
+    digits = 1 - math.floor(math.log10(x))
+    step = 10.0**-digits
+    return "$" + f"{math.ceil(x / step - 1e-9) * step:.{digits}f}".rstrip("0").rstrip(".")
+
+
 def number(x: float) -> str:
     """A number as a `.het` file reads it back: no exponent, no trailing ``.0``."""
     if float(x).is_integer():

@@ -92,6 +92,7 @@ def test_a_server_ignoring_max_tokens_stops_the_run_and_says_by_how_much(server,
     assert rc == 1
     last = err.strip().splitlines()[-1]
     assert "budget $0.01 passed by $" in last and "max_tokens" in last, last
+    assert "step 'a' on big@nvidia-h100 wrote 5,000 output tokens, past the max_tokens 100" in last
     assert len(server.seen("big")) == 1  # b never started once a's overrun was seen
     assert "Traceback" not in err
 

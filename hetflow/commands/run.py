@@ -6,7 +6,9 @@ finish (``{}`` when none did: standard output is always JSON), and keeps everyth
 the journal for ``--resume``.  A ``.het`` FILE is compiled first with the options
 compile takes, so a budget no placement fits is refused before any call with compile's
 message; a plan file whose estimate is above ``--budget`` is run (the runtime never
-spends past the budget and stops cleanly) after a warning saying so.  On a terminal a
+spends past the budget and stops cleanly) after a warning saying so, and so is a plan
+with a step whose one call must reserve more than the whole budget before it starts
+(``--input-bound``: how a model with an unknown tokenizer reserves its input).  On a terminal a
 status line says the run is starting at once.
 """
 
@@ -35,7 +37,8 @@ def register(subparsers) -> None:
         inputs_help="an input: NAME=VALUE, or NAME=@PATH to read a file "
         "(an image input reads the image); repeat for each input",
         budget_help="a hard cap: the run never spends more (overrides the file's and the "
-        "plan's); a plan estimated above it is refused before any call",
+        "plan's); a .het is compiled under it; a plan estimated above it, or a step whose "
+        "one call must reserve more than it (see --input-bound), is said before any call",
         sizes=False,
     )
     parser.add_argument(
@@ -79,6 +82,16 @@ def register(subparsers) -> None:
         "(seccomp, Landlock, namespaces...) is missing (strict, default), or run it "
         "anyway with a warning per missing layer (weak)",
     )
+    parser.add_argument(
+        "--input-bound",
+        choices=("strict", "typical"),
+        default=None,
+        help="under a budget, how a call on a model whose tokenizer is not known reserves "
+        "its input before it starts: one token a byte, a bound no provider can pass "
+        "(strict, default), or a typical 4 bytes a token x1.5 (typical: a call may cost "
+        "more than it reserved, and the run then stops, saying by how much); OpenAI-family "
+        "models are counted exactly either way; --resume keeps the first run's choice",
+    )
     parser.set_defaults(func=run)
 
 
@@ -93,6 +106,12 @@ def run(args: argparse.Namespace) -> int:
             "hetflow: warning: --sandbox weak: recurse steps run model-written code even "
             "where a confinement layer is missing; each missing layer is named as its "
             "sandbox starts"
+        )
+    if args.input_bound == "typical":
+        say(
+            "hetflow: warning: --input-bound typical: under a budget, a call on a model "
+            "whose tokenizer is not known reserves its input at a typical size and may cost "
+            "more than it reserved; the run then stops, saying by how much"
         )
     starting(f"reading {args.source}")
     from hetflow.runtime.inputs import parse_assignments
@@ -117,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         ray_address=args.ray_address,
         ray_strict=args.ray_strict,
         settings=Settings(sandbox=args.sandbox),
+        input_bound=args.input_bound,
     )
     # What finished, always as JSON (a script parses it); a failure is said on stderr.
     # It comes from outside (models, providers): no key, no terminal escape.
@@ -152,19 +172,25 @@ def _plan(args: argparse.Namespace, given: dict):
         plan = plan_for_run(args.source)
         check_workflow(args, plan, args.source)
         if args.budget is not None:
-            check_budget(plan, args.budget)
+            check_budget(plan, args.budget, args.input_bound)
         return plan
-    return compile(args.source, **compile_options(args, given))
+    plan = compile(args.source, **compile_options(args, given))
+    if args.budget is not None:
+        check_budget(plan, args.budget, args.input_bound)
+    return plan
 
 
-def check_budget(plan, budget: float) -> None:
-    """A plan estimated above the budget: say so before any call (the run will stop
-    when the budget is spent, cleanly, with what finished)."""
+def check_budget(plan, budget: float, input_bound: str | None = None) -> None:
+    """A plan estimated above the budget, or a step whose one call reserves more than
+    the budget before it starts: say so before any call (the run will stop when the
+    budget is spent, or when a call's worst case cannot fit, cleanly, with what
+    finished)."""
     from hetflow.commands.output import say
     from hetflow.units import exact_money
 
     cost = plan.estimate.cost_usd
     if cost <= budget:
+        dearest_call(plan, budget, input_bound or "strict")
         return
     dearest = max(plan.nodes, key=lambda n: n.estimate.cost_usd)
     a = dearest.assignment
@@ -175,6 +201,38 @@ def check_budget(plan, budget: float) -> None:
         + (f" on {a.model} @ {a.chip}" if a else "")
         + "): the run stops when the budget is spent; recompile the .het with "
         f"--budget {budget:g} for a plan that fits"
+    )
+
+
+def dearest_call(plan, budget: float, mode: str) -> None:
+    """Warn when one call of a step must reserve more than the whole budget before it
+    starts (the runtime's reservation, sized from the plan's estimate): the run would
+    stop at that call having spent nothing on it."""
+    from hetflow.runtime.budget import likely_reservation
+    from hetflow.units import exact_money, money_up
+
+    worst = None
+    for node in plan.nodes:
+        if node.assignment is None or node.estimate.calls <= 0:
+            continue
+        e = node.estimate
+        got = likely_reservation(
+            node.assignment, e.input_tokens_per_call, e.output_tokens_per_call, mode
+        )
+        if worst is None or got[0] > worst[1][0]:
+            worst = (node, got)
+    if worst is None or worst[1][0] <= budget:
+        return
+    node, (dollars, n, out, how) = worst
+    a = node.assignment
+    fix = f"give --budget {money_up(dollars)[1:]} or more"
+    if how.startswith("one token a byte"):
+        fix += ", or --input-bound typical to reserve such input at a typical size"
+    say(
+        f"hetflow run: warning: a call of step '{node.step}' on {a.offer or a.model + '@' + a.chip} "
+        f"reserves about {_money(dollars)} before it starts (about {n:,} input tokens, {how}, "
+        f"and at least {out:,} output tokens), more than the budget {exact_money(budget)}: "
+        f"the run will stop before that call; {fix}"
     )
 
 

@@ -53,6 +53,7 @@ class RunOptions(TypedDict, total=False):
     backend: str | Backend | None
     ray_address: str | None
     ray_strict: bool
+    input_bound: str | None
 
 
 def load_plan(source: PlanSource) -> Plan:
@@ -91,6 +92,7 @@ async def run(
     backend: str | Backend | None = None,
     ray_address: str | None = None,
     ray_strict: bool = False,
+    input_bound: str | None = None,
 ) -> RunResult:
     """Execute a compiled plan and return its results.
 
@@ -99,6 +101,11 @@ async def run(
     ``budget`` overrides the plan's.  ``hooks``: see :mod:`hetflow.runtime.hooks`.
     ``backend``: ``"local"`` (default), ``"ray"`` (``ray_address``, ``ray_strict``: see
     ``docs/ray.md``) or a :class:`~hetflow.runtime.backends.Backend`.
+    ``input_bound``: how a call on an offer whose tokenizer is not known reserves its
+    input under a budget — ``"strict"`` (default: one token a byte, a bound) or
+    ``"typical"`` (four bytes a token x1.5: a call may then cost more than it reserved,
+    and the run stops saying by how much); a resumed run keeps its first run's choice
+    unless given.  See ``docs/runtime.md``, *Budget*.
     """
     plan = load_plan(plan)
     return await execute(
@@ -114,6 +121,7 @@ async def run(
         progress=progress,
         backend=backend,
         backend_options={"address": ray_address, "strict": ray_strict} if backend == "ray" else {},
+        input_bound=input_bound,
     )
 
 

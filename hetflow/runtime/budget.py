@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hetflow.plan.model import Assignment
+from hetflow.runtime import tokens
 
 SECONDS_PER_HOUR = 3600.0
 
@@ -43,6 +45,11 @@ class Prices:
 
     def cost(self, input_tokens: float, output_tokens: float) -> float:
         return self.fixed + self.per_in * input_tokens + self.per_out * output_tokens
+
+    @property
+    def free(self) -> bool:
+        """Nothing to pay whatever the tokens (a local model): no reservation to size."""
+        return self.per_in == 0 and self.per_out == 0 and self.fixed == 0
 
     @classmethod
     def of(cls, offer: Assignment) -> Prices:
@@ -113,7 +120,7 @@ def charged_usage(
 
     A reported count is believed when it is a positive whole number that the text could
     have produced: input at most ``prompt_bound`` (a token is at least a byte, see
-    :func:`hetflow.runtime.calls.input_bound`) and at least a tenth of the prompt's
+    :func:`hetflow.runtime.tokens.byte_bound`) and at least a tenth of the prompt's
     estimate; output at least a tenth of the reply's estimate and not past both
     ``max_tokens`` and ten times the reply's estimate (a reasoning model writes more
     than its reply shows, within ``max_tokens``; a server that ignores ``max_tokens``
@@ -163,6 +170,8 @@ class Budget:
         self.calls = 0  # settled paid calls
         self.exhausted = False
         self.halted: str | None = None  # why the run stopped other than by money
+        self.refused: str | None = None  # why the call that exhausted it could not start
+        self.passed: str | None = None  # what the call that took the spend past it did
         self._in_flight = 0
         self._changed: asyncio.Event | None = None
 
@@ -224,9 +233,19 @@ class Budget:
         return Reservation(amount, max_tokens if max_tokens is not None else 0)
 
     async def reserve(
-        self, prices: Prices, *, input_tokens: int, want_out: int | None, min_out: int
+        self,
+        prices: Prices,
+        *,
+        input_tokens: int,
+        want_out: int | None,
+        min_out: int,
+        why: Callable[[float, float], str] | None = None,
     ) -> Reservation:
-        """Like :meth:`try_reserve`, waiting for in-flight calls while they may free room."""
+        """Like :meth:`try_reserve`, waiting for in-flight calls while they may free room.
+
+        When this call is the one that finds the budget exhausted, ``why(worst, left)``
+        — its smallest worst case and what was left, in dollars — says why, kept in
+        :attr:`refused` for the run's stop message."""
         while True:
             got = self.try_reserve(
                 prices, input_tokens=input_tokens, want_out=want_out, min_out=min_out
@@ -234,6 +253,11 @@ class Budget:
             if got is not None:
                 return got
             if self._in_flight == 0 or self.exhausted:
+                if not self.exhausted and why is not None and self.refused is None:
+                    want = want_out if want_out is not None else DEFAULT_MAX_TOKENS
+                    smallest = max(min(min_out, want), 1)  # as try_reserve's floor
+                    worst = _pico_up(prices.cost(input_tokens, smallest)) / PICO
+                    self.refused = why(worst, self.left)
                 self.exhausted = True
                 raise BudgetExhausted()
             if self._changed is None:
@@ -276,3 +300,30 @@ class Budget:
 
 # Without `with max_tokens=`, a call under a budget may write this much at most.
 DEFAULT_MAX_TOKENS = 4096
+
+
+def min_output(output_tokens_per_call: float, reasoning_tokens: float) -> int:
+    """The fewest output tokens a call reserves: the node's answer per call (at least 16)
+    after its usual hidden reasoning; below that it does not start."""
+    return max(16, int(output_tokens_per_call)) + math.ceil(reasoning_tokens)
+
+
+def likely_reservation(
+    offer: Assignment, input_tokens: float, output_tokens: float, mode: str = "strict"
+) -> tuple[float, int, int, str]:
+    """Before a run: the least one call of a node will reserve, from the plan's estimate
+    of its tokens per call (four bytes a token) — dollars, input tokens, output tokens and
+    how the input is counted (:func:`hetflow.runtime.tokens.count`'s words)."""
+    text_bytes = input_tokens * tokens.TYPICAL_BYTES_PER_TOKEN
+    encoding = tokens.encoding_for(offer.litellm)
+    if encoding is not None:
+        n = math.ceil(input_tokens * (1 + tokens.MARGIN_RATIO)) + tokens.MARGIN_TOKENS
+        how = f"counted exactly ({encoding})"
+    elif mode == "typical":
+        n = math.ceil(input_tokens * tokens.TYPICAL_FACTOR)
+        how = f"{tokens.TYPICAL_BYTES_PER_TOKEN} bytes a token x{tokens.TYPICAL_FACTOR:g}"
+    else:
+        n = math.ceil(text_bytes)
+        how = f"one token a byte: the tokenizer of {offer.litellm} is not known"
+    out = min_output(output_tokens, float(getattr(offer, "reasoning_tokens", 0.0) or 0.0))
+    return Prices.of(offer).cost(n, out), n, out, how

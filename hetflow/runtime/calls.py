@@ -23,7 +23,7 @@ from typing import Any
 
 from hetflow.estimate.sizes import request_tokens
 from hetflow.plan.model import Assignment, Plan, PlanNode
-from hetflow.runtime import llm
+from hetflow.runtime import llm, tokens
 from hetflow.runtime.backends import LocalBackend
 from hetflow.runtime.budget import (
     DEFAULT_MAX_TOKENS,
@@ -31,6 +31,7 @@ from hetflow.runtime.budget import (
     BudgetExhausted,
     Prices,
     charged_usage,
+    min_output,
 )
 from hetflow.runtime.cache import Cache, call_hash
 from hetflow.runtime.hooks import Hooks
@@ -44,13 +45,12 @@ from hetflow.runtime.structured import (
     wire_schema,
 )
 from hetflow.runtime.trace import Trace
+from hetflow.units import money, money_up
 
 # A reasoning model's output cap leaves room for twice its typical hidden reasoning (the
 # plan's figure for its offer), so reasoning cannot starve the answer; the budget
 # reserves that room too.
 REASONING_HEADROOM = 2.0
-IMAGE_TOKENS = 3000  # an image's worst case in input tokens (providers bill ~85-1,600)
-MESSAGE_OVERHEAD = 8  # tokens a provider adds around each message
 PASS_THROUGH = (
     "top_p",
     "seed",
@@ -168,26 +168,14 @@ def call_seconds(offer: Assignment, node: PlanNode) -> float:
     return t
 
 
-def input_bound(messages: list[dict]) -> int:
+def input_bound(messages: list[dict], response_format: dict | None = None) -> int:
     """An upper bound on a request's input tokens: a token is at least one byte."""
-    total = 16
-    for m in messages:
-        total += MESSAGE_OVERHEAD
-        content = m.get("content")
-        if isinstance(content, str):
-            total += len(content.encode("utf-8"))
-        elif isinstance(content, list):
-            for part in content:
-                if part.get("type") == "image_url":
-                    total += IMAGE_TOKENS
-                else:
-                    total += len(str(part.get("text", "")).encode("utf-8"))
-    return total
+    return tokens.byte_bound(messages, response_format)
 
 
 def _text_tokens(messages: list[dict]) -> int:
     """A typical count (four characters a token) when a provider reports no usage."""
-    return max(1, (input_bound(messages) - 16) // 4)
+    return max(1, (input_bound(messages) - tokens.REQUEST_OVERHEAD) // 4)
 
 
 class Caller:
@@ -207,8 +195,12 @@ class Caller:
         secrets: list[str],
         t0: float,
         backend: Any = None,
+        input_bound: str = "strict",
     ):
         self.plan, self.offers, self.budget = plan, offers, budget
+        # How an offer whose tokenizer is unknown reserves its input: "strict" one token
+        # a byte (a bound), "typical" four bytes a token x1.5 (the user's accepted risk).
+        self.input_bound = input_bound
         self.journal, self.cache, self.trace, self.hooks = journal, cache, trace, hooks
         self.settings, self.secrets, self.t0 = settings, secrets, t0
         self.backend = backend or LocalBackend()  # where the call itself runs
@@ -412,14 +404,24 @@ class Caller:
         requested = output_cap(prep.requested, thinks, self.budget.limit is not None)
         _, slot, prices = self._offer(offer)
         async with slot:
-            bound = input_bound(msgs)
+            bound = input_bound(msgs, rf)  # true for any tokenizer: a report past it is not
+            need = self._input(offer, prices, msgs, rf, bound)
+            reserve_in = need.tokens if need is not None else bound
+            if need is not None and need.exact:  # (a gpt-oss template may pass the bytes)
+                bound = max(bound, need.tokens)
             want = requested
-            floor = max(16, int(node.estimate.output_tokens / max(node.estimate.calls, 1)))
-            floor += math.ceil(thinks)  # an answer after the usual reasoning, or no call
+            # an answer after the usual reasoning, or no call
+            floor = min_output(node.estimate.output_tokens / max(node.estimate.calls, 1), thinks)
             # The reservation as reserve() makes it, without a coroutine when it fits.
             reservation = self.budget.try_reserve(
-                prices, input_tokens=bound, want_out=want, min_out=floor
-            ) or await self.budget.reserve(prices, input_tokens=bound, want_out=want, min_out=floor)
+                prices, input_tokens=reserve_in, want_out=want, min_out=floor
+            ) or await self.budget.reserve(
+                prices,
+                input_tokens=reserve_in,
+                want_out=want,
+                min_out=floor,
+                why=lambda worst, left: self._refusal(node, offer, need, bound, floor, worst, left),
+            )
             if self._call_start:
                 self.hooks(
                     "on_call_start",
@@ -478,6 +480,8 @@ class Caller:
             )
             cost = self.budget.settle(reservation, prices.cost(tin, tout))
             cap = reservation.max_tokens or requested
+            if self.budget.overrun > 0 and self.budget.passed is None:
+                self.budget.passed = _passed(node, offer, tin, reserve_in, tout, cap, need)
         if reply.reasoning_tokens and not reply.text.strip():
             if reply.finish_reason == "length" or (cap and tout >= cap):
                 exhausted = ReasoningExhausted(reply.reasoning_tokens, cap)
@@ -508,6 +512,47 @@ class Caller:
         record["error"] = None
         self._record(record)
         return Cut(text) if cap and (reply.finish_reason == "length" or tout >= cap) else text
+
+    def _input(
+        self, offer: Assignment, prices: Prices, msgs: list[dict], rf: dict | None, bound: int
+    ) -> tokens.Count | None:
+        """The input the budget reserves for a call; None when the byte bound serves (no
+        limit to hold, or a free offer: nothing to count)."""
+        if self.budget.limit is None or prices.free:
+            return None
+        return tokens.count(offer.litellm, msgs, rf, mode=self.input_bound, bound=bound)
+
+    def _refusal(
+        self,
+        node: PlanNode,
+        offer: Assignment,
+        need: tokens.Count | None,
+        bound: int,
+        floor: int,
+        worst: float,
+        left: float,
+    ) -> str:
+        """Why a call's worst case did not fit, and the fix (one line, no ``; ``)."""
+        n = need.tokens if need is not None else bound
+        how = need.why if need is not None else "one token a byte"
+        said = (
+            f"step '{node.step}' on {_name(offer)} needs {money_up(worst)} reserved to start "
+            f"(its worst case: up to {n:,} input tokens, {how}, and at least {floor:,} "
+            f"output tokens), more than the {money(left)} left"
+        )
+        if self.budget.calls:
+            return said
+        said += (
+            f" (the plan estimates {money(self.plan.estimate.cost_usd)} for the run):"
+            f" give a budget of at least {money_up((self.budget.limit or 0.0) - left + worst)}"
+        )
+        if need is not None and not need.exact and self.input_bound == "strict":
+            said += (
+                ", or accept that a call may cost more than it reserved with --input-bound "
+                'typical (input_bound="typical"), which reserves such input at '
+                f"{tokens.TYPICAL_BYTES_PER_TOKEN} bytes a token x{tokens.TYPICAL_FACTOR:g}"
+            )
+        return said
 
     def _paid_record(
         self,
@@ -691,6 +736,26 @@ def join_failures(failures: list[str]) -> str:
 def is_unsure(text: str) -> bool:
     """The reply a cascading step's model gives when it cannot answer reliably."""
     return text.strip().strip('."').upper() == "UNSURE"
+
+
+def _passed(
+    node: PlanNode,
+    offer: Assignment,
+    tin: int,
+    reserved_in: int,
+    tout: int,
+    cap: int | None,
+    need: tokens.Count | None,
+) -> str:
+    """What the call that took the spend past the budget did beyond its reservation."""
+    said = []
+    if tin > reserved_in:
+        how = f" ({need.why})" if need is not None else ""
+        said.append(f"read {tin:,} input tokens where {reserved_in:,} were reserved{how}")
+    if cap and tout > cap:
+        said.append(f"wrote {tout:,} output tokens, past the max_tokens {cap:,} it was sent")
+    what = " and ".join(said) or "cost more than it reserved"
+    return f"step '{node.step}' on {_name(offer)} {what}"
 
 
 def _name(offer: Assignment) -> str:

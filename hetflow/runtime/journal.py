@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS runs (
     key TEXT NOT NULL,
     workflow TEXT NOT NULL,
     started REAL NOT NULL,
-    status TEXT NOT NULL DEFAULT 'running'
+    status TEXT NOT NULL DEFAULT 'running',
+    settings TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_key ON runs(key);
 CREATE TABLE IF NOT EXISTS nodes (
@@ -89,34 +90,57 @@ class Journal:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(_SCHEMA)
+            columns = {row[1] for row in self.db.execute("PRAGMA table_info(runs)")}
+            if "settings" not in columns:  # a journal from before run settings were kept
+                self.db.execute("ALTER TABLE runs ADD COLUMN settings TEXT")
         except sqlite3.DatabaseError as exc:
             raise HetError(f"journal {self.path}: {exc}") from None
         except OSError as exc:
             raise HetError(f"journal {self.path}: {exc.strerror}") from None
         self.run_id: int | None = None
         self.resumed = False
+        self.settings: dict[str, Any] = {}  # how the run was asked to run (input_bound)
         self._lock: int | None = None  # the fd holding this run's lock
         self._lock_path: Path | None = None
 
-    def start(self, key: str, workflow: str, *, resume: bool) -> int:
-        """Begin a run, or with ``resume`` continue the latest run with the same key."""
+    def start(
+        self, key: str, workflow: str, *, resume: bool, settings: dict[str, Any] | None = None
+    ) -> int:
+        """Begin a run, or with ``resume`` continue the latest run with the same key.
+
+        A new run records ``settings``; a resumed one reads its own into :attr:`settings`.
+        """
         if resume:
             row = self.db.execute(
-                "SELECT id FROM runs WHERE key=? ORDER BY id DESC LIMIT 1", (key,)
+                "SELECT id, settings FROM runs WHERE key=? ORDER BY id DESC LIMIT 1", (key,)
             ).fetchone()
             if row:
                 self._hold(row[0])  # before anything is written: one run, one writer
                 self.run_id, self.resumed = row[0], True
+                try:
+                    kept = json.loads(row[1]) if row[1] else {}
+                except ValueError:
+                    kept = {}
+                self.settings = kept if isinstance(kept, dict) else {}
                 self._write("UPDATE runs SET status='running' WHERE id=?", (self.run_id,))
                 return self.run_id
+        self.settings = dict(settings or {})
         cur = self._write(
-            "INSERT INTO runs (key, workflow, started) VALUES (?, ?, ?)",
-            (key, workflow, time.time()),
+            "INSERT INTO runs (key, workflow, started, settings) VALUES (?, ?, ?, ?)",
+            (key, workflow, time.time(), json.dumps(self.settings, sort_keys=True)),
         )
         assert cur.lastrowid is not None  # set by an INSERT
         self._hold(cur.lastrowid)
         self.run_id = cur.lastrowid
         return self.run_id
+
+    def keep_settings(self, settings: dict[str, Any]) -> None:
+        """Record how this run runs, so that ``--resume`` runs it the same way."""
+        self.settings = dict(settings)
+        self._write(
+            "UPDATE runs SET settings=? WHERE id=?",
+            (json.dumps(self.settings, sort_keys=True), self.run_id),
+        )
 
     def finish(self, status: str) -> None:
         try:

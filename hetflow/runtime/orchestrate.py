@@ -14,9 +14,9 @@ from typing import Any
 
 from hetflow.errors import HetError
 from hetflow.plan.model import Plan
-from hetflow.runtime import keys, llm, openai_path
+from hetflow.runtime import keys, llm, openai_path, tokens
 from hetflow.runtime.backends import get
-from hetflow.runtime.budget import Budget
+from hetflow.runtime.budget import Budget, Prices
 from hetflow.runtime.cache import Cache
 from hetflow.runtime.calls import Caller, Settings
 from hetflow.runtime.executor import Executor, Outcome
@@ -58,7 +58,7 @@ def _listing(names: list[str], limit: int = 8) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def _preload(plan: Plan, offers: dict, mocked: bool) -> None:
+def _preload(plan: Plan, offers: dict, mocked: bool, budgeted: bool) -> None:
     """Import the clients the plan's offers need before the clock starts, not mid-run:
     litellm (seconds) only if an offer needs it, the openai SDK if an offer takes the
     lean path."""
@@ -69,6 +69,8 @@ def _preload(plan: Plan, offers: dict, mocked: bool) -> None:
         llm.litellm()
     if any(llm.lean(o) for o in used):
         openai_path.preload()
+    if budgeted:  # the tokenizers that size reservations (a quarter second each)
+        tokens.preload([o.litellm for o in used if not Prices.of(o).free])
 
 
 async def execute(plan: Plan, given: dict[str, Any], *, backend: Any = None, **kw: Any) -> Any:
@@ -95,18 +97,23 @@ async def _execute(
     settings: Settings,
     progress: bool,
     backend: Any,
+    input_bound: str | None = None,
 ) -> Any:
     inputs = coerce_inputs(plan, given)
     limit = budget if budget is not None else plan.budget_usd
     if limit is not None and limit < 0:
         raise HetError(f"budget ${limit} is negative")
+    if input_bound is not None and input_bound not in tokens.MODES:
+        raise HetError(
+            f"input_bound {input_bound!r} is not one of {', '.join(map(repr, tokens.MODES))}"
+        )
     mocked = "mock_response" in settings.llm_extra
     if mocked and backend.name == "local":  # mocked calls need no key
         offers = {n.id: [n.assignment, *n.alternatives] for n in plan.nodes if n.assignment}
     else:
         offers = backend.start(plan)
     secrets = keys.secret_values(plan)
-    _preload(plan, offers, mocked)
+    _preload(plan, offers, mocked, limit is not None)
     the_hooks = Hooks(hooks)
 
     jr = _open_journal(journal)
@@ -116,10 +123,21 @@ async def _execute(
     done: dict = {}
     try:
         if jr is not None:
-            jr.start(run_key(plan_hash(plan), inputs), plan.workflow, resume=resume)
+            jr.start(
+                run_key(plan_hash(plan), inputs),
+                plan.workflow,
+                resume=resume,
+                settings={"input_bound": input_bound or "strict"},
+            )
             if jr.resumed:
                 done = jr.finished_nodes()
                 spent_before = jr.spent()
+                kept = jr.settings.get("input_bound")
+                if input_bound is None:  # a resumed run reserves as its first run did
+                    input_bound = kept if kept in tokens.MODES else None
+                elif kept != input_bound:  # ... unless told otherwise, which is kept
+                    jr.keep_settings({**jr.settings, "input_bound": input_bound})
+        input_bound = input_bound or "strict"
         the_budget = Budget(limit, spent=spent_before)
         t0 = time.monotonic()
         caller = Caller(
@@ -134,6 +152,7 @@ async def _execute(
             secrets=secrets,
             t0=t0,
             backend=backend,
+            input_bound=input_bound,
         )
         steps = {n.step for n in plan.nodes}
         with Progress(progress, len(steps)) as bar:
@@ -199,14 +218,16 @@ async def _execute(
         stopped = (
             f"budget {exact_money(limit or 0.0)} reached after {the_budget.calls} "
             f"call{'s' * (the_budget.calls != 1)}"
+            + (f": {the_budget.refused}" if the_budget.refused else "")
             if the_budget.halted is None
             else the_budget.halted
         ) + f"; finished: {_listing(finished)}; not run: {_listing(missed)}"
-    if the_budget.overrun > 0 and limit is not None:  # a provider wrote past max_tokens
+    if the_budget.overrun > 0 and limit is not None:  # a provider billed past its reservation
         stopped = (
             f"budget {exact_money(limit)} passed by ${the_budget.overrun:.6f} "
-            f"(spent ${the_budget.spent:.6f}): a provider wrote past the max_tokens it "
-            "was sent; no call started after that"
+            f"(spent ${the_budget.spent:.6f}): "
+            + (the_budget.passed or "a provider wrote past the max_tokens it was sent")
+            + "; no call started after that"
             + (f"; {stopped.partition('; ')[2]}" if stopped else "")
         )
     result = RunResult(
