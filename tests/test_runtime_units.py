@@ -131,3 +131,21 @@ def test_the_summary_says_whether_the_deadline_was_met():
     assert line(1.5, None) == "time 1.50s (estimated 2.00s, -25%)"
     assert line(1.5, 30.0) == "time 1.50s (estimated 2.00s, -25%; deadline 30s met)"
     assert line(34.2, 30.0) == "time 34.20s (estimated 2.00s, +1610%; deadline 30s missed by 4.20s)"
+
+
+def test_litellm_errors_name_their_class_once():
+    """Seen: 'ContextWindowExceededError 400: litellm.BadRequestError:
+    ContextWindowExceededError: ...' reached the user, the class names said thrice."""
+    import litellm
+
+    from hetflow.runtime.llm import describe
+
+    too_long = "This model's maximum context length is 8192 tokens"
+    wrapped = litellm.ContextWindowExceededError(
+        message=too_long, model="openai/x", llm_provider="openai"
+    )
+    assert describe(wrapped) == f"ContextWindowExceededError 400: {too_long}"
+    inner = litellm.BadRequestError(
+        message=f"ContextWindowExceededError: {too_long}", model="openai/x", llm_provider="openai"
+    )
+    assert describe(inner) == f"BadRequestError 400: {too_long}"

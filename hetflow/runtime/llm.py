@@ -343,8 +343,10 @@ def describe(exc: BaseException) -> str:
     first = message[0] if message else ""
     first = first.partition("Traceback (most recent call last)")[0].strip()
     first = first.removeprefix("litellm.").strip()
-    while first.startswith(name + ":"):  # litellm repeats the class name in its message
-        first = first[len(name) + 1 :].strip()
+    # litellm repeats class names in its message, its own and the one it wrapped
+    # ("litellm.BadRequestError: ContextWindowExceededError: ..."): the name is said once
+    while (m := _CLASS_PREFIX.match(first)) is not None:
+        first = first[m.end() :].strip()
     # ... and the provider's exception name ("OpenAIException - "): the lean path's
     # message is the provider's alone, and a trace reads the same on either path.
     first = re.sub(r"^[A-Za-z]+Exception - ", "", first)
@@ -353,6 +355,7 @@ def describe(exc: BaseException) -> str:
     return f"{name}" + (f" {status}" if status else "") + (f": {first}" if first else "")
 
 
+_CLASS_PREFIX = re.compile(r"(?:litellm\.)?[A-Z][A-Za-z]*(?:Error|Exception):\s*")
 _CONNECT = {"APIConnectionError", "ConnectError", "ClientConnectorError", "ConnectTimeout"}
 
 
