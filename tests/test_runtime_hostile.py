@@ -294,14 +294,20 @@ FINAL([{"label": "numeric", "count": 1}])
 ```"""
 
 
-def test_max_calls_bounds_a_recursions_sub_calls(server, home):
+def oolong_fanning_out(server) -> str:
+    """examples/oolong.het's source, its root models scripted to fan out then answer."""
+
     def root(body):
         return FAN_OUT if len(body["messages"]) == 2 else ANSWER
 
     for model in ("coder", "big"):
         server.script(model, reply=root)
     server.script("small", reply="numeric")
-    source = (ROOT / "examples" / "oolong.het").read_text()
+    return (ROOT / "examples" / "oolong.het").read_text()
+
+
+def test_max_calls_bounds_a_recursions_sub_calls(server, home):
+    source = oolong_fanning_out(server)
     source = source.replace(
         "sub needs reasoning >= 2\n  }", "sub needs reasoning >= 2\n  } with max_calls=3"
     )
@@ -484,13 +490,7 @@ def test_a_root_turn_without_max_tokens_is_capped_so_it_cannot_fill_the_window(s
     says otherwise; sub-calls keep the provider's own."""
     from hetflow.runtime.calls import ROOT_TURN_MAX_TOKENS
 
-    def root(body):
-        return FAN_OUT if len(body["messages"]) == 2 else ANSWER
-
-    for model in ("coder", "big"):
-        server.script(model, reply=root)
-    server.script("small", reply="numeric")
-    source = (ROOT / "examples" / "oolong.het").read_text()
+    source = oolong_fanning_out(server)
     assert "max_tokens" not in source
     source = re.sub(r"\n\s*budget [^\n]*", "", source)  # no budget: no cap of its own
     plan = hetflow.compile(source, catalog=str(local_catalog(home, server.url)))
