@@ -36,19 +36,17 @@ OTHER_CONTRACT = """LICENCE between Alder Soft ("Licensor") and Birch Retail ("L
 
 4. Warranty. The software is provided as is, without any warranty of any kind."""
 
-THIRD_CONTRACT = """SERVICES AGREEMENT between Cedar Labs ("Provider") and Dune Foods ("Client"). Fictional.
+THIRD_CONTRACT = """SERVICES AGREEMENT between Cedar Labs ("Provider") and Dune Foods ("Client"). A fictional sample.
 
-1. Services. Provider will maintain Client's ordering website during business hours.
+1. Services. Provider shall maintain Client's ordering website during business hours.
 
-2. Payment. Client pays monthly within 30 days of each invoice.
+2. Fees. Client shall pay each monthly invoice within thirty (30) days.
 
-3. Liability. Provider's liability is unlimited for any loss Client suffers, however caused.
+3. Termination. Provider may end this Agreement at any time without notice.
 
-4. Renewal. The agreement renews each year automatically unless Client cancels 180 days before.
+4. Warranty. Provider gives no warranty of any kind for the services.
 
-5. Data. Provider may use Client's customer data for any purpose, including resale.
-
-6. Law. The courts of Provider's choosing have exclusive jurisdiction."""
+5. Governing law. This Agreement is governed by the laws of the State of Oregon."""
 
 TARGET = 0.20  # the issue's target: total latency and tokens within 20% after calibration
 

@@ -26,9 +26,11 @@ from hetflow import __version__
 from hetflow.catalog import Catalog, load_catalog
 from hetflow.checks.checker import check_program, infer_types
 from hetflow.errors import DiagnosticError, HetError, closest
+from hetflow.estimate.calibrate import Calibration
 from hetflow.estimate.calibrate import load as load_traces
 from hetflow.estimate.quality import Quality, check_matches, load_quality
 from hetflow.estimate.sizes import estimate, hinted_size, measured_size
+from hetflow.estimate.speeds import fit_offers, prior_of
 from hetflow.optimize import Context, optimize
 from hetflow.optimize.skeleton import plan_skeleton
 from hetflow.plan.graph import build_graph
@@ -115,6 +117,28 @@ def _catalog(catalog):
     return load_catalog(None if catalog is None else os.fspath(catalog))
 
 
+def _fitted_speeds(cat: Catalog, calibration: Calibration) -> tuple[Catalog, dict[str, str]]:
+    """The catalog with the speeds of every offer the traces called fitted to those calls
+    (hetflow.estimate.speeds), and per such offer what the fit rests on."""
+    fits = fit_offers(calibration.records, {o.id: prior_of(o) for o in cat.offers})
+    if not fits:
+        return cat, {}
+    offers = []
+    for o in cat.offers:
+        fit = fits.get(o.id)
+        if fit is not None:
+            o = o.model_copy(
+                update={
+                    "ttft_ms": fit.ttft_ms,
+                    "prefill_tps": fit.prefill_tps,
+                    "output_tps": fit.output_tps,
+                    "source": fit.source(),
+                }
+            )
+        offers.append(o)
+    return cat.model_copy(update={"offers": offers}), {k: f.source() for k, f in fits.items()}
+
+
 def _sizes(wf: ast.Workflow, input_sizes, inputs, schemas) -> dict:
     by_name = {i.name: i for i in wf.inputs}
     out = {}
@@ -169,9 +193,9 @@ def compile(
 ) -> Plan:
     """Compile a workflow (a path, `.het` text or a Program) against a catalog into a Plan.
 
-    ``calibrate``: trace files (a path or a list of them) of earlier runs, whose
-    ``recurse`` calls replace the estimator's constants for those steps
-    (docs/optimizer.md, "Calibration from traces").
+    ``calibrate``: trace files (a path or a list of them) of earlier runs: the steps they
+    traced are estimated from their calls, and the offers they called get speeds fitted
+    to them (docs/optimizer.md, "Calibration from traces").
     ``quality``: a QUALITY.json path (or a loaded Quality) that ``hetflow tune`` wrote;
     with ``min_quality`` (or a step's ``with min_quality=``) a measured step is placed
     only on candidates whose measured score meets the target (docs/quality.md).
@@ -196,6 +220,9 @@ def compile(
     inputs = _as_declared(wf, inputs)
     sizes = _sizes(wf, input_sizes, inputs, schemas)
     calibration = _calibration(calibrate)
+    fitted: dict[str, str] = {}
+    if calibration is not None:
+        cat, fitted = _fitted_speeds(cat, calibration)
     est = estimate(wf, g, sizes, schemas, _per_item(types, g), calibration, inputs)
     plan, where = plan_skeleton(wf, g, est, types, schemas)
     plan.objective = objective or (wf.objective.value if wf.objective else "balanced")
@@ -211,6 +238,7 @@ def compile(
     text = program.source or sources.get(program.file, "")
     plan.source = {"file": program.file, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
     plan.catalog = {"name": cat.name, "sha256": cat.hash}
+    plan.calibrated_offers = fitted
     plan.warnings.extend(f"{d.pos}: {d.message}" for d in diags if not d.is_error)
     if calibration is not None:
         model_steps = [

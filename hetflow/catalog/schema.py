@@ -33,6 +33,7 @@ from pydantic import (
 
 from hetflow.catalog.resolve import resolve
 from hetflow.errors import HetError, closest
+from hetflow.perf import call_seconds
 
 SKILLS = ("reasoning", "coding", "extraction", "vision")
 # Reasoning efforts from least to most (a model lists the ones it takes; an effort it
@@ -223,6 +224,10 @@ class Offer(BaseModel):
     port: Annotated[int, Strict(), Field(ge=0, le=65535)] | None = None  # default: any free
     # Output tokens a second summed over N requests in flight ({1 = .., 2 = ..}), measured.
     throughput: dict[int, Speed] | None = None
+    # Whether the server keeps a conversation's prefix, so a later turn reads only what
+    # is new (llama.cpp's prompt cache, a provider's prompt caching).  None: true for a
+    # local offer, false otherwise.
+    prefix_cache: bool | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -264,12 +269,23 @@ class Offer(BaseModel):
     def id(self) -> str:
         return f"{self.model}@{self.chip}"
 
-    def call_latency_s(self, input_tokens: float, output_tokens: float) -> float:
-        """Seconds for one call: time to first token + prefill + decoding."""
-        return (
-            self.ttft_ms / 1000.0
-            + input_tokens / self.prefill_tps
-            + output_tokens / self.output_tps
+    @property
+    def reuses_prefix(self) -> bool:
+        return self.prefix_cache if self.prefix_cache is not None else self.serve == "local"
+
+    def call_latency_s(
+        self, input_tokens: float, output_tokens: float, in_flight: float = 1.0
+    ) -> float:
+        """Seconds for one call: time to first token + prefill + decoding, slowed when
+        ``in_flight`` requests share the server (:mod:`hetflow.perf`)."""
+        return call_seconds(
+            self.ttft_ms,
+            self.prefill_tps,
+            self.output_tps,
+            input_tokens,
+            output_tokens,
+            in_flight,
+            self.throughput,
         )
 
     def reasoning_tokens(self, effort: str | None, input_tokens: float) -> float:

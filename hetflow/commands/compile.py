@@ -179,9 +179,10 @@ def calibrated_line(plan) -> str | None:
     for n in plan.nodes:
         if n.estimate.calibrated_from_runs:
             runs[n.step] = n.estimate.calibrated_from_runs
-    if not runs:
-        return None
     parts = [f"{s} from {r} traced run{'s' * (r != 1)}" for s, r in runs.items()]
+    parts += [f"{offer}'s speeds {how}" for offer, how in plan.calibrated_offers.items()]
+    if not parts:
+        return None
     return "estimates calibrated: " + ", ".join(parts)
 
 

@@ -102,6 +102,8 @@ class Calibration:
     nodes: dict[str, NodeCalibration] = field(default_factory=dict)
     # file -> steps it measured (a recursion's by its root call, other nodes by any call)
     files: dict[str, set[str]] = field(default_factory=dict)
+    # every record read, for what needs the catalog too (hetflow.estimate.speeds)
+    records: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def warnings(self, model_steps: list[str], workflow: str) -> list[str]:
         """A trace that holds no call of any of the workflow's ``model_steps`` says so."""
@@ -172,6 +174,7 @@ def load(paths: list[str | os.PathLike] | str | os.PathLike) -> Calibration:
     cal = measure(records)
     cal.nodes = measure_nodes(records)
     cal.files = files
+    cal.records = records
     return cal
 
 

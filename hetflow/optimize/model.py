@@ -103,20 +103,25 @@ def node_cost(offer, work: Work) -> float:
     return work.calls * offer.call_cost_usd(work.input_tokens, out)
 
 
-def waves(work: Work, concurrency: int) -> float:
-    """Rounds of calls one after another: each round's fan-out in waves of ``concurrency``."""
-    if work.calls <= 0:
-        return 0.0
-    return work.rounds * math.ceil(work.parallel / max(1, concurrency) - 1e-9)
-
-
 def node_latency(offer, work: Work) -> float:
-    """Seconds: waves x one call's latency, reasoning written before the answer at the
-    offer's output speed (a CPU node: its CPU time)."""
+    """Seconds: each round's calls in waves of the offer's concurrency, a wave of k calls
+    as slow as k requests sharing the server make each (:mod:`hetflow.perf`); reasoning
+    is written before the answer at the offer's output speed.  An offer that keeps a
+    conversation's prefix reads only each call's new tokens (``prefill_tokens``); the
+    cost still counts them all.  A CPU node: its CPU time."""
     if offer is None or work.calls <= 0:
         return work.cpu_s
     out = work.output_tokens + reasoning_per_call(offer, work)
-    return waves(work, offer.concurrency) * offer.call_latency_s(work.input_tokens, out)
+    read = work.input_tokens
+    if work.prefill_tokens is not None and getattr(offer, "reuses_prefix", False):
+        read = work.prefill_tokens
+    slots = max(1, offer.concurrency)
+    full = math.floor(work.parallel / slots + 1e-9)
+    rest = work.parallel - full * slots
+    one_round = full * offer.call_latency_s(read, out, slots)
+    if rest > 1e-9:
+        one_round += offer.call_latency_s(read, out, max(1.0, rest))
+    return work.rounds * one_round
 
 
 def cheapest(options: list[Option], among: Iterable[int] | None = None) -> int:

@@ -58,6 +58,9 @@ class Assignment(_Model):
     prefill_tps: float = 0.0
     ttft_ms: float = 0.0
     concurrency: int = 1
+    # Output tokens a second summed over k requests in flight, measured (None: it scales)
+    throughput: dict[int, float] | None = None
+    prefix_cache: bool = False  # the server keeps a conversation's prefix (hetflow.perf)
     handoff_ms: float = 0.0
     context: int = 0
     structured_output: str | None = None  # json_schema | json_object | none; None: by provider
@@ -205,6 +208,8 @@ class Plan(_Model):
     deadline_s: float | None = None
     source: dict[str, str] = Field(default_factory=dict)  # file, sha256
     catalog: dict[str, str] = Field(default_factory=dict)  # name, sha256
+    # Offers whose speeds --calibrate fitted to traced calls: offer id -> how
+    calibrated_offers: dict[str, str] = Field(default_factory=dict)
     optimizer: dict[str, Any] = Field(default_factory=dict)  # method, exact, gap, time_s
     inputs: list[PlanInput] = Field(default_factory=list)
     outputs: list[str] = Field(default_factory=list)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hetflow import perf
 from hetflow.estimate.sizes import request_tokens
 from hetflow.plan.model import Assignment, Plan, PlanNode
 from hetflow.runtime import llm, tokens
@@ -157,15 +158,22 @@ def seconds(value: Any) -> float | None:
 
 
 def call_seconds(offer: Assignment, node: PlanNode) -> float:
-    """How long one call of a node on an offer is expected to take (the plan's model:
-    time to first token, prefill, then output at the offer's speed)."""
+    """How long one call of a node on an offer is expected to take: the plan's model
+    (:mod:`hetflow.perf`), with as many in flight as the offer serves at once."""
     e = node.estimate
-    t = offer.ttft_ms / 1000.0
-    if offer.prefill_tps:
-        t += e.input_tokens_per_call / offer.prefill_tps
-    if offer.output_tps:
-        t += e.output_tokens_per_call / offer.output_tps
-    return t
+    read = e.input_tokens_per_call
+    if offer.prefix_cache and e.prefill_tokens_per_call is not None:
+        read = e.prefill_tokens_per_call
+    in_flight = min(max(1.0, e.parallel), float(max(1, offer.concurrency)))
+    return perf.call_seconds(
+        offer.ttft_ms,
+        offer.prefill_tps,
+        offer.output_tps,
+        read,
+        e.output_tokens_per_call,
+        in_flight,
+        offer.throughput,
+    )
 
 
 def input_bound(messages: list[dict], response_format: dict | None = None) -> int:

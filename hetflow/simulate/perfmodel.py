@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from hetflow.perf import call_seconds
 from hetflow.plan.model import Assignment, Plan, PlanNode
 
 CPU_STEP_S = 0.002  # one CPU step (split, grep, count) on one item, when the plan says nothing
@@ -87,11 +88,15 @@ def prepare(plan: Plan, n: PlanNode, catalog) -> SimNode:
     calls = sum(per_item) * rounds
     call_in = est.input_tokens / calls
     call_out = est.output_tokens / calls + a.reasoning_tokens  # hidden reasoning first
-    seconds = a.ttft_ms / 1000.0
-    if a.prefill_tps > 0:
-        seconds += call_in / a.prefill_tps
-    if a.output_tps > 0:
-        seconds += call_out / a.output_tps
+    read = call_in
+    fresh = est.prefill_tokens_per_call
+    if a.prefix_cache and fresh is not None:
+        read = fresh
+    # each request as slow as the offer's slots, when full, make it (hetflow.perf)
+    in_flight = min(float(max(1, a.concurrency)), float(max(1, items)))
+    seconds = call_seconds(
+        a.ttft_ms, a.prefill_tps, a.output_tps, read, call_out, in_flight, a.throughput
+    )
     offer = a.offer or f"{a.model}@{a.chip}"
     return SimNode(
         n,
@@ -130,6 +135,8 @@ def _refresh(a: Assignment | None, catalog) -> Assignment | None:
             "prefill_tps": offer.prefill_tps,
             "ttft_ms": offer.ttft_ms,
             "concurrency": offer.concurrency,
+            "throughput": dict(offer.throughput) if offer.throughput else None,
+            "prefix_cache": offer.reuses_prefix,
             "input_per_mtok": offer.input_per_mtok or 0.0,
             "output_per_mtok": offer.output_per_mtok or 0.0,
             "per_hour": offer.per_hour,
