@@ -9,7 +9,8 @@ compiled with ``--calibrate`` on the first run's trace, and a third input — ne
 both traces — calibrated on both runs. A last table says whether the totals came within
 20% of the estimate.
 
-    python bench/bench_truth.py            # both workflows, before and after calibration
+    python bench/bench_truth.py              # both workflows, before and after calibration
+    python bench/bench_truth.py --repeat 3   # each measured plan run 3 times: the median
 
 The local model's speed moves with whatever else runs on the machine: on a shared box,
 read latency with care (the figures in the catalog were measured on a quiet one).
@@ -17,6 +18,8 @@ read latency with care (the figures in the catalog were measured on a quiet one)
 
 from __future__ import annotations
 
+import argparse
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -100,59 +103,89 @@ def table(title: str, plan, result) -> None:
         print(f"  {'TOTAL':<14}{k:<15}{p[k]:>12.1f}{a[k]:>12.1f}{pct(a[k], p[k]):>8}")
 
 
-def once(source: str, inputs: dict, trace: Path | None, calibrate: list[Path] | None):
+def once(
+    source: str, inputs: dict, trace: Path | None, calibrate: list[Path] | None, repeat: int = 1
+):
+    """Compile, then run the plan ``repeat`` times (the first run traced, if asked)."""
     plan = compile_het(source, catalog="local", inputs=inputs, calibrate=calibrate or None)
-    result = run_sync(
-        plan, inputs, journal=False, cache=False, trace_path=trace, settings=Settings()
-    )
-    if not result.ok:
-        print(f"  (the run did not finish: {result.reason})", file=sys.stderr)
-    return plan, result
+    results = []
+    for n in range(repeat):
+        result = run_sync(
+            plan,
+            inputs,
+            journal=False,
+            cache=False,
+            trace_path=trace if n == 0 else None,
+            settings=Settings(),
+        )
+        if not result.ok:
+            print(f"  (the run did not finish: {result.reason})", file=sys.stderr)
+        results.append(result)
+    return plan, results
 
 
-def off(result) -> tuple[float, float]:
-    """Total latency and total tokens (in + out): actual against predicted, as fractions."""
-    a, p = result.comparison["actual"], result.comparison["predicted"]
-    tokens_a = a["input_tokens"] + a["output_tokens"]
+def off(results) -> tuple[float, float, float, float]:
+    """Total latency and tokens (in + out), the median of the runs against the estimate,
+    as fractions; and the fastest and slowest run's latency against it."""
+    p = results[0].comparison["predicted"]
     tokens_p = p["input_tokens"] + p["output_tokens"]
-    return (a["latency_s"] - p["latency_s"]) / p["latency_s"], (tokens_a - tokens_p) / tokens_p
+    took = sorted(r.comparison["actual"]["latency_s"] for r in results)
+    tokens = statistics.median(
+        r.comparison["actual"]["input_tokens"] + r.comparison["actual"]["output_tokens"]
+        for r in results
+    )
+    lat = p["latency_s"]
+    return (
+        (statistics.median(took) - lat) / lat,
+        (tokens - tokens_p) / tokens_p,
+        (took[0] - lat) / lat,
+        (took[-1] - lat) / lat,
+    )
 
 
-def workflow(name: str, source: str, inputs: list[dict]) -> list[tuple[str, float, float]]:
-    """Four runs: input 1 and input 2 as the estimator's rules see them (both traced),
-    input 2 again calibrated on run 1's trace, and input 3 — new to both traces —
-    calibrated on runs 1 and 2."""
+def workflow(name: str, source: str, inputs: list[dict], repeat: int) -> list[tuple]:
+    """Input 1 and input 2 as the estimator's rules see them (both traced), input 2 again
+    calibrated on run 1's trace, and input 3 — new to both traces — calibrated on runs
+    1 and 2; the last three each run ``repeat`` times."""
     first, second, third = inputs
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         t1, t2 = Path(tmp) / "run1.jsonl", Path(tmp) / "run2.jsonl"
-        plan, result = once(source, first, t1, None)
-        table(f"{name}: run 1, no calibration", plan, result)
-        plan, result = once(source, second, t2, None)
-        table(f"{name}: run 2, new input, no calibration", plan, result)
-        rows.append((f"{name}, new input, rules of thumb", *off(result)))
-        plan, result = once(source, second, None, [t1])
-        table(f"{name}: run 2's input again, calibrated on run 1", plan, result)
-        rows.append((f"{name}, calibrated on 1 run", *off(result)))
-        plan, result = once(source, third, None, [t1, t2])
-        table(f"{name}: a third input, calibrated on runs 1 and 2", plan, result)
-        rows.append((f"{name}, new input, calibrated on 2 runs", *off(result)))
+        plan, results = once(source, first, t1, None)
+        table(f"{name}: run 1, no calibration", plan, results[0])
+        plan, results = once(source, second, t2, None, repeat)
+        table(f"{name}: run 2, new input, no calibration", plan, results[0])
+        rows.append((f"{name}, new input, rules of thumb", *off(results)))
+        plan, results = once(source, second, None, [t1], repeat)
+        table(f"{name}: run 2's input again, calibrated on run 1", plan, results[0])
+        rows.append((f"{name}, calibrated on 1 run", *off(results)))
+        plan, results = once(source, third, None, [t1, t2], repeat)
+        table(f"{name}: a third input, calibrated on runs 1 and 2", plan, results[0])
+        rows.append((f"{name}, new input, calibrated on 2 runs", *off(results)))
     return rows
 
 
-def verdict(rows: list[tuple[str, float, float]]) -> None:
-    print(f"\ntotal latency and tokens against the estimate (target: within {TARGET:.0%})")
-    print(f"  {'':<52}{'latency':>9}{'tokens':>9}")
-    for what, lat, tok in rows:
+def verdict(rows: list[tuple], repeat: int) -> None:
+    runs = f"the median of {repeat} runs" if repeat > 1 else "one run"
+    print(f"\ntotal latency and tokens, {runs}, against the estimate (target: {TARGET:.0%})")
+    print(f"  {'':<56}{'latency':>9}{'tokens':>9}{'runs spread':>16}")
+    for what, lat, tok, low, high in rows:
         ok = "yes" if abs(lat) <= TARGET and abs(tok) <= TARGET else "no"
-        print(f"  {what:<52}{lat:>+9.0%}{tok:>+9.0%}   within: {ok}")
+        spread = f"{low:+.0%}..{high:+.0%}" if repeat > 1 else ""
+        print(f"  {what:<56}{lat:>+9.0%}{tok:>+9.0%}{spread:>16}   within: {ok}")
 
 
 def main() -> int:
+    parser = argparse.ArgumentParser(description="compile's estimates against real runs")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of each measured plan (the median counts)"
+    )
+    repeat = max(1, parser.parse_args().repeat)
     rows = workflow(
         "contract_triage (typed map)",
         str(ROOT / "examples" / "contract_triage.het"),
         [{"contract": CONTRACT}, {"contract": OTHER_CONTRACT}, {"contract": THIRD_CONTRACT}],
+        repeat,
     )
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "count.het"
@@ -165,8 +198,9 @@ def main() -> int:
                 {"context": "one\ntwo\nthree\nfour\nfive"},
                 {"context": "\n".join(f"line {i}" for i in range(12))},
             ],
+            repeat,
         )
-    verdict(rows)
+    verdict(rows, repeat)
     return 0
 
 
