@@ -234,3 +234,20 @@ def test_values_round_trip_through_the_journal_encoding():
     value = {"crops": [Image(b"\x89PNG1"), Image(b"\xff\xd8x", "image/jpeg")], "n": 2}
     assert from_json(to_json(value)) == value
     assert io  # (imported for symmetry with other tests)
+
+
+def test_a_run_answered_from_the_cache_is_not_held_against_the_estimate(server, home, capsys):
+    """Seen: README's command run twice said `time 0.00s (estimated 17.48s, -100%)` and
+    listed every step as off the estimate: the second run's calls all came from the
+    cache.  It says so instead."""
+    catalog, text = setup(home, server)
+    args = ["run", EXAMPLE, "--catalog", str(catalog), "--input", f"contract=@{text}"]
+    assert main(args) == 0
+    first = capsys.readouterr().err
+    assert main(args) == 0
+    again = capsys.readouterr().err
+
+    assert "from the cache" not in first and "(estimated " in first
+    assert "every call answered from the cache or journal; a fresh run is estimated" in again
+    assert "7 of them from the cache or journal (nothing paid)" in again
+    assert "time 0.00s vs" not in again and "-100%" not in again, again

@@ -82,6 +82,8 @@ def compare(
         "input_tokens": sum(r["tokens_in"] or 0 for r in paid),
         "output_tokens": sum(r["tokens_out"] or 0 for r in paid),
         "reasoning_tokens": sum(r.get("reasoning_tokens") or 0 for r in paid),
+        # answered by the cache, the journal or an identical call: no wait, nothing paid
+        "cached_calls": sum(1 for r in paid if r.get("cached")),
     }
     est = plan.estimate
     predicted = {
@@ -101,6 +103,7 @@ def compare(
         n["input_tokens"] += r["tokens_in"] or 0
         n["output_tokens"] += r["tokens_out"] or 0
         n["reasoning_tokens"] += r.get("reasoning_tokens") or 0
+        n["cached_calls"] += 1 if r.get("cached") else 0
     steps = []
     for node in plan.nodes:
         if node.assignment is None or node.id not in per_node and node.id not in node_times:
@@ -116,6 +119,8 @@ def compare(
             "output_tokens": e.output_tokens + e.reasoning_tokens,
             "reasoning_tokens": e.reasoning_tokens,
         }
+        if got.get("calls") and got.get("cached_calls") == got.get("calls"):
+            del want["cost_usd"], want["latency_s"]  # nothing was paid for or waited on
         differs = {k: (got.get(k, 0.0), want[k]) for k in want if _off(got.get(k, 0.0), want[k])}
         if differs:
             steps.append({"node": node.id, "differs": differs})
@@ -142,6 +147,22 @@ def _deadline(took: float, comparison: dict[str, Any], finished: bool = True) ->
     return f"; deadline {exact_duration(limit)} missed by {took - limit:.2f}s"
 
 
+def _time_line(a: dict, p: dict, comparison: dict[str, Any], finished: bool) -> str:
+    """The run's time against the estimate; a run whose every call was answered from
+    the cache or the journal waited on none, so it is not held against the estimate."""
+    if a["calls"] and a.get("cached_calls") == a["calls"]:
+        return (
+            f"time {a['latency_s']:.2f}s (every call answered from the cache or journal; "
+            f"a fresh run is estimated at {p['latency_s']:.2f}s, --no-cache to make one"
+            f"{_deadline(a['latency_s'], comparison, finished)})"
+        )
+    return (
+        f"time {a['latency_s']:.2f}s (estimated {p['latency_s']:.2f}s, "
+        f"{_pct(a['latency_s'], p['latency_s'])}"
+        f"{_deadline(a['latency_s'], comparison, finished)})"
+    )
+
+
 def summary_text(
     comparison: dict[str, Any],
     *,
@@ -155,18 +176,23 @@ def summary_text(
     ``failed_attempts``: calls that got no answer, said beside the calls made.
     """
     a, p = comparison["actual"], comparison["predicted"]
+    cached = a.get("cached_calls", 0)
     failed = f"; {failed_attempts} failed attempts (see the trace)" if failed_attempts else ""
+    all_cached = bool(a["calls"]) and cached == a["calls"]
     lines = [
-        f"cost ${a['cost_usd']:.4f} (estimated ${p['cost_usd']:.4f}, "
-        f"{_pct(a['cost_usd'], p['cost_usd'])})"
+        (
+            f"cost ${a['cost_usd']:.4f} (a fresh run is estimated at ${p['cost_usd']:.4f})"
+            if all_cached
+            else f"cost ${a['cost_usd']:.4f} (estimated ${p['cost_usd']:.4f}, "
+            f"{_pct(a['cost_usd'], p['cost_usd'])})"
+        )
         + (f" plus ${spent_before:.4f} before the resume" if spent_before else ""),
-        f"time {a['latency_s']:.2f}s (estimated {p['latency_s']:.2f}s, "
-        f"{_pct(a['latency_s'], p['latency_s'])}"
-        f"{_deadline(a['latency_s'], comparison, finished)})",
+        _time_line(a, p, comparison, finished),
         f"{a['calls']} call{'s' * (a['calls'] != 1)}, "
         f"{a['input_tokens']:,} tokens in / {a['output_tokens']:,} out "
         f"(estimated {p['calls']:.0f} calls, {p['input_tokens']:,.0f} / "
-        f"{p['output_tokens']:,.0f}){failed}",
+        f"{p['output_tokens']:,.0f}){failed}"
+        + (f"; {cached} of them from the cache or journal (nothing paid)" if cached else ""),
     ]
     if a.get("reasoning_tokens") or p.get("reasoning_tokens"):
         lines.append(
