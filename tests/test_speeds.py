@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import hetflow
 from hetflow.catalog.schema import Offer
@@ -176,3 +178,71 @@ def test_compile_calibrate_fits_the_offers_a_trace_called_and_says_so(tmp_path, 
     said = capsys.readouterr()
     assert "small@groq-lpu's speeds fitted to 15 traced calls in 1 run" in said.out + said.err
     assert Path(tmp_path / "p.json").exists()
+
+
+FIGURE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.text(max_size=3),
+    st.integers(-(10**12), 10**12),
+    st.floats(allow_nan=True, allow_infinity=True),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "node": st.sampled_from(["a", "r.root", "r.sub", "x.y.root"]),
+                "model": st.sampled_from(["m", "other"]),
+                "chip": st.just("c"),
+                "run": st.sampled_from(["r1", "r2", None]),
+                "item": st.sampled_from(["", "0", 1]),
+                "tokens_in": FIGURE,
+                "tokens_in_estimate": FIGURE,
+                "tokens_out": FIGURE,
+                "reasoning_tokens": FIGURE,
+                "latency_s": FIGURE,
+                "started": FIGURE,
+                "ended": FIGURE,
+                "cached": st.booleans(),
+                "error": st.sampled_from([None, "timeout"]),
+            }
+        ),
+        max_size=12,
+    )
+)
+def test_a_hostile_trace_teaches_nothing_absurd(recs):
+    """A trace is a file anyone may have written: NaN, negative or huge figures, strings
+    where numbers go.  Calibration never raises on them, and what it fits is finite."""
+    import math
+
+    from hetflow.estimate.calibrate import measure, measure_nodes
+
+    measure(recs)
+    for node in measure_nodes(recs).values():
+        assert all(
+            math.isfinite(v) for v in (node.attempts, node.tokens_out, node.in_fixed, node.in_scale)
+        )
+    for fit in fit_offers(recs, {"m@c": prior_of(offer())}).values():
+        assert 0 < fit.prefill_tps < math.inf and 0 < fit.output_tps < math.inf
+        assert 0 <= fit.ttft_ms < math.inf
+
+
+def test_infinite_and_negative_figures_are_read_as_nothing():
+    import math
+
+    from hetflow.estimate.calibrate import measure_nodes
+
+    bad = {"node": "a", "model": "m", "chip": "c", "run": "r", "item": "", "error": None,
+           "cached": False, "started": 0.0, "ended": 1.0}  # fmt: skip
+    recs = [
+        {**bad, "tokens_in": math.inf, "tokens_in_estimate": 5, "tokens_out": -7.0,
+         "latency_s": 1.0},
+        {**bad, "tokens_in": 100, "tokens_in_estimate": math.inf, "tokens_out": math.nan,
+         "latency_s": -3.0},
+    ]  # fmt: skip
+    node = measure_nodes(recs)["a"]
+    assert (node.in_fixed, node.in_scale, node.tokens_out) == (0.0, 1.0, 0.0)
+    assert fit_offers(recs, {"m@c": prior_of(offer())}) == {}  # no believable call

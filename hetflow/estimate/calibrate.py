@@ -24,6 +24,7 @@ made them.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections import defaultdict
@@ -338,4 +339,9 @@ def _measured_step(r: dict[str, Any]) -> str | None:
 
 
 def _number(v: Any) -> float:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else 0.0
+    """A record's figure: a finite number of at least 0, else 0 (a trace is read from
+    a file anyone may have written: NaN, -1e308 or "12" teach nothing)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return 0.0
+    v = float(v)
+    return v if math.isfinite(v) and v > 0 else 0.0

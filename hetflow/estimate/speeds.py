@@ -28,6 +28,7 @@ as they agree, and more runs count more (docs/optimizer.md, "Calibration").
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from collections.abc import Mapping
@@ -86,6 +87,8 @@ def fit_offers(records: list[dict[str, Any]], priors: Mapping[str, _Prior]) -> d
     for r in records:
         if r.get("error") or r.get("cached") or not _number(r.get("latency_s")):
             continue
+        if not _plausible(r):
+            continue
         offer = f"{r.get('model')}@{r.get('chip')}"
         if offer in priors:
             calls[offer].append(r)
@@ -135,6 +138,16 @@ def _fit(offer: str, calls: list[dict[str, Any]], prior: _Prior) -> OfferFit | N
     )
 
 
+def _plausible(r: dict[str, Any]) -> bool:
+    """A call a server could have made: some input, under a billion tokens each way,
+    under a day."""
+    return (
+        _number(r.get("latency_s")) < 86_400
+        and 0 < _number(r.get("tokens_in")) < 1e9
+        and _number(r.get("tokens_out")) < 1e9
+    )
+
+
 def _in_flight(r: dict[str, Any], calls: list[dict[str, Any]]) -> float:
     """The offer's calls in flight during ``r`` (itself included), time-weighted."""
     start, end = _number(r.get("started")), _number(r.get("ended"))
@@ -171,4 +184,8 @@ def _fresh_input(calls: list[dict[str, Any]]) -> dict[int, float]:
 
 
 def _number(v: Any) -> float:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else 0.0
+    """A record's figure: finite and at least 0, else 0 (see calibrate._number)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return 0.0
+    v = float(v)
+    return v if math.isfinite(v) and v > 0 else 0.0
