@@ -3,8 +3,11 @@
 No model is called and no key is needed.  Every node's calls (``estimate.calls``, each
 with ``1/calls`` of the node's estimated tokens) are tasks on the node's offer; an
 offer runs at most ``concurrency`` calls at once, shared by every node placed on it;
-a call takes ``ttft + input / prefill_tps + output / output_tps`` seconds (times a
-lognormal factor with mean 1 when ``jitter`` is set).  A node may start when its
+a call takes the plan's latency law (:mod:`hetflow.perf`: ``ttft + (input / prefill_tps
++ output / output_tps) × s(k)``, with a node's calls slowed as the offer's
+``throughput`` table says for its slots filled, and a recursion's turns reading only
+their new tokens on a ``prefix_cache`` offer), times a lognormal factor with mean 1
+when ``jitter`` is set.  A node may start when its
 producers are done, plus both chips' ``handoff_ms`` on an edge that crosses chips.
 
 It is finer than the optimizer's estimate in two ways, so the two may differ:
