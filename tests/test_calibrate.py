@@ -184,6 +184,16 @@ def test_calibrated_root_calls_are_the_observed_mean_over_runs(traced):
     assert e.calls == pytest.approx(len(roots) / 2) == 2.5
     assert e.input_tokens_per_call == pytest.approx(sum(r["tokens_in"] for r in roots) / 5)
     assert e.output_tokens_per_call == pytest.approx(sum(r["tokens_out"] for r in roots) / 5)
+    # each turn re-sends the one before and its answer; what it adds is what a prefix
+    # cache reads: per run, the first turn's input, then each later turn's growth
+    added = 0.0
+    for run in {r["run"] for r in roots}:
+        turns = sorted((r for r in roots if r["run"] == run), key=lambda r: r["started"])
+        added += turns[0]["tokens_in"]
+        for before, turn in zip(turns, turns[1:], strict=False):
+            added += turn["tokens_in"] - before["tokens_in"] - before["tokens_out"]
+    assert e.prefill_tokens_per_call == pytest.approx(added / 5)
+    assert e.prefill_tokens_per_call < e.input_tokens_per_call
     assert {n.id: n.estimate.calibrated_from_runs for n in plan.nodes} == {
         "tallies.root": 2,
         "tallies.repl": 2,

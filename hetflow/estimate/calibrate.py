@@ -299,9 +299,8 @@ def measure(records: list[dict[str, Any]]) -> Calibration:
 
 
 def _fresh_root_tokens(records: list[dict[str, Any]]) -> dict[str, float]:
-    """Per recurse step, the mean tokens a root call adds to its conversation: the first
-    call's whole input, then each call's input less the call before it (its input and
-    its answer, which the next call re-sends), never below zero."""
+    """Per recurse step, the mean tokens a root call adds to its conversation
+    (:func:`fresh_tokens` over each recursion's root calls)."""
     turns: dict[str, dict[tuple, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for r in records:
         m = _NODE.match(r["node"])
@@ -311,18 +310,30 @@ def _fresh_root_tokens(records: list[dict[str, Any]]) -> dict[str, float]:
         turns[m.group("step")][recursion].append(r)
     out = {}
     for step, per in turns.items():
-        total, calls = 0.0, 0
-        for calls_of in per.values():
-            calls_of.sort(key=lambda r: _number(r.get("started")))
-            before = 0.0
-            for r in calls_of:
-                tokens_in = _number(r.get("tokens_in"))
-                total += max(0.0, tokens_in - before)
-                answer = _number(r.get("tokens_out")) - _number(r.get("reasoning_tokens"))
-                before = tokens_in + max(0.0, answer)  # hidden reasoning is not re-sent
-                calls += 1
-        if calls:
-            out[step] = total / calls
+        added = [t for calls_of in per.values() for t in fresh_tokens(calls_of)]
+        if added:
+            out[step] = sum(added) / len(added)
+    return out
+
+
+def fresh_tokens(conversation: list[dict[str, Any]]) -> list[float]:
+    """The tokens each call of one conversation (one recursion's root turns) adds, in
+    the order of the given calls: the first call's whole input, then each call's input
+    less the call before it and its visible answer (both re-sent), never below zero.
+
+    >>> fresh_tokens([{"tokens_in": 500, "tokens_out": 90, "started": 0},
+    ...               {"tokens_in": 700, "tokens_out": 80, "started": 2}])
+    [500.0, 110.0]
+    """
+    order = sorted(range(len(conversation)), key=lambda i: _number(conversation[i].get("started")))
+    out = [0.0] * len(conversation)
+    before = 0.0
+    for i in order:
+        r = conversation[i]
+        tokens_in = _number(r.get("tokens_in"))
+        out[i] = max(0.0, tokens_in - before)
+        answer = _number(r.get("tokens_out")) - _number(r.get("reasoning_tokens"))
+        before = tokens_in + max(0.0, answer)  # hidden reasoning is not re-sent
     return out
 
 

@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hetflow.estimate.calibrate import fresh_tokens
 from hetflow.perf import slowdown
 
 PRIOR_CALLS = 1.0  # the catalog's figures weigh as much as this many traced calls
@@ -165,21 +166,14 @@ def _in_flight(r: dict[str, Any], calls: list[dict[str, Any]]) -> float:
 def _fresh_input(calls: list[dict[str, Any]]) -> dict[int, float]:
     """For a recursion's root turns: the input each turn adds to the conversation (the
     server kept the rest), by the call's place in ``calls``."""
-    out: dict[int, float] = {}
     turns: dict[tuple, list[int]] = defaultdict(list)
     for i, r in enumerate(calls):
         if _ROOT.match(str(r.get("node", ""))):
             key = (r.get("_file", ""), r.get("run"), r.get("node"), str(r.get("item") or ""))
             turns[key].append(i)
+    out: dict[int, float] = {}
     for indices in turns.values():
-        indices.sort(key=lambda i: _number(calls[i].get("started")))
-        before = 0.0
-        for i in indices:
-            r = calls[i]
-            tokens_in = _number(r.get("tokens_in"))
-            out[i] = max(0.0, tokens_in - before)
-            answer = _number(r.get("tokens_out")) - _number(r.get("reasoning_tokens"))
-            before = tokens_in + max(0.0, answer)
+        out.update(zip(indices, fresh_tokens([calls[i] for i in indices]), strict=True))
     return out
 
 
