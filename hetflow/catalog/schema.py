@@ -269,6 +269,21 @@ class Offer(BaseModel):
     def id(self) -> str:
         return f"{self.model}@{self.chip}"
 
+    def figures(self) -> dict:
+        """Its prices and speeds, as a plan's assignment copies them (so that the runtime
+        and the simulator need only the plan)."""
+        return {
+            "input_per_mtok": self.input_per_mtok or 0.0,
+            "output_per_mtok": self.output_per_mtok or 0.0,
+            "per_hour": self.per_hour,
+            "output_tps": self.output_tps,
+            "prefill_tps": self.prefill_tps,
+            "ttft_ms": self.ttft_ms,
+            "concurrency": self.concurrency,
+            "throughput": dict(self.throughput) if self.throughput else None,
+            "prefix_cache": self.reuses_prefix,
+        }
+
     @property
     def reuses_prefix(self) -> bool:
         return self.prefix_cache if self.prefix_cache is not None else self.serve == "local"

@@ -131,15 +131,7 @@ def _refresh(a: Assignment | None, catalog) -> Assignment | None:
     chip = catalog.chips.get(offer.chip)
     return a.model_copy(
         update={
-            "output_tps": offer.output_tps,
-            "prefill_tps": offer.prefill_tps,
-            "ttft_ms": offer.ttft_ms,
-            "concurrency": offer.concurrency,
-            "throughput": dict(offer.throughput) if offer.throughput else None,
-            "prefix_cache": offer.reuses_prefix,
-            "input_per_mtok": offer.input_per_mtok or 0.0,
-            "output_per_mtok": offer.output_per_mtok or 0.0,
-            "per_hour": offer.per_hour,
+            **offer.figures(),
             "handoff_ms": chip.handoff_ms if chip is not None else a.handoff_ms,
         }
     )
