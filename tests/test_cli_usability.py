@@ -333,6 +333,9 @@ def test_run_sync_error_has_no_chained_traceback(tmp_path):
     )
     assert out.returncode == 1
     assert "missing API key" in out.stderr
+    assert 'the local catalog runs on this machine: --catalog local, or catalog="local"' in (
+        out.stderr
+    )  # a new user without keys learns how to run anyway
     assert "During handling of the above exception" not in out.stderr
     assert "no running event loop" not in out.stderr
 

@@ -89,7 +89,8 @@ def check_keys(plan: Plan, env=os.environ) -> dict[str, list[Assignment]]:
             + ("s" if len(parts) > 1 else "")
             + ": set "
             + "; ".join(parts)
-            + " — no call was made"
+            + " — no call was made (without keys, the local catalog runs on this machine:"
+            + ' --catalog local, or catalog="local")'
         )
     return offers
 
