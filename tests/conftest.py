@@ -5,6 +5,14 @@ import os
 import socket
 
 import pytest
+from hypothesis import settings
+
+# Property tests draw the same examples on every run unless asked to explore
+# (`HYPOTHESIS_PROFILE=explore python -m pytest`): a red CI then means a change broke
+# something, not that a new random draw found an old bug.  Explore before releasing.
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("LITELLM_TELEMETRY", "False")

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import hetflow
@@ -212,6 +212,21 @@ FIGURE = st.one_of(
         ),
         max_size=12,
     )
+)
+@example(  # found by CI: 1e155 squared overflows the input line's fit
+    [
+        {
+            "node": "a",
+            "model": "m",
+            "chip": "c",
+            "run": "r1",
+            "item": "",
+            "tokens_in": 1,
+            "tokens_in_estimate": 1.3407807929942597e155,
+            "cached": False,
+            "error": None,
+        }
+    ]
 )
 def test_a_hostile_trace_teaches_nothing_absurd(recs):
     """A trace is a file anyone may have written: NaN, negative or huge figures, strings

@@ -24,7 +24,6 @@ made them.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from collections import defaultdict
@@ -222,14 +221,13 @@ def measure_nodes(records: list[dict[str, Any]]) -> dict[str, NodeCalibration]:
         instances = {(r.get("_file", ""), r.get("run"), str(r.get("item") or "")) for r in calls}
         attempts = sum(made[node][i] for i in instances) / len(instances)
         pairs = [
-            (_number(r.get("tokens_in_estimate")), _number(r.get("tokens_in")))
+            (figure(r.get("tokens_in_estimate")), figure(r.get("tokens_in")))
             for r in calls
-            if _number(r.get("tokens_in_estimate")) > 0 and _number(r.get("tokens_in")) > 0
+            if figure(r.get("tokens_in_estimate")) > 0 and figure(r.get("tokens_in")) > 0
         ]
         fixed, scale, fitted = fit_line(pairs)
         visible = [
-            max(0.0, _number(r.get("tokens_out")) - _number(r.get("reasoning_tokens")))
-            for r in calls
+            max(0.0, figure(r.get("tokens_out")) - figure(r.get("reasoning_tokens"))) for r in calls
         ]
         out[node] = NodeCalibration(
             node=node,
@@ -263,13 +261,13 @@ def measure(records: list[dict[str, Any]]) -> Calibration:
         sums = seen[m.group("step")][level].setdefault(recursion, [0.0, 0.0, 0.0])
         reasoning = r.get("reasoning_tokens")
         sums[0] += 1
-        sums[1] += _number(r.get("tokens_in"))
-        sums[2] += max(0.0, _number(r.get("tokens_out")) - _number(reasoning))
+        sums[1] += figure(r.get("tokens_in"))
+        sums[2] += max(0.0, figure(r.get("tokens_out")) - figure(reasoning))
         has_reasoning = isinstance(reasoning, (int, float)) and not isinstance(reasoning, bool)
         if has_reasoning and isinstance(r.get("model"), str):
             per_model = thought[m.group("step")][level].setdefault(str(r.get("model")), [0, 0])
             per_model[0] += 1
-            per_model[1] += _number(reasoning)
+            per_model[1] += figure(reasoning)
     fresh = _fresh_root_tokens(records)
     cal = Calibration()
     for step, by_level in seen.items():
@@ -325,14 +323,14 @@ def fresh_tokens(conversation: list[dict[str, Any]]) -> list[float]:
     ...               {"tokens_in": 700, "tokens_out": 80, "started": 2}])
     [500.0, 110.0]
     """
-    order = sorted(range(len(conversation)), key=lambda i: _number(conversation[i].get("started")))
+    order = sorted(range(len(conversation)), key=lambda i: figure(conversation[i].get("started")))
     out = [0.0] * len(conversation)
     before = 0.0
     for i in order:
         r = conversation[i]
-        tokens_in = _number(r.get("tokens_in"))
+        tokens_in = figure(r.get("tokens_in"))
         out[i] = max(0.0, tokens_in - before)
-        answer = _number(r.get("tokens_out")) - _number(r.get("reasoning_tokens"))
+        answer = figure(r.get("tokens_out")) - figure(r.get("reasoning_tokens"))
         before = tokens_in + max(0.0, answer)  # hidden reasoning is not re-sent
     return out
 
@@ -349,10 +347,14 @@ def _measured_step(r: dict[str, Any]) -> str | None:
     return m.group("step") if m.group("root") else None
 
 
-def _number(v: Any) -> float:
-    """A record's figure: a finite number of at least 0, else 0 (a trace is read from
-    a file anyone may have written: NaN, -1e308 or "12" teach nothing)."""
+MAX_FIGURE = 1e15  # above any token count, duration or epoch timestamp a trace holds
+
+
+def figure(v: Any) -> float:
+    """A record's figure: a finite number above 0 and below :data:`MAX_FIGURE`, else 0
+    (a trace is read from a file anyone may have written: NaN, -1e308, 1e155 or "12"
+    teach nothing — and 1e155 squared overflows a fit)."""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return 0.0
     v = float(v)
-    return v if math.isfinite(v) and v > 0 else 0.0
+    return v if 0 < v < MAX_FIGURE else 0.0

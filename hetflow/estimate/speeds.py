@@ -28,14 +28,13 @@ as they agree, and more runs count more (docs/optimizer.md, "Calibration").
 
 from __future__ import annotations
 
-import math
 import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hetflow.estimate.calibrate import fresh_tokens
+from hetflow.estimate.calibrate import figure, fresh_tokens
 from hetflow.perf import slowdown
 
 PRIOR_CALLS = 1.0  # the catalog's figures weigh as much as this many traced calls
@@ -86,7 +85,7 @@ def fit_offers(records: list[dict[str, Any]], priors: Mapping[str, _Prior]) -> d
     """Per offer of ``priors`` that the records called: its fitted speeds."""
     calls: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
-        if r.get("error") or r.get("cached") or not _number(r.get("latency_s")):
+        if r.get("error") or r.get("cached") or not figure(r.get("latency_s")):
             continue
         if not _plausible(r):
             continue
@@ -108,9 +107,9 @@ def _fit(offer: str, calls: list[dict[str, Any]], prior: _Prior) -> OfferFit | N
     rows, target = [], []
     for i, r in enumerate(calls):
         s = slowdown(prior.throughput, _in_flight(r, calls))
-        read = fresh.get(i, _number(r.get("tokens_in")))
-        rows.append([1.0, s * read, s * _number(r.get("tokens_out"))])
-        target.append(_number(r.get("latency_s")))
+        read = fresh.get(i, figure(r.get("tokens_in")))
+        rows.append([1.0, s * read, s * figure(r.get("tokens_out"))])
+        target.append(figure(r.get("latency_s")))
     a = np.array(rows)
     if not len(a):
         return None
@@ -143,20 +142,20 @@ def _plausible(r: dict[str, Any]) -> bool:
     """A call a server could have made: some input, under a billion tokens each way,
     under a day."""
     return (
-        _number(r.get("latency_s")) < 86_400
-        and 0 < _number(r.get("tokens_in")) < 1e9
-        and _number(r.get("tokens_out")) < 1e9
+        figure(r.get("latency_s")) < 86_400
+        and 0 < figure(r.get("tokens_in")) < 1e9
+        and figure(r.get("tokens_out")) < 1e9
     )
 
 
 def _in_flight(r: dict[str, Any], calls: list[dict[str, Any]]) -> float:
     """The offer's calls in flight during ``r`` (itself included), time-weighted."""
-    start, end = _number(r.get("started")), _number(r.get("ended"))
+    start, end = figure(r.get("started")), figure(r.get("ended"))
     if end <= start:
         return 1.0
     run = (r.get("_file", ""), r.get("run"))
     overlap = sum(
-        max(0.0, min(end, _number(o.get("ended"))) - max(start, _number(o.get("started"))))
+        max(0.0, min(end, figure(o.get("ended"))) - max(start, figure(o.get("started"))))
         for o in calls
         if (o.get("_file", ""), o.get("run")) == run
     )
@@ -175,11 +174,3 @@ def _fresh_input(calls: list[dict[str, Any]]) -> dict[int, float]:
     for indices in turns.values():
         out.update(zip(indices, fresh_tokens([calls[i] for i in indices]), strict=True))
     return out
-
-
-def _number(v: Any) -> float:
-    """A record's figure: finite and at least 0, else 0 (see calibrate._number)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return 0.0
-    v = float(v)
-    return v if math.isfinite(v) and v > 0 else 0.0
