@@ -187,3 +187,32 @@ def test_per_item_flow_is_never_slower_than_waves_on_contract_review():
     sim = simulate(plan)
     assert sim.makespan_s <= plan.estimate.latency_s + 1e-9
     assert sim.cost_usd == pytest.approx(plan.estimate.cost_usd, rel=1e-9)
+
+
+def test_a_local_model_on_the_cpu_counts_as_model_calls_with_its_slots(capsys):
+    """Seen: with --catalog local the header said "0 model calls" beside a table of 15,
+    and the cpu chip showed no slots: a local model runs on the chip code steps use."""
+    shipped = Path(__file__).parent.parent / "examples" / "contract_triage.het"
+    assert main(["simulate", str(shipped), "--catalog", "local", "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    cpu = data["chips"]["cpu"]
+    assert cpu["slots"] >= 1 and 0 < cpu["utilization"] <= 1
+    assert main(["simulate", str(shipped), "--catalog", "local"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    model_calls = sum(r["calls"] for r in data["nodes"].values() if "@" in r["offer"])
+    assert model_calls > 0 and f": {model_calls} model calls, none made" in first
+
+
+def test_runs_without_jitter_is_an_error_and_a_drawn_seed_is_printed(plan_file, capsys):
+    assert main(["simulate", str(plan_file), "--runs", "3"]) == 2
+    assert "--runs 3 needs --jitter SIGMA" in capsys.readouterr().err
+    assert main(["simulate", str(plan_file), "--jitter", "0.3"]) == 0
+    first = capsys.readouterr().out
+    seed = int(first.split("(seed ")[1].split(")")[0])  # drawn, and said
+    assert main(["simulate", str(plan_file), "--jitter", "0.3", "--seed", str(seed)]) == 0
+    again = capsys.readouterr().out
+
+    def makespan(text: str) -> str:
+        return next(line for line in text.splitlines() if line.startswith("makespan"))
+
+    assert makespan(again) == makespan(first)  # the printed seed repeats the run

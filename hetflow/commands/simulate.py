@@ -27,7 +27,9 @@ def register(subparsers) -> None:
         "file", metavar="PLAN.json|FILE", help="a plan from hetflow compile, or a .het workflow"
     )
     add_plan_options(parser)
-    parser.add_argument("--seed", type=int, default=None, help="seed for --jitter")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed for --jitter (default: a random one, printed)"
+    )
     parser.add_argument(
         "--jitter",
         type=float,
@@ -59,12 +61,25 @@ def run(args: argparse.Namespace) -> int:
 
         error("--jitter must be >= 0 and --runs >= 1", "hetflow simulate")
         return 2
+    if args.runs > 1 and not args.jitter:
+        from hetflow.commands.output import error
+
+        error(
+            f"--runs {args.runs} needs --jitter SIGMA (e.g. 0.3): without noise every run "
+            "is the same",
+            "hetflow simulate",
+        )
+        return 2
+    if args.jitter and args.seed is None:
+        import random
+
+        args.seed = random.SystemRandom().randrange(2**31)  # reported: a run can be repeated
     plan, catalog = _plan(args)
     sim = simulate(plan, seed=args.seed, jitter=args.jitter, catalog=catalog)
     spread = None
     if args.runs > 1:
-        # Each further run draws its own noise: seed + i when a seed was given.
-        seeds = [None if args.seed is None else args.seed + i for i in range(1, args.runs)]
+        # Each further run draws its own noise: seed + i.
+        seeds = [args.seed + i for i in range(1, args.runs)]
         spans = sorted(
             [sim.makespan_s]
             + [
@@ -131,10 +146,12 @@ def report(plan, sim, source: str, spread: dict | None, file=None) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from hetflow.simulate.perfmodel import CPU_CHIP
+
     out = file or sys.stdout
     console = Console(file=out, width=None if out.isatty() else 120, highlight=False)
     jitter = f", jitter {sim.jitter:g} (seed {sim.seed})" if sim.jitter else ""
-    model_calls = sum(1 for c in sim.calls if c.chip != "cpu")
+    model_calls = sum(1 for c in sim.calls if c.offer != CPU_CHIP)
     console.print(
         f"simulated {plan.workflow} ({source}){jitter}: {model_calls} model calls, none made"
     )

@@ -75,8 +75,8 @@ class ChipUse:
     calls: int
     busy_s: float  # sum of call durations
     peak_in_flight: int
-    slots: int  # concurrency summed over the offers used on this chip (0: the CPU)
-    utilization: float | None  # busy_s / (slots × makespan); None for the CPU
+    slots: int  # concurrency summed over the model offers used on this chip (0: none)
+    utilization: float | None  # model calls' busy s / (slots × makespan); None: no slots
     cost_usd: float
 
 
@@ -321,21 +321,26 @@ class _Engine:
         )
 
     def chip_use(self, makespan: float) -> dict[str, ChipUse]:
+        """Per chip: its calls, and how busy its model offers' slots were (a code step
+        runs on the host's CPU beside a local model, in no slot)."""
         slots: dict[str, dict[str, int]] = {}
         for n in self.nodes.values():
-            slots.setdefault(n.chip, {})[n.offer] = n.concurrency
+            offers = slots.setdefault(n.chip, {})
+            if n.offer != CPU_CHIP:
+                offers[n.offer] = n.concurrency
         out = {}
         for chip in slots:
             spans = [s for s in self.spans if s.chip == chip]
             busy = sum(s.end - s.start for s in spans)
             width = sum(slots[chip].values())
-            util = busy / (width * makespan) if chip != CPU_CHIP and makespan > 0 else None
+            model_busy = sum(s.end - s.start for s in spans if s.offer != CPU_CHIP)
+            util = model_busy / (width * makespan) if width and makespan > 0 else None
             out[chip] = ChipUse(
                 chip,
                 len(spans),
                 busy,
                 self.chip_peak.get(chip, 0),
-                width if chip != CPU_CHIP else 0,
+                width,
                 util,
                 sum(s.cost_usd for s in spans),
             )
