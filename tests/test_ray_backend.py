@@ -284,3 +284,28 @@ def test_a_provider_error_echoing_the_key_never_shows_it(cluster, server, home):
     assert server.seen("big", ok_only=False)[0].authorization == f"Bearer {KEY}"
     assert KEY not in result.failed["verdict"] and "***" in result.failed["verdict"]
     assert all(KEY not in str(r) for r in result.trace)
+
+
+def test_a_missing_key_is_said_before_a_ray_of_its_own_starts(home, tmp_path):
+    """README: before any call, run checks the keys its plan needs.  A Ray hetflow
+    starts itself shares the process's environment, so the check comes before Ray
+    starts (it used to come from each node, after a Ray had been started for nothing)."""
+    import subprocess
+
+    flow = home / "flow.het"
+    flow.write_text(FLOW)
+    catalog = local_catalog(home, "http://127.0.0.1:9/v1", big_key_env="HETFLOW_TEST_NO_KEY")
+    code = (
+        "import sys, ray\n"
+        "def refuse(*a, **k): raise SystemExit('ray.init was called')\n"
+        "ray.init = refuse\n"
+        "from hetflow.commands.main import main\n"
+        f"sys.exit(main(['run', {str(flow)!r}, '--catalog', {str(catalog)!r}, "
+        "'-i', 'doc=a b', '--backend', 'ray', '--no-cache', '--journal', "
+        f"{str(tmp_path / 'j.sqlite')!r}]))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "HETFLOW_TEST_NO_KEY")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 1, done.stderr
+    assert "hetflow: error: missing API key: set HETFLOW_TEST_NO_KEY" in done.stderr, done.stderr
+    assert "ray.init was called" not in done.stderr and "Traceback" not in done.stderr

@@ -42,7 +42,7 @@ def test_an_unreachable_endpoint_fails_the_run_with_its_reason(home, capsys):
     assert "deadline 30s met" not in out.err
     assert "deadline 30s not met: the run did not finish" in out.err
     attempts = len(trace.read_text().splitlines())
-    assert attempts >= 2 and f"{attempts} failed attempts" in out.err
+    assert attempts >= 2 and f"{attempts} failed attempts: cannot reach the endpoint" in out.err
 
 
 MAP = """workflow w {

@@ -103,7 +103,9 @@ class RayBackend:
 
     def start(self, plan: Plan) -> dict[str, list[Assignment]]:
         """Connect (or start a local Ray), check every planned chip has a node, and
-        return every offer: keys are checked where the call runs, on the node."""
+        return every offer.  A Ray of its own shares this process's environment, so its
+        keys are checked here, before Ray starts; a cluster's are checked on the node
+        where each call runs."""
         local = sorted(
             {o.offer for n in plan.nodes for o in [n.assignment, *n.alternatives] if o and o.serve}
         )
@@ -118,10 +120,15 @@ class RayBackend:
             raise HetError(
                 "the ray backend needs Ray: pip install 'hetflow[ray]' (or use --backend local)"
             ) from None
+        checked: dict[str, list[Assignment]] | None = None
         if not ray.is_initialized():
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             alone: dict[str, Any] = {}
             if self.address is None and not os.environ.get("RAY_ADDRESS"):
+                # Its nodes are this process's children and see its environment: a
+                # missing key is said now, before Ray starts (a cluster's nodes have
+                # their own environment, checked where each call runs).
+                checked = keys.check_keys(plan)
                 # A Ray of its own on this machine: loopback only, no dashboard.
                 alone = {"_node_ip_address": "127.0.0.1", "include_dashboard": False}
             try:
@@ -155,14 +162,12 @@ class RayBackend:
             )
             self.warnings.append(message)
             print(f"hetflow: warning: {message}", file=sys.stderr)
+        chains = checked or {
+            n.id: [n.assignment, *n.alternatives] for n in plan.nodes if n.assignment
+        }
         return {
-            n.id: [
-                o
-                for o in [n.assignment, *n.alternatives]
-                if o is n.assignment or not self.strict or o.chip in self.offered
-            ]
-            for n in plan.nodes
-            if n.assignment
+            node: [o for o in chain if o is chain[0] or not self.strict or o.chip in self.offered]
+            for node, chain in chains.items()
         }
 
     def _resources(self, chip: str) -> dict[str, float]:

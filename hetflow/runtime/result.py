@@ -48,7 +48,7 @@ class RunResult:
             self.comparison,
             spent_before=self.spent_before,
             finished=self.ok,
-            failed_attempts=sum(1 for r in self.trace if r.get("error")),
+            failures=[str(r["error"]) for r in self.trace if r.get("error")],
         )
 
     @property

@@ -163,21 +163,39 @@ def _time_line(a: dict, p: dict, comparison: dict[str, Any], finished: bool) -> 
     )
 
 
+def failures_said(errors: list[str], kinds: int = 2) -> str:
+    """Failed attempts counted and their commonest reasons, each once.
+
+    >>> failures_said(["timed out after 30s", "rate limited", "timed out after 30s"])
+    '3 failed attempts: timed out after 30s (2), rate limited (1)'
+    """
+    from collections import Counter
+
+    from hetflow.units import printable
+
+    # a provider's text: its control characters shown escaped, never sent raw
+    counted = Counter(printable(" ".join(e.split())[:100]) for e in errors).most_common()
+    said = ", ".join(f"{why} ({n})" for why, n in counted[:kinds])
+    more = len(counted) - kinds
+    rest = f" and {more} other reason{'s' * (more != 1)}" if more > 0 else ""
+    return f"{len(errors)} failed attempt{'s' * (len(errors) != 1)}: {said}{rest}"
+
+
 def summary_text(
     comparison: dict[str, Any],
     *,
     spent_before: float = 0.0,
     finished: bool = True,
-    failed_attempts: int = 0,
+    failures: list[str] | None = None,
 ) -> str:
     """The end-of-run summary printed on standard error.
 
     ``finished``: False for a failed or stopped run (no deadline is met then);
-    ``failed_attempts``: calls that got no answer, said beside the calls made.
+    ``failures``: the error of each call that got no answer, said beside the calls made.
     """
     a, p = comparison["actual"], comparison["predicted"]
     cached = a.get("cached_calls", 0)
-    failed = f"; {failed_attempts} failed attempts (see the trace)" if failed_attempts else ""
+    failed = f"; {failures_said(failures)}" if failures else ""
     all_cached = bool(a["calls"]) and cached == a["calls"]
     lines = [
         (
