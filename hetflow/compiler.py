@@ -29,7 +29,7 @@ from hetflow.errors import DiagnosticError, HetError, closest
 from hetflow.estimate.calibrate import Calibration
 from hetflow.estimate.calibrate import load as load_traces
 from hetflow.estimate.quality import Quality, check_matches, load_quality
-from hetflow.estimate.sizes import estimate, hinted_size, measured_size
+from hetflow.estimate.sizes import default_size, estimate, hinted_size, measured_size
 from hetflow.estimate.speeds import fit_offers, prior_of
 from hetflow.optimize import Context, optimize
 from hetflow.optimize.skeleton import plan_skeleton
@@ -160,6 +160,28 @@ def _sizes(wf: ast.Workflow, input_sizes, inputs, schemas) -> dict:
     return out
 
 
+def _unsized(wf: ast.Workflow, sizes: Mapping[str, Any], schemas) -> list[str]:
+    """A warning per text or list input the estimate could only assume a size for."""
+    out = []
+    for inp in wf.inputs:
+        if inp.name in sizes or inp.size is not None or inp.type.name not in ("text", "list"):
+            continue
+        size = default_size(inp.type, schemas)
+        what = (
+            f"{size.items:,.0f} items of {size.tokens / size.items:,.0f} tokens"
+            if inp.type.name == "list" and size.items
+            else f"{size.tokens:,.0f} tokens"
+        )
+        size_eg = "50" if inp.type.name == "list" else "8k"
+        hint_eg = "50 items" if inp.type.name == "list" else "8k tokens"
+        out.append(
+            f"{inp.pos}: input '{inp.name}' has no size, so its estimate assumes {what}: "
+            f"give the real input (-i {inp.name}=@FILE), a size (e.g. --input-size "
+            f"{inp.name}={size_eg}) or a hint (input {inp.name}: {inp.type} ~ {hint_eg})"
+        )
+    return out
+
+
 def _as_declared(wf: ast.Workflow, inputs: Mapping[str, Any] | None) -> dict[str, Any]:
     """Real inputs as the runtime will read them: a list or record given as JSON text (as
     ``--input`` gives it) is parsed, so the compiler measures items, not characters."""
@@ -240,6 +262,7 @@ def compile(
     plan.catalog = {"name": cat.name, "sha256": cat.hash}
     plan.calibrated_offers = fitted
     plan.warnings.extend(f"{d.pos}: {d.message}" for d in diags if not d.is_error)
+    plan.warnings.extend(_unsized(wf, sizes, schemas))
     if calibration is not None:
         model_steps = [
             s.name

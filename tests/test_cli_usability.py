@@ -294,6 +294,10 @@ def test_compile_format_json_is_the_table_as_data(tmp_path, capsys):
     step = data["steps"][0]
     assert set(step) >= {"id", "model", "chip", "calls", "input_tokens", "cost_usd", "latency_s"}
     assert data["total"]["cost_usd"] == pytest.approx(sum(s["cost_usd"] for s in data["steps"]))
+    # hidden reasoning is in the data as in the text table's "tokens in/out"
+    reasoning = sum(s["reasoning_tokens"] for s in data["steps"])
+    assert data["total"]["reasoning_tokens"] == pytest.approx(reasoning)
+    assert data["baseline"]["reasoning_tokens"] > 0  # the baseline is a reasoning model
 
 
 def test_explain_format_json_lists_candidates_and_the_winner(capsys):
@@ -313,6 +317,20 @@ def test_an_input_naming_a_directory_says_so(capsys):
     code = main(["run", str(EXAMPLES / "contract_review.het"), "-i", f"contract=@{EXAMPLES}"])
     assert code == 1
     assert "is a directory; give a file" in capsys.readouterr().err
+
+
+def test_a_plain_value_naming_a_file_warns_that_at_reads_it(tmp_path, capsys):
+    """Seen: `-i contract=examples/data/contract.txt` ran on the path's text, silently."""
+    path = EXAMPLES / "data" / "contract.txt"
+    argv = ["compile", str(EXAMPLES / "contract_triage.het"), "--catalog", "local"]
+    assert main([*argv, "-o", str(tmp_path / "p.json"), "-i", f"contract={path}"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        f"hetflow: warning: --input contract={path} passes the text '{path}'; "
+        f"to pass the file's contents write contract=@{path}"
+    ) in err
+    assert main([*argv, "-o", str(tmp_path / "p.json"), "-i", f"contract=@{path}"]) == 0
+    assert "warning: --input" not in capsys.readouterr().err
 
 
 # ---- item 1: run_sync's error is not chained to asyncio's -----------------------------
@@ -396,7 +414,36 @@ def test_catalog_context_takes_a_size_as_the_language_does(tmp_path, capsys):
 def test_catalog_validate_of_a_missing_file_says_it_once(capsys):
     assert main(["catalog", "validate", "nope.toml"]) == 1
     err = capsys.readouterr().err
-    assert err == "hetflow: error: catalog file 'nope.toml' not found\n"
+    assert err == (
+        "hetflow: error: catalog file 'nope.toml' not found "
+        "(the shipped catalogs are 'default' and 'local')\n"
+    )
+
+
+def test_a_misspelt_shipped_catalog_gets_a_did_you_mean(capsys):
+    assert main(["compile", str(EXAMPLES / "contract_triage.het"), "--catalog", "lcoal"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "hetflow: error: catalog file 'lcoal' not found; "
+        "did you mean the shipped catalog 'local'?\n"
+    )
+
+
+def test_catalog_help_names_the_shipped_catalogs(capsys):
+    for argv in (["compile", "--help"], ["run", "--help"], ["catalog", "show", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        text = " ".join(capsys.readouterr().out.split())
+        assert "'default'" in text and "'local'" in text, argv
+
+
+def test_show_names_the_shipped_catalog_that_has_the_entry(capsys):
+    assert main(["catalog", "show", "smollm2-135m"]) == 1
+    assert capsys.readouterr().err == (
+        "hetflow: error: catalog 'default' has no model, chip or offer 'smollm2-135m'; "
+        "the shipped catalog 'local' has it (--catalog local)\n"
+    )
+    assert main(["catalog", "show", "smollm2-135m", "--catalog", "local"]) == 0
 
 
 def test_catalog_show_format_json(capsys):
@@ -534,9 +581,14 @@ def test_fmt_a_directory_formats_the_het_files_under_it(tmp_path, capsys):
     (tmp_path / "sub" / "a.het").write_text(GOOD.replace("  input", "input"))
     (tmp_path / "b.het").write_text(GOOD)
     assert main(["fmt", "--check", str(tmp_path)]) == 1
-    assert capsys.readouterr().out == f"would reformat {tmp_path / 'sub' / 'a.het'}\n"
+    said = capsys.readouterr()
+    assert said.out == f"would reformat {tmp_path / 'sub' / 'a.het'}\n"
+    assert said.err == "1 file would be reformatted, 1 file already formatted\n"
     assert main(["fmt", str(tmp_path)]) == 0
     assert (tmp_path / "sub" / "a.het").read_text() == GOOD
+    assert capsys.readouterr().err == "1 file reformatted, 1 file already formatted\n"
+    assert main(["fmt", str(tmp_path)]) == 0
+    assert capsys.readouterr().err == "2 files already formatted\n"
 
 
 @pytest.mark.parametrize("shell, check", [("zsh", ["zsh", "-n"]), ("fish", ["fish", "-n"])])
@@ -562,3 +614,23 @@ def test_zsh_and_fish_completion_scripts_are_valid(shell, check, tmp_path, capsy
             "show",
             "validate",
         ]
+
+
+def test_an_input_with_no_size_is_said_to_be_assumed(tmp_path, capsys):
+    """Seen: compile without -i estimated 15 calls where the real contract made 8, and
+    said nothing of having assumed the contract's size."""
+    source = str(EXAMPLES / "contract_triage.het")
+    argv = ["compile", source, "--catalog", "local", "-o", str(tmp_path / "p.json")]
+    assert main(argv) == 0
+    err = capsys.readouterr().out  # the table's trailer
+    assert (
+        f"{source}:4:9: input 'contract' has no size, so its estimate assumes 2,000 tokens: "
+        "give the real input (-i contract=@FILE), a size (e.g. --input-size contract=8k) or "
+        "a hint (input contract: text ~ 8k tokens)"
+    ) in err
+    for sized in (["-i", "contract=short"], ["--input-size", "contract=8k"]):
+        assert main([*argv, *sized]) == 0
+        assert "has no size" not in capsys.readouterr().out
+    support = ["compile", str(EXAMPLES / "support_triage.het"), "-o", str(tmp_path / "s.json")]
+    assert main(support) == 0
+    assert "has no size" not in capsys.readouterr().out  # `input tickets: text ~ 200k tokens`

@@ -81,10 +81,19 @@ def load_catalog(path: str | Path | None = None) -> Catalog:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise CatalogError(f"catalog file '{path}' not found") from None
+        raise CatalogError(_not_found(str(path))) from None
     except OSError as err:
         raise CatalogError(f"cannot read catalog file '{path}': {err.strerror}") from None
     return parse_catalog(data, label=str(path), name=path.stem, path=str(path))
+
+
+def _not_found(path: str) -> str:
+    """What a missing catalog file's error says: the shipped name it may have meant."""
+    message = f"catalog file '{path}' not found"
+    guess = closest(path, SHIPPED) if "/" not in path and "." not in path else None
+    if guess:
+        return f"{message}; did you mean the shipped catalog '{guess}'?"
+    return f"{message} (the shipped catalogs are {' and '.join(map(repr, SHIPPED))})"
 
 
 def parse_catalog(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hetflow.commands.options import CATALOG_HELP
 from hetflow.commands.output import plural, say
 
 
@@ -32,9 +33,7 @@ def register(subparsers) -> None:
         description="List every offer of the catalog: model, chip, litellm string, speed, "
         "time to first token, concurrency and prices.",
     )
-    listing.add_argument(
-        "--catalog", metavar="FILE", help="a catalog file (default: the shipped one)"
-    )
+    listing.add_argument("--catalog", metavar="FILE", help=CATALOG_HELP)
     listing.add_argument(
         "--format",
         choices=("text", "json"),
@@ -50,7 +49,7 @@ def register(subparsers) -> None:
     show.add_argument(
         "name", metavar="NAME", help="a model (gpt-5), a chip (groq-lpu) or an offer (MODEL@CHIP)"
     )
-    show.add_argument("--catalog", metavar="FILE", help="a catalog file (default: the shipped one)")
+    show.add_argument("--catalog", metavar="FILE", help=CATALOG_HELP)
     show.add_argument(
         "--format",
         choices=("text", "json"),
@@ -70,7 +69,7 @@ def register(subparsers) -> None:
         "measure", help="time the offers for real and write the figures to a catalog file"
     )
     measure.add_argument("offers", metavar="OFFER", nargs="*", help="MODEL@CHIP (default: all)")
-    measure.add_argument("--catalog", metavar="FILE", help="a catalog (default: the shipped one)")
+    measure.add_argument("--catalog", metavar="FILE", help=CATALOG_HELP)
     measure.add_argument(
         "-o",
         "--output",
@@ -271,6 +270,21 @@ def _show_json(catalog, name: str) -> int:
     return 0
 
 
+def _shipped_with(name: str, besides: str) -> str | None:
+    """The other shipped catalog that knows ``name``, if one does."""
+    from hetflow.catalog.load import SHIPPED, load_catalog
+
+    for shipped in SHIPPED:
+        if shipped == besides:
+            continue
+        other = load_catalog(shipped)
+        if name in other.models or name in other.chips or other.find_model(name):
+            return shipped
+        if any(o.id == name for o in other.offers):
+            return shipped
+    return None
+
+
 def _unknown(catalog, name: str) -> int:
     from hetflow.commands.output import error
     from hetflow.errors import closest
@@ -278,6 +292,9 @@ def _unknown(catalog, name: str) -> int:
     known = [*catalog.models, *catalog.chips, *(o.id for o in catalog.offers)]
     hint = closest(name, known)
     more = f"; did you mean '{hint}'?" if hint else ""
+    elsewhere = _shipped_with(name, besides=catalog.name)
+    if elsewhere:
+        more = f"; the shipped catalog '{elsewhere}' has it (--catalog {elsewhere})"
     error(f"catalog '{catalog.name}' has no model, chip or offer '{name}'{more}")
     return 1
 

@@ -13,7 +13,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from hetflow.commands.options import add_plan_options, compile_options, parse_pairs
+from hetflow.commands.options import (
+    add_plan_options,
+    compile_options,
+    parse_pairs,
+    warn_bare_paths,
+)
 
 __all__ = ["add_calibrate", "parse_pairs", "default_output", "print_summary", "summary_json"]
 
@@ -65,8 +70,11 @@ def default_output(file: str) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from hetflow.compiler import compile
+    from hetflow.runtime.inputs import parse_assignments
 
-    plan = compile(args.file, **compile_options(args))
+    given = parse_assignments(args.input)
+    plan = compile(args.file, **compile_options(args, given))
+    warn_bare_paths(plan, given)
     summary_to = sys.stdout
     if args.output == "-" and args.format == "json":
         from hetflow.errors import HetError
@@ -113,6 +121,7 @@ def summary_json(plan, where: str) -> dict:
                 "calls": n.estimate.calls,
                 "input_tokens": n.estimate.input_tokens,
                 "output_tokens": n.estimate.output_tokens,
+                "reasoning_tokens": n.estimate.reasoning_tokens,
                 "cost_usd": n.estimate.cost_usd,
                 "latency_s": n.estimate.latency_s,
             }
@@ -122,6 +131,7 @@ def summary_json(plan, where: str) -> dict:
             "calls": t.calls,
             "input_tokens": t.input_tokens,
             "output_tokens": t.output_tokens,
+            "reasoning_tokens": t.reasoning_tokens,
             "cost_usd": t.cost_usd,
             "latency_s": t.latency_s,
             "critical_path": list(t.critical_path),
@@ -129,6 +139,7 @@ def summary_json(plan, where: str) -> dict:
         "baseline": {
             "model": b.model,
             "chip": b.chip,
+            "reasoning_tokens": b.reasoning_tokens,
             "cost_usd": b.cost_usd,
             "latency_s": b.latency_s,
             "comparison": plan.comparison(),

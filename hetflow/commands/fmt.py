@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from hetflow.commands.check import expand
-    from hetflow.commands.output import error, say
+    from hetflow.commands.output import error, plural, say
     from hetflow.errors import DiagnosticError, HetError
     from hetflow.syntax.fmt import format_source
     from hetflow.syntax.loader import read_source
@@ -82,6 +82,14 @@ def run(args: argparse.Namespace) -> int:
         else:
             path.write_text(new, encoding="utf-8")
             print(f"reformatted {file}")
+    named = [f for f in files if f != "-"]
+    if named:
+        kept = len(named) - len(changed) - (broken - len(problems))
+        done = "would be reformatted" if args.check or args.diff else "reformatted"
+        parts = [f"{plural(len(changed), 'file')} {done}"] if changed else []
+        parts += [f"{plural(kept, 'file')} already formatted"] if kept else []
+        parts += [f"{plural(broken, 'file')} not formatted (errors above)"] if broken else []
+        say(", ".join(parts))
     if args.check or args.diff:
         return 1 if changed or broken else 0
     return 1 if broken else 0

@@ -47,6 +47,12 @@ def dollars(text: str) -> float:
     return value
 
 
+CATALOG_HELP = (
+    "a catalog file, or a shipped catalog by name: 'default' (hosted providers, the "
+    "default) or 'local' (models served on this machine, no keys)"
+)
+
+
 def add_plan_options(
     parser: argparse.ArgumentParser,
     *,
@@ -55,9 +61,7 @@ def add_plan_options(
     budget_help: str = "a hard cap on a run's cost, e.g. 0.50 (overrides the file)",
     sizes: bool = True,
 ) -> None:
-    parser.add_argument(
-        "--catalog", metavar="FILE", help="a catalog file (default: the shipped one)"
-    )
+    parser.add_argument("--catalog", metavar="FILE", help=CATALOG_HELP)
     parser.add_argument(
         "--workflow", metavar="NAME", help="which workflow of the file (default: the first)"
     )
@@ -160,6 +164,18 @@ def compile_options(args: argparse.Namespace, given: dict[str, Any] | None = Non
     if getattr(args, "learn_from", None):
         options["learn_from"] = args.learn_from
     return options
+
+
+def warn_bare_paths(plan: Any, given: dict[str, Any]) -> None:
+    """A warning per input whose plain value names a file: ``NAME=@PATH`` reads it."""
+    from hetflow.commands.output import say
+    from hetflow.runtime.inputs import bare_paths
+
+    for name in bare_paths(plan, given):
+        say(
+            f"hetflow: warning: --input {name}={given[name]} passes the text "
+            f"'{given[name]}'; to pass the file's contents write {name}=@{given[name]}"
+        )
 
 
 def refuse_for_plan(args: argparse.Namespace, path: str, allowed: tuple[str, ...] = ()) -> None:

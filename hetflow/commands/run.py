@@ -118,6 +118,9 @@ def run(args: argparse.Namespace) -> int:
 
     given = parse_assignments(args.input)
     plan = _plan(args, given)
+    from hetflow.commands.options import warn_bare_paths
+
+    warn_bare_paths(plan, given)
     steps = plural(len({n.step for n in plan.nodes}), "step")
     starting(f"running {plan.workflow} ({steps}, estimated {_money(plan.estimate.cost_usd)})")
     from hetflow.runtime import Settings, run_sync

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hetflow.commands.options import CATALOG_HELP
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -23,9 +25,7 @@ def register(subparsers) -> None:
         metavar="SAMPLES.jsonl",
         help='one JSON object a line: {"inputs": {...}, "expect": {...}}',
     )
-    parser.add_argument(
-        "--catalog", metavar="FILE", help="a catalog file (default: the shipped one)"
-    )
+    parser.add_argument("--catalog", metavar="FILE", help=CATALOG_HELP)
     parser.add_argument("--workflow", metavar="NAME", help="which workflow of the file")
     parser.add_argument(
         "--budget", metavar="DOLLARS", help="stop spending at this amount (e.g. 0.50)"

@@ -46,6 +46,27 @@ def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
     return out
 
 
+def bare_paths(plan: Plan, given: Mapping[str, Any]) -> list[str]:
+    """The ``NAME=VALUE`` inputs of a non-image type whose value names an existing file:
+    most likely ``NAME=@PATH`` was meant (the run would read the path, not the file).
+
+    An image input takes a bare path by design.
+    """
+    declared = {i.name: i.type for i in plan.inputs}
+    out = []
+    for name, value in given.items():
+        if not isinstance(value, str) or "image" in declared.get(name, "image"):
+            continue
+        if "\n" in value or len(value) > 4096:
+            continue
+        try:
+            if Path(value).expanduser().is_file():
+                out.append(name)
+        except (OSError, ValueError):
+            continue
+    return out
+
+
 class _FileRef:
     """A deferred ``@path``: read as text or as an image once the input's type is known."""
 
