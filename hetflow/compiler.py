@@ -160,8 +160,11 @@ def _sizes(wf: ast.Workflow, input_sizes, inputs, schemas) -> dict:
     return out
 
 
-def _unsized(wf: ast.Workflow, sizes: Mapping[str, Any], schemas) -> list[str]:
-    """A warning per text or list input the estimate could only assume a size for."""
+def _unsized(
+    wf: ast.Workflow, sizes: Mapping[str, Any], schemas, traced: bool = False
+) -> list[str]:
+    """A warning per text or list input the estimate could only assume a size for
+    (``traced``: calibration took what the traced runs read instead, where it could)."""
     out = []
     for inp in wf.inputs:
         if inp.name in sizes or inp.size is not None or inp.type.name not in ("text", "list"):
@@ -175,7 +178,9 @@ def _unsized(wf: ast.Workflow, sizes: Mapping[str, Any], schemas) -> list[str]:
         size_eg = "50" if inp.type.name == "list" else "8k"
         hint_eg = "50 items" if inp.type.name == "list" else "8k tokens"
         out.append(
-            f"{inp.pos}: input '{inp.name}' has no size, so its estimate assumes {what}: "
+            f"{inp.pos}: input '{inp.name}' has no size, so its estimate "
+            + ("takes what the traced runs read, else assumes" if traced else "assumes")
+            + f" {what}: "
             f"give the real input (-i {inp.name}=@FILE), a size (e.g. --input-size "
             f"{inp.name}={size_eg}) or a hint (input {inp.name}: {inp.type} ~ {hint_eg})"
         )
@@ -262,7 +267,7 @@ def compile(
     plan.catalog = {"name": cat.name, "sha256": cat.hash}
     plan.calibrated_offers = fitted
     plan.warnings.extend(f"{d.pos}: {d.message}" for d in diags if not d.is_error)
-    plan.warnings.extend(_unsized(wf, sizes, schemas))
+    plan.warnings.extend(_unsized(wf, sizes, schemas, traced=bool(est.calibrated)))
     if calibration is not None:
         model_steps = [
             s.name

@@ -109,7 +109,9 @@ def records_of(path: Path) -> list[dict]:
 
 
 def compile_with(traced, *, calibrate=None, context=None, workflow="counts"):
-    sizes = {"context": str(context)} if context is not None else None
+    # the question is sized, so no estimate rests on a guessed input (those take the
+    # traced reads instead: test_a_map_over_an_unsized_input_...)
+    sizes = {"question": "20"} | ({"context": str(context)} if context is not None else {})
     return hetflow.compile(
         str(traced["src"]),
         catalog=str(traced["catalog"]),
@@ -408,3 +410,72 @@ def test_a_real_runs_records_count_the_request_as_the_estimator_would(traced):
     for r in records_of(traced["trace"]):
         if r["node"].endswith(".sub"):  # one user message: the instruction and a piece
             assert r["tokens_in_estimate"] > CHAT_FRAME_TOKENS + count_tokens(INSTRUCTION)
+
+
+# ------------------------------------------------------------------ maps of unsized lists
+
+MAPPED = """
+workflow triage {
+  input contract: text
+  extract clauses = split(contract, sep="\\n\\n")
+  map clause in clauses {
+    reason verdict = prompt "Is this clause risky? {{ clause }}" with max_tokens=40
+  }
+  reason summary = prompt "Summarize: {{ verdict }}" with max_tokens=60
+  output summary
+}
+"""
+
+
+def _clauses(n: int) -> str:
+    return "\n\n".join(f"{i}. The supplier shall deliver part {i} on time." for i in range(n))
+
+
+def test_a_map_over_an_unsized_input_learns_its_items_and_reads_from_a_trace(tmp_path):
+    """Seen: compile without -i estimated 15 calls where the real contract made 8 — the
+    contract's size was assumed, and --calibrate kept the guess.  A traced run says how
+    many items the map had and what each call read; a real input still wins."""
+    src = tmp_path / "flow.het"
+    src.write_text(MAPPED)
+    trace = tmp_path / "run.jsonl"
+    with pytest.MonkeyPatch.context() as mp, OpenAIServer() as server:
+        mp.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+        catalog = str(local_catalog(tmp_path, server.url))
+        for model in ("small", "coder", "big"):
+            server.script(model, reply="risky enough")
+        plan = hetflow.compile(str(src), catalog=catalog)
+        for n in (5, 7):  # two runs: 6 items a run on average
+            result = run_sync(plan, {"contract": _clauses(n)}, trace_path=trace, journal=False,
+                              cache=False, settings=Settings(backoff_s=0.01))  # fmt: skip
+            assert result.ok, result.reason
+
+    guessed = hetflow.compile(str(src), catalog=catalog)
+    assert guessed.maps[0].cardinality == 14  # split, by its rule, of a 2,000-token text
+    calibrated = hetflow.compile(str(src), catalog=catalog, calibrate=trace)
+    scope = calibrated.maps[0]
+    assert scope.cardinality == pytest.approx(6) and scope.calibrated_from_runs == 2
+    verdict = calibrated.node("verdict").estimate
+    assert verdict.calls == pytest.approx(6)
+    reported = [r["tokens_in"] for r in records_of(trace) if r["node"] == "verdict"]
+    assert verdict.input_tokens_per_call == pytest.approx(sum(reported) / len(reported))
+
+    real = hetflow.compile(
+        str(src), catalog=catalog, calibrate=trace, inputs={"contract": _clauses(3)}
+    )
+    assert real.maps[0].cardinality == 3 and real.maps[0].calibrated_from_runs is None
+    assert real.node("verdict").estimate.calls == 3
+
+
+def test_nested_items_are_counted_per_parent_item():
+    from hetflow.estimate.calibrate import Calibration
+
+    recs = [
+        {**record("inner", 10, 5, item=f"{i}/{j}"), "_file": "t"}
+        for i in range(3)
+        for j in range(4 if i else 2)  # item 0 has 2 inner items, 1 and 2 have 4
+    ]
+    cal = Calibration(records=recs)
+    assert cal.items_per_parent(["inner"], 0) == 3
+    assert cal.items_per_parent(["inner"], 1) == pytest.approx(10 / 3)
+    assert cal.items_per_parent(["other"], 0) is None

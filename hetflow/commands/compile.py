@@ -191,6 +191,11 @@ def calibrated_line(plan) -> str | None:
         if n.estimate.calibrated_from_runs:
             runs[n.step] = n.estimate.calibrated_from_runs
     parts = [f"{s} from {r} traced run{'s' * (r != 1)}" for s, r in runs.items()]
+    parts += [
+        f"map {m.item}'s items from {r} traced run{'s' * (r != 1)}"
+        for m in plan.maps
+        if (r := m.calibrated_from_runs)
+    ]
     parts += [f"{offer}'s speeds {how}" for offer, how in plan.calibrated_offers.items()]
     if not parts:
         return None

@@ -88,6 +88,7 @@ class NodeCalibration:
     in_fixed: float = 0.0
     in_scale: float = 1.0
     fitted_in: bool = False  # False: the trace held no tokens_in_estimate
+    tokens_in_mean: float = 0.0  # reported per successful call (0: none reported)
 
     def tokens_in(self, estimate: float) -> float:
         return max(1.0, self.in_fixed + self.in_scale * estimate)
@@ -104,6 +105,32 @@ class Calibration:
     files: dict[str, set[str]] = field(default_factory=dict)
     # every record read, for what needs the catalog too (hetflow.estimate.speeds)
     records: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    def items_per_parent(self, body: tuple[str, ...] | list[str], depth: int) -> float | None:
+        """A map's items per parent item as traced: over the records of the nodes in its
+        ``body``, the distinct item paths ``"3"`` / ``"3/1"`` cut to ``depth + 1`` parts
+        per distinct path cut to ``depth`` (the map's parents), mean over the runs; None
+        when no body node was traced.  Failed and cached calls count: each is an item."""
+        nodes = set(body)
+        per_run: dict[tuple, tuple[set, set]] = {}
+        for r in self.records:
+            if r.get("node") not in nodes:
+                continue
+            path = str(r.get("item") or "").split("/")
+            if len(path) <= depth or path[depth] == "":
+                continue
+            items, parents = per_run.setdefault((r.get("_file", ""), r.get("run")), (set(), set()))
+            items.add(tuple(path[: depth + 1]))
+            parents.add(tuple(path[:depth]))
+        counts = [len(items) / len(parents) for items, parents in per_run.values() if parents]
+        return sum(counts) / len(counts) if counts else None
+
+    def runs_of(self, body: tuple[str, ...] | list[str]) -> int:
+        """The traced runs holding a record of any node in ``body``."""
+        nodes = set(body)
+        return len(
+            {(r.get("_file", ""), r.get("run")) for r in self.records if r.get("node") in nodes}
+        )
 
     def warnings(self, model_steps: list[str], workflow: str) -> list[str]:
         """A trace that holds no call of any of the workflow's ``model_steps`` says so."""
@@ -239,8 +266,15 @@ def measure_nodes(records: list[dict[str, Any]]) -> dict[str, NodeCalibration]:
             in_fixed=fixed,
             in_scale=scale,
             fitted_in=fitted,
+            tokens_in_mean=_mean([figure(r.get("tokens_in")) for r in calls]),
         )
     return out
+
+
+def _mean(values: list[float]) -> float:
+    """The mean of the figures that are there (a record without one says nothing)."""
+    there = [v for v in values if v > 0]
+    return sum(there) / len(there) if there else 0.0
 
 
 def measure(records: list[dict[str, Any]]) -> Calibration:

@@ -100,6 +100,7 @@ class Estimates:
     cardinality: dict[str, float] = field(default_factory=dict)  # items per parent item
     input_sizes: dict[str, Est] = field(default_factory=dict)
     calibrated: dict[str, int] = field(default_factory=dict)  # node -> traced runs behind it
+    calibrated_maps: dict[str, int] = field(default_factory=dict)  # map -> traced runs
     # node -> model -> hidden reasoning tokens per call, as traced
     reasoning: dict[str, dict[str, float]] = field(default_factory=dict)
 
@@ -266,10 +267,15 @@ class _Walk:
         self.out = Estimates()
         self.scope_of: dict[str, tuple[str, ...]] = {}  # name -> map items it is per
         self.per_item: dict[str, Est] = {}  # name -> size of one value
+        # names whose size rests on an input's default size, not on a real value, a
+        # size or a hint: a trace's observations replace those (calibration)
+        self.guessed: set[str] = set()
         for inp in wf.inputs:
             self.per_item[inp.name] = sizes.get(inp.name) or default_size(inp.type, schemas)
             self.scope_of[inp.name] = ()
             self.out.input_sizes[inp.name] = self.per_item[inp.name]
+            if inp.name not in sizes and inp.type.name in ("text", "list"):
+                self.guessed.add(inp.name)
 
     # a name's size as seen from a scope: per item inside its map, a list outside
     def read(self, name: str, scope: tuple[str, ...]) -> Est:
@@ -290,11 +296,22 @@ class _Walk:
         return self.out.cardinality[item]
 
     def card(self, item: str) -> None:
-        """A map's items per parent item, and the size of one item."""
+        """A map's items per parent item, and the size of one item.  A list whose size
+        was guessed takes the item count traced runs saw, when a trace is given."""
         info = self.maps[item]
         scope = self._map_scope(item)
         over = self.read(info.over, scope)
         n = over.items if over.items is not None else float(DEFAULT_LIST_ITEMS)
+        if info.over in self.guessed:
+            self.guessed.add(item)
+            traced = (
+                self.calibration.items_per_parent(info.body, len(scope))
+                if self.calibration is not None
+                else None
+            )
+            if traced:
+                n = traced
+                self.out.calibrated_maps[item] = self.calibration.runs_of(info.body)
         n = max(1.0, n)
         self.out.cardinality[item] = n
         self.per_item[item] = Est(over.tokens / n)
@@ -370,6 +387,8 @@ class _Walk:
             cal = self.calibration.nodes.get(node_id) if self.calibration else None
             if cal is not None:
                 tokens_in, out, rounds = self.calibrated_call(cal, step, tokens_in, out)
+                if cal.tokens_in_mean and self.reads_guessed(data):
+                    tokens_in = cal.tokens_in_mean  # what it read in the traced runs
                 self.out.calibrated[node_id] = cal.runs
             if op == "reason":
                 value = Est(out, OUTPUT_LIST_ITEMS if t is not None and t.is_list else None)
@@ -377,6 +396,13 @@ class _Walk:
             self.out.work[node_id] = Work(rounds, n, tokens_in, out)
         elif op.startswith("recurse."):
             self.recurse_part(node_id, data, scope, n, read)
+        name = data.get("step_name", node_id)
+        if name not in self.known and self.reads_guessed(data):
+            self.guessed.add(name)
+
+    def reads_guessed(self, data: Mapping[str, Any]) -> bool:
+        """Whether a node reads a name whose size was guessed (after its reads)."""
+        return any(name in self.guessed for name in data.get("reads", ()))
 
     def calibrated_call(
         self, cal: Any, step: Any, tokens_in: float, out: float

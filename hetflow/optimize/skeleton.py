@@ -92,6 +92,7 @@ def plan_skeleton(
             parent=m.parent,
             body=list(m.body),
             cardinality=est.cardinality.get(m.item, 1.0),
+            calibrated_from_runs=est.calibrated_maps.get(m.item),
         )
         for m in g.graph.get("maps", {}).values()
     ]

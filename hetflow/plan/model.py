@@ -173,6 +173,8 @@ class MapScope(_Model):
     parent: str | None = None
     body: list[str] = Field(default_factory=list)
     cardinality: float = 1.0
+    # traced runs its cardinality was taken from (its list's size was only assumed)
+    calibrated_from_runs: int | None = None
 
 
 class PlanEstimate(_Model):
