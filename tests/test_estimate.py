@@ -109,11 +109,34 @@ def test_typed_outputs_and_max_tokens():
         ' reason n: number = prompt "{{ x }}"\n'
         ' reason capped = prompt "{{ x }}" with max_tokens=77\n output v, n, capped\n}'
     )
+    field = E.FIELD_OVERHEAD_TOKENS
     assert est.work["v"].output_tokens == pytest.approx(
-        E.RECORD_OVERHEAD_TOKENS + 2 / 4 + E.SMALL_TOKENS + 3 / 4 + E.FIELD_TEXT_TOKENS
-    )
-    assert est.work["n"].output_tokens == E.SMALL_TOKENS
+        E.RECORD_OVERHEAD_TOKENS + field + 2 / 4 + E.SMALL_TOKENS + field + 3 / 4
+        + E.FIELD_TEXT_TOKENS
+    )  # fmt: skip
+    # a number answers {"value": 42}: the wrapper's tokens count too
+    assert est.work["n"].output_tokens == pytest.approx(E.SMALL_TOKENS + E.WRAPPER_TOKENS)
     assert est.work["capped"].output_tokens == 77
+
+
+def test_a_typed_answer_is_sized_as_its_json_tokenizes():
+    """Seen: a one-enum record ({"category": "billing"}: 6 tokens in o200k and cl100k,
+    9 pretty-printed) was estimated at 17, so bench_quality predicted costs 22-37% high."""
+    import json
+
+    from hetflow.runtime.tokens import _encoding
+
+    enc = _encoding("o200k_base")
+    for schema, value in (
+        ("schema L {\n category: enum(billing, bug)\n}\n", {"category": "billing"}),
+        ("schema P {\n paid: bool\n total: number\n}\n", {"paid": False, "total": 1234.5}),
+    ):
+        name = schema.split()[1]
+        est = run(schema + f'workflow w {{\n input x: text\n reason v: {name} = prompt '
+                  '"{{ x }}"\n output v\n}')  # fmt: skip
+        compact = len(enc.encode(json.dumps(value, separators=(",", ":"))))
+        pretty = len(enc.encode(json.dumps(value, indent=2)))
+        assert compact <= est.work["v"].output_tokens <= pretty, (value, est.work["v"])
 
 
 def test_list_answers_scale_with_items():

@@ -23,9 +23,11 @@ ROOT = Path(__file__).parent.parent
 FAST = Settings(backoff_s=0.01, backoff_max_s=0.05)
 
 
-def contract_plan(home, server, **kw):
+def contract_plan(home, server, objective=None, **kw):
     catalog = local_catalog(home, server.url, **kw)
-    return hetflow.compile(str(ROOT / "examples" / "contract_review.het"), catalog=str(catalog))
+    return hetflow.compile(
+        str(ROOT / "examples" / "contract_review.het"), catalog=str(catalog), objective=objective
+    )
 
 
 def is_summary(body: dict) -> bool:
@@ -101,7 +103,8 @@ def test_kill_9_mid_run_then_resume_repays_nothing(server, home):
     # request goes out, so whatever the kill cuts off was never delivered.
     for model in ("small", "coder", "big"):
         server.script(model, reply=contract_model, latency_s=0.1)
-    plan = contract_plan(home, server, coder_concurrency=1, small_concurrency=1)
+    # objective cost: the verdicts go to an offer of concurrency 1, not to big's 8 slots
+    plan = contract_plan(home, server, "cost", coder_concurrency=1, small_concurrency=1)
     assert plan.node("verdict").assignment.concurrency == 1
     plan_file, text = home / "plan.json", home / "contract.txt"
     plan.save(plan_file)

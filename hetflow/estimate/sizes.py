@@ -38,10 +38,11 @@ DEFAULT_TEXT_TOKENS = 2_000  # an input text without a size hint
 DEFAULT_LIST_ITEMS = 20  # an input list without a size hint
 DEFAULT_ITEM_TOKENS = 150  # one text item of a list
 IMAGE_TOKENS = 1_500  # an image in a vision prompt (and a zoom's crop)
-SMALL_TOKENS = 5  # a number, a bool, an enum value
+SMALL_TOKENS = 2  # a number, a bool, an enum value (1-3 tokens in o200k/cl100k)
 JSON_TOKENS = 200  # an untyped json value
 FIELD_TEXT_TOKENS = 50  # a text field of a schema
-RECORD_OVERHEAD_TOKENS = 10  # braces, keys and quotes of a JSON record
+RECORD_OVERHEAD_TOKENS = 1  # a JSON record's braces
+FIELD_OVERHEAD_TOKENS = 3  # a field's quotes, colon and comma (+ its name's length / 4)
 OUTPUT_TEXT_TOKENS = 300  # a reason step's text answer
 OUTPUT_LIST_ITEMS = 10  # a model's list answer
 ZOOM_OUTPUT_TOKENS = 40  # the box a zoom's model answers
@@ -117,7 +118,7 @@ def type_tokens(
     """The usual size of a value of a type, in tokens (a list: ``items`` items).
 
     >>> type_tokens(ast.TypeRef("list", item=ast.NUMBER), {}, items=4)
-    20.0
+    8.0
     """
     if t is None or t.name == "text":
         return float(FIELD_TEXT_TOKENS if _seen else OUTPUT_TEXT_TOKENS)
@@ -132,8 +133,13 @@ def type_tokens(
         return float(JSON_TOKENS)
     inner = _seen | {t.name}
     return RECORD_OVERHEAD_TOKENS + sum(
-        float(len(f.name)) / 4 + type_tokens(f.type, schemas, items, inner) for f in schema.fields
+        FIELD_OVERHEAD_TOKENS + float(len(f.name)) / 4 + type_tokens(f.type, schemas, items, inner)
+        for f in schema.fields
     )
+
+
+# the {"value": ...} a typed answer that is not a record is wrapped in on the wire
+WRAPPER_TOKENS = RECORD_OVERHEAD_TOKENS + FIELD_OVERHEAD_TOKENS + len("value") / 4
 
 
 def output_tokens(
@@ -146,6 +152,8 @@ def output_tokens(
     output tokens (and the latency they drive) about twofold.
     """
     usual = type_tokens(t, schemas)
+    if t is not None and t.name != "text" and t.name not in schemas:
+        usual += WRAPPER_TOKENS  # a number, list, enum ... answers {"value": ...}
     cap = clauses.option("max_tokens")
     if isinstance(cap, (int, float)) and not isinstance(cap, bool) and cap > 0:
         return min(float(cap), usual)
