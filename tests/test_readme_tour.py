@@ -133,7 +133,16 @@ def test_the_tour_runs_as_written_on_the_local_model(fresh, capsys):
     ran = _run_the_tour(fresh, capsys, with_local=True)
     assert any("--calibrate run.jsonl" in t for t in ran)
     assert (fresh / "run.jsonl").read_text().strip()  # the local run's trace
-    assert (fresh / "measured.toml").exists()
+    # `catalog measure` wrote figures that agree with each other: one request's output
+    # speed is measured twice (output_tps, throughput at 1 in flight), the same way
+    from hetflow.catalog import load_catalog
+    from hetflow.runtime.local.measure import levels
+
+    measured = load_catalog(fresh / "measured.toml").offers[0]
+    assert measured.source.startswith("measured by hetflow catalog measure on ")
+    assert measured.prefill_tps > 0 and measured.output_tps > 0 and measured.ttft_ms >= 0
+    assert sorted(measured.throughput) == levels(measured.concurrency)
+    assert measured.throughput[1] == pytest.approx(measured.output_tps, rel=0.35)
 
 
 @pytest.mark.local

@@ -3,13 +3,14 @@
 For each offer it can reach (a local offer: its server is started here; a hosted one:
 its key is set), it measures
 
-* ``prefill_tps`` — input tokens a second: a long prompt's extra tokens over a short
-  one's, in the extra time to its first token;
-* ``ttft_ms`` — time to the first streamed token of a short request (median of 3), less
-  that request's own prefill (the performance model adds ``input / prefill_tps``);
+* ``prefill_tps`` and ``ttft_ms`` — the line through the time to the first streamed
+  token of a short request (median of 3) and of prompts of ~256, ~512 and ~1,024 tokens
+  (a quarter of the window at most): its inverse slope and its intercept (the
+  performance model adds ``input / prefill_tps`` to ``ttft_ms``);
 * ``output_tps`` — output tokens a second of one streamed request, first token to last;
 * ``throughput`` — output tokens a second summed over 1, 2, 4 ... ``concurrency``
-  requests in flight together (how the offer scales);
+  requests in flight together, first token of any to last of all (how the offer
+  scales);
 
 and writes the catalog back with these figures, each measured offer's ``source`` saying
 when and on what machine.  Every request carries a fresh nonce at its start, so no
@@ -142,21 +143,24 @@ async def measure(target: Target, tick=lambda: None) -> Figures:
         fig.output_tokens += tout
         tick()
     short_s = statistics.median(ttfts)
-    # prefill: a long prompt (a quarter of the window, at most ~2k tokens), one token out
+    # prefill: prompts of a few sizes up to a quarter of the window (at most ~1k tokens:
+    # the prompts workflows send), one token out each; the time to first token against
+    # the tokens read is a line whose slope is 1 / prefill_tps and whose intercept is
+    # ttft (the performance model adds input / prefill_tps to ttft_ms, so neither may
+    # count the prefill twice).  One long prompt alone measured a 2k-token prefill,
+    # slower per token than the short prompts a local model mostly reads.
     window = int(getattr(offer, "n_ctx", None) or getattr(offer, "context", None) or 4096)
-    words = max(64, min(2048, window // 4)) * 3 // 4
-    long_prompt = " ".join((FILLER * (words // 20 + 1)).split()[:words]) + "\nReply: ok"
-    t_first, _, tin, tout = await _stream(target, long_prompt, 1)
-    fig.input_tokens += tin
-    fig.output_tokens += tout
-    # the long prompt's extra tokens over the short one's, in its extra time; the time to
-    # first token is then the short request's less its own prefill (the performance
-    # model adds input / prefill_tps to ttft_ms, so neither may count the prefill twice)
-    extra_s = max(t_first - short_s, 1e-3)
-    fig.prefill_tps = (tin - short_in) / extra_s if tin > short_in else 0.0
-    own = short_in / fig.prefill_tps if fig.prefill_tps else 0.0
-    fig.ttft_ms = max(0.0, short_s - own) * 1000
-    tick()
+    top = max(64, min(PREFILL_TOKENS[-1], window // 4))
+    points = [(float(short_in), short_s)] if short_in else []
+    for size in sorted({min(top, t) for t in PREFILL_TOKENS}):
+        t_first, _, tin, tout = await _stream(target, filler(size), 1)
+        fig.input_tokens += tin
+        fig.output_tokens += tout
+        if tin:
+            points.append((float(tin), t_first))
+        tick()
+    fig.prefill_tps, ttft_s = prefill_line(points, short_s)
+    fig.ttft_ms = ttft_s * 1000
     # output speed: one request, first token to last
     ask = "Count from 1 to 300, separated by spaces."
     t_first, t_last, tin, tout = await _stream(target, ask, 128)
@@ -164,22 +168,56 @@ async def measure(target: Target, tick=lambda: None) -> Figures:
     fig.output_tokens += tout
     fig.output_tps = (tout - 1) / max(t_last - t_first, 1e-3) if tout > 1 else 0.0
     tick()
-    # throughput with k requests in flight
+    # throughput with k requests in flight: their tokens after the first over the time
+    # from the first token of any to the last of all (at k = 1, output_tps measured
+    # again; the ratios give s(k), how much slower each of k requests runs)
     for k in levels(int(getattr(offer, "concurrency", 1) or 1)):
-        start = time.monotonic()
         done = await asyncio.gather(*(_stream(target, ask, 64) for _ in range(k)))
-        wall = time.monotonic() - start
-        total = sum(d[3] for d in done)
+        window_s = max(d[1] for d in done) - min(d[0] for d in done)
+        written = sum(max(0, d[3] - 1) for d in done)
         fig.input_tokens += sum(d[2] for d in done)
-        fig.output_tokens += total
-        fig.throughput[k] = total / wall if wall > 0 else 0.0
+        fig.output_tokens += sum(d[3] for d in done)
+        fig.throughput[k] = written / window_s if window_s > 0 else 0.0
         tick()
     return fig
 
 
+PREFILL_TOKENS = (256, 512, 1024)  # the prompt sizes prefill is timed at
+
+
+def filler(tokens: int) -> str:
+    """A prompt of about ``tokens`` tokens (four words are about five tokens)."""
+    words = max(16, tokens * 3 // 4)
+    return " ".join((FILLER * (words // 20 + 1)).split()[:words]) + "\nReply: ok"
+
+
+def prefill_line(points: list[tuple[float, float]], short_s: float) -> tuple[float, float]:
+    """``(prefill_tps, ttft_s)`` from (input tokens, seconds to first token) points: the
+    least-squares line's inverse slope and its intercept (at least 0).  No line (the
+    points do not spread, or time falls with size): no prefill figure, ``short_s``.
+
+    >>> prefill_line([(20, 0.3), (276, 1.58), (532, 2.86), (1044, 5.42)], 0.3)
+    (200.0, 0.2)
+    >>> prefill_line([(20, 0.3)], 0.3)
+    (0.0, 0.3)
+    """
+    if len(points) < 2:
+        return 0.0, short_s
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    var = sum((x - mx) ** 2 for x, _ in points)
+    if var <= 0:
+        return 0.0, short_s
+    slope = sum((x - mx) * (y - my) for x, y in points) / var
+    if slope <= 0:
+        return 0.0, short_s
+    return round(1.0 / slope, 6), round(max(0.0, my - slope * mx), 6)
+
+
 def requests_for(offer: Any) -> int:
     """How many requests :func:`measure` makes of an offer (the progress bar's total)."""
-    return 3 + 1 + 1 + sum(levels(int(getattr(offer, "concurrency", 1) or 1)))
+    return 3 + len(PREFILL_TOKENS) + 1 + sum(levels(int(getattr(offer, "concurrency", 1) or 1)))
 
 
 def source_line(when: datetime.date | None = None) -> str:
