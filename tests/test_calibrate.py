@@ -9,6 +9,7 @@ input) are checked to carry exactly the keys a real run's records do.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from pathlib import Path
@@ -66,6 +67,15 @@ CONTEXT = "\n".join(f"record {i:05d}: a line of text about item {i}" for i in ra
 ]
 
 
+@contextlib.contextmanager
+def serving(home: Path):
+    """A test server, a catalog of offers on it, and this home's journal and cache."""
+    with pytest.MonkeyPatch.context() as mp, OpenAIServer() as server:
+        mp.setenv("XDG_DATA_HOME", str(home / "data"))
+        mp.setenv("XDG_CACHE_HOME", str(home / "cache"))
+        yield server, local_catalog(home, server.url)
+
+
 @pytest.fixture(scope="module")
 def traced(tmp_path_factory):
     """Two real runs of `counts` appended to one trace; the compiled plans' inputs."""
@@ -73,10 +83,7 @@ def traced(tmp_path_factory):
     src = home / "flow.het"
     src.write_text(FLOW)
     trace = home / "trace.jsonl"
-    with pytest.MonkeyPatch.context() as mp, OpenAIServer() as server:
-        mp.setenv("XDG_DATA_HOME", str(home / "data"))
-        mp.setenv("XDG_CACHE_HOME", str(home / "cache"))
-        catalog = local_catalog(home, server.url)
+    with serving(home) as (server, catalog):
         script: list[str] = []
 
         def reply(body: dict) -> str:
@@ -438,10 +445,8 @@ def test_a_map_over_an_unsized_input_learns_its_items_and_reads_from_a_trace(tmp
     src = tmp_path / "flow.het"
     src.write_text(MAPPED)
     trace = tmp_path / "run.jsonl"
-    with pytest.MonkeyPatch.context() as mp, OpenAIServer() as server:
-        mp.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-        mp.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-        catalog = str(local_catalog(tmp_path, server.url))
+    with serving(tmp_path) as (server, catalog_path):
+        catalog = str(catalog_path)
         for model in ("small", "coder", "big"):
             server.script(model, reply="risky enough")
         plan = hetflow.compile(str(src), catalog=catalog)
