@@ -540,3 +540,58 @@ schema V {
     failed = run_sync(plan, {"q": "y"}, settings=FAST, cache=False)
     assert "reached max_tokens and was cut off" in failed.failed["v"]
     assert "with max_tokens=N" in failed.failed["v"]
+
+
+# ---------------------------------------------------------------- found by a red team
+def test_infinite_or_nan_usage_is_charged_what_the_text_shows(server, home):
+    """JSON parsers accept Infinity and NaN: a usage of Infinity failed every call with
+    an OverflowError charged $0 — 200 paid calls ran under a $0.01 budget."""
+    reply = "w " * 200  # 400 bytes: 100 tokens by the text
+    for model, out in (("big", float("inf")), ("small", float("nan"))):
+        server.script(
+            model, reply=reply, usage=lambda body, text, out=out: (10, out), honor_max_tokens=False
+        )
+    plan = compiled(home, server, CHAIN)
+
+    result = run_sync(plan, {"q": "x"}, budget=0.01, settings=FAST, cache=False, journal=False)
+
+    assert result.ok, result.reason
+    assert [r["tokens_out"] for r in result.trace] == [100, 100]
+    assert result.cost_usd > 0
+
+
+def test_a_lone_surrogate_in_a_reply_neither_hangs_nor_escapes_the_budget(server, home):
+    """Seen: "\\ud800" in a reply raised while its cost was counted, the reservation was
+    never freed, and a map's run waited forever at 0% CPU."""
+    server.script("small", reply="fine \ud800 answer")
+    plan = compiled(home, server, MANY % "")
+
+    result = run_sync(
+        plan, {"items": ["a", "b", "c", "d", "e"]}, budget=0.01, settings=FAST, cache=False,
+        journal=False,
+    )  # fmt: skip
+
+    assert result.ok, result.reason
+    assert result.outputs["r"] == ["fine ? answer"] * 5
+    assert len(result.trace) == 5 and all(r["cost_usd"] > 0 for r in result.trace)
+
+
+def test_a_key_cut_off_by_an_errors_truncation_is_still_hidden(server, home, capsys, monkeypatch):
+    """Seen: a provider's 401 quoting the key near its 200th character was cut to 197
+    characters before redaction, so the key minus its last character was shown."""
+    key = "sk-secret-123BIGKEYxyz"
+    monkeypatch.setenv("BIG_KEY", key)
+    pad = "x" * (197 - len(key) + 1)
+    server.script(
+        "big",
+        respond=lambda req: (401, {"error": {"message": f"{pad}{key} is not a valid key"}}),
+    )
+    src = home / "flow.het"
+    src.write_text(CHAIN)
+    catalog = local_catalog(home, server.url, big_key_env="BIG_KEY")
+    trace = home / "t.jsonl"
+    argv = ["run", str(src), "--catalog", str(catalog), "-i", "q=x", "--no-cache"]
+    assert main([*argv, "--trace", str(trace)]) == 1
+    said = capsys.readouterr()
+    for text in (said.out, said.err, trace.read_text()):
+        assert key[:8] not in text, text

@@ -94,7 +94,8 @@ def text_tokens(text: str) -> int:
     >>> text_tokens(""), text_tokens("hello world!")
     (0, 3)
     """
-    return -(-len(text.encode("utf-8")) // CHARS_PER_TOKEN)
+    # a lone surrogate (valid JSON "\ud800") cannot be encoded: count it as a byte
+    return -(-len(text.encode("utf-8", "replace")) // CHARS_PER_TOKEN)
 
 
 def _believable(reported: object, low: int, high: int) -> bool:

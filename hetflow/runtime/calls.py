@@ -28,6 +28,7 @@ from hetflow.runtime import llm, tokens
 from hetflow.runtime.backends import LocalBackend
 from hetflow.runtime.budget import (
     DEFAULT_MAX_TOKENS,
+    PICO,
     Budget,
     BudgetExhausted,
     Prices,
@@ -478,14 +479,22 @@ class Caller:
             ended = time.monotonic()
             if watch is not None:
                 watch.cancel()
-            tin, tout = charged_usage(
-                reply.input_tokens,
-                reply.output_tokens,
-                prompt_estimate=_text_tokens(msgs),
-                prompt_bound=bound,
-                reply=reply.text,
-                max_tokens=reservation.max_tokens or requested,
-            )
+            try:
+                tin, tout = charged_usage(
+                    reply.input_tokens,
+                    reply.output_tokens,
+                    prompt_estimate=_text_tokens(msgs),
+                    prompt_bound=bound,
+                    reply=reply.text,
+                    max_tokens=reservation.max_tokens or requested,
+                )
+            except Exception:
+                # a reply nothing can count is charged all it reserved, never left
+                # holding the reservation (the run would wait on it for good)
+                self.budget.settle(reservation, reservation.amount / PICO)
+                raise
+            if reply.reasoning_tokens is not None and reply.reasoning_tokens > tout:
+                reply.reasoning_tokens = tout  # no more hidden than all it was charged
             cost = self.budget.settle(reservation, prices.cost(tin, tout))
             cap = reservation.max_tokens or requested
             if self.budget.overrun > 0 and self.budget.passed is None:

@@ -138,8 +138,27 @@ def secret_values(plan: Plan | None = None, env=os.environ) -> list[str]:
     return sorted(values, key=len, reverse=True)
 
 
+PREFIX_CHARS = 8  # a key's first characters that, shown with more of it, are hidden
+
+
 def redact(text: str, secrets: list[str]) -> str:
+    """``text`` with every key value in ``secrets`` replaced by ``***`` — and any part of
+    a key cut off by a message's truncation (its first 8 characters or more, as far as
+    they match): a provider's error may quote the key and be shortened before this
+    sees it.
+
+    >>> redact("bad key sk-secret-123BIGKEYxy...", ["sk-secret-123BIGKEYxyz"])
+    'bad key ***...'
+    """
     for value in secrets:
         if value in text:
             text = text.replace(value, "***")
+        head = value[: min(PREFIX_CHARS, len(value))]
+        start = text.find(head)
+        while start >= 0:
+            end = start + len(head)
+            while end < len(text) and end - start < len(value) and text[end] == value[end - start]:
+                end += 1
+            text = text[:start] + "***" + text[end:]
+            start = text.find(head, start + 3)
     return text

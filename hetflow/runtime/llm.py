@@ -100,14 +100,26 @@ class Reply:
     reasoning_tokens: int | None = None
     finish_reason: str | None = None
 
+    def __post_init__(self) -> None:
+        # JSON may carry a lone surrogate ("\ud800"), which no UTF-8 file, database or
+        # terminal takes: it becomes "?" here, once, before anything counts or stores it
+        if isinstance(self.text, str):
+            self.text = self.text.encode("utf-8", "replace").decode("utf-8")
+
 
 def _field(obj: Any, name: str) -> Any:
     return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
 
 
+MAX_COUNT = 10**12  # more tokens than any call has: a larger count is not a count
+
+
 def _count(value: Any) -> int | None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
-    return int(value) if ok else None
+    """A reported token count, or None when it is not one (NaN, Infinity — which JSON
+    parsers accept — negative, or absurdly large): the call is then charged what its
+    text shows (budget.charged_usage)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return int(value) if ok and 0 <= value <= MAX_COUNT else None
 
 
 def usage_of(usage: Any) -> tuple[int | None, int | None, int | None]:
