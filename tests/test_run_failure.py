@@ -80,3 +80,21 @@ def test_a_map_whose_items_all_fail_says_how_many_and_took_time(server, home, ca
     step_line = next(line for line in err.splitlines() if line.strip().startswith("a: "))
     took = float(step_line.split("time ")[1].split("s vs")[0])
     assert took >= 0.05  # at least one call's time, not 0.00s
+
+
+def test_a_journal_whose_lock_folder_is_a_file_is_a_one_line_error(server, home, capsys):
+    """Seen (a red team): a file where the journal's lock folder goes was an internal
+    error (exit 70, 'please report it') with nothing on standard output."""
+    flow = home / "flow.het"
+    flow.write_text(FLOW)
+    catalog = local_catalog(home, server.url)
+    journal = home / "j.sqlite"
+    (home / "j.sqlite.locks").write_text("not a folder")
+    code = main(["run", str(flow), "--catalog", str(catalog), "-i", "q=hi", "--journal",
+                 str(journal)])  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 1
+    assert json.loads(out.out) == {}  # standard output is always JSON
+    assert out.err.startswith(f"hetflow: error: cannot lock run 1 of {journal}: "), out.err
+    assert "give another --journal" in out.err and "internal error" not in out.err
+    assert not server.seen()

@@ -123,24 +123,14 @@ def run(args: argparse.Namespace) -> int:
     warn_bare_paths(plan, given)
     steps = plural(len({n.step for n in plan.nodes}), "step")
     starting(f"running {plan.workflow} ({steps}, estimated {_money(plan.estimate.cost_usd)})")
-    from hetflow.runtime import Settings, run_sync
+    from hetflow.errors import HetError
     from hetflow.runtime.values import for_output
 
-    result = run_sync(
-        plan,
-        given,
-        resume=args.resume,
-        journal=args.journal,
-        cache=not args.no_cache,
-        trace_path=args.trace,
-        budget=args.budget,
-        progress=True,
-        backend=args.backend,
-        ray_address=args.ray_address,
-        ray_strict=args.ray_strict,
-        settings=Settings(sandbox=args.sandbox),
-        input_bound=args.input_bound,
-    )
+    try:
+        result = _run(plan, given, args)
+    except HetError:
+        print("{}")  # standard output is always JSON: nothing finished
+        raise
     # What finished, always as JSON (a script parses it); a failure is said on stderr.
     # It comes from outside (models, providers): no key, no terminal escape.
     from hetflow.runtime.keys import redact, secret_values
@@ -155,6 +145,26 @@ def run(args: argparse.Namespace) -> int:
         error(reason if result.stopped else f"the run failed: {reason}")
         return 1
     return 0
+
+
+def _run(plan, given: dict, args: argparse.Namespace):
+    from hetflow.runtime import Settings, run_sync
+
+    return run_sync(
+        plan,
+        given,
+        resume=args.resume,
+        journal=args.journal,
+        cache=not args.no_cache,
+        trace_path=args.trace,
+        budget=args.budget,
+        progress=True,
+        backend=args.backend,
+        ray_address=args.ray_address,
+        ray_strict=args.ray_strict,
+        settings=Settings(sandbox=args.sandbox),
+        input_bound=args.input_bound,
+    )
 
 
 def starting(what: str) -> None:

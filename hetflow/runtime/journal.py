@@ -77,9 +77,9 @@ class Journal:
             return self.db.execute(sql, params)
         except (sqlite3.Error, OSError) as exc:
             raise JournalWriteError(
-                f"cannot write the journal {self.path} ({exc}): free space on its disk, or "
-                "give --journal a path on another; no call started after that, and what "
-                "was paid for is in the outputs"
+                f"cannot write the journal {self.path} ({exc}): make it writable or free "
+                "space on its disk, or give --journal another path; no call started after "
+                "that, and what was paid for before it is in the outputs"
             ) from None
 
     def __init__(self, path: str | os.PathLike):
@@ -159,9 +159,16 @@ class Journal:
             return
         folder = self.path.with_name(self.path.name + ".locks")
         path = folder / f"run-{run_id}.lock"
-        folder.mkdir(exist_ok=True)
         while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                folder.mkdir(exist_ok=True)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise HetError(
+                    f"cannot lock run {run_id} of {self.path}: {folder}: "
+                    f"{exc.strerror or exc} (the journal's lock folder must be a folder this "
+                    "user can write; remove or fix it, or give another --journal)"
+                ) from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
