@@ -98,3 +98,20 @@ def test_a_journal_whose_lock_folder_is_a_file_is_a_one_line_error(server, home,
     assert out.err.startswith(f"hetflow: error: cannot lock run 1 of {journal}: "), out.err
     assert "give another --journal" in out.err and "internal error" not in out.err
     assert not server.seen()
+
+
+def test_a_garbage_cache_file_is_said_and_the_run_goes_on(server, home, capsys):
+    """Seen (a red team): random bytes in the call cache made every run skip the cache
+    silently."""
+    flow = home / "flow.het"
+    flow.write_text(FLOW)
+    catalog = local_catalog(home, server.url)
+    cache = home / "cache" / "hetflow" / "calls.sqlite"
+    cache.parent.mkdir(parents=True)
+    cache.write_bytes(bytes(range(256)) * 40)
+    server.script("small", reply="fine")
+    server.script("coder", reply="fine")
+    server.script("big", reply="fine")
+    assert main(["run", str(flow), "--catalog", str(catalog), "-i", "q=hi"]) == 0
+    err = capsys.readouterr().err
+    assert f"hetflow: warning: the call cache {cache} cannot be used (" in err, err

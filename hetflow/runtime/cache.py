@@ -47,6 +47,7 @@ class Cache:
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path) if path else default_path()
         self.db: sqlite3.Connection | None = None
+        self.unusable: str | None = None  # why the cache could not be opened
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, isolation_level=None)
@@ -57,8 +58,9 @@ class Cache:
                 "reply TEXT NOT NULL, input_tokens INTEGER, output_tokens INTEGER, "
                 "created REAL NOT NULL)"
             )
-        except (OSError, sqlite3.DatabaseError):
+        except (OSError, sqlite3.DatabaseError) as exc:
             self.db = None  # a cache that cannot open is no cache, never an error
+            self.unusable = str(exc)
 
     def get(self, key: str) -> tuple[str, int | None, int | None] | None:
         if self.db is None:

@@ -8,6 +8,7 @@ reasons.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,15 @@ def _open_cache(cache: Any) -> Cache | None:
         return None
     if isinstance(cache, Cache):
         return cache
-    return Cache(None if cache is True else Path(cache))
+    opened = Cache(None if cache is True else Path(cache))
+    if opened.unusable:  # a warning, not an error: a cache only saves calls
+        print(
+            f"hetflow: warning: the call cache {opened.path} cannot be used "
+            f"({opened.unusable}); the run goes on without it (remove the file, or "
+            "run with --no-cache)",
+            file=sys.stderr,
+        )
+    return opened
 
 
 def _listing(names: list[str], limit: int = 8) -> str:
