@@ -202,3 +202,50 @@ def test_resume_mid_recursion_replays_its_finished_calls(server, home):
     assert len(server.seen("small")) == 5
     replayed = [r for r in second.trace if r.get("source") == "journal"]
     assert len(replayed) == 6  # the root's first turn and its five sub-calls
+
+
+VOTES = """workflow votes {
+  input items: list[text]
+  map it in items {
+    reason v = prompt "Vote yes or no" with temperature=0.7, max_tokens=10
+  }
+  output v
+}
+"""
+
+
+def test_a_resumed_map_samples_afresh_for_the_items_that_failed(server, home):
+    """Seen (a red team): identical sampled calls in a map were numbered per run, so a
+    resume gave the items that had failed the answers finished items already had."""
+    import itertools
+
+    counter, tries = itertools.count(), itertools.count()
+    broken = {"on": True}  # the first 5 requests are answered, then none
+
+    def reply(body):
+        return f"vote{next(counter)}"
+
+    for model in ("small", "coder", "big"):
+        server.script(
+            model,
+            reply=reply,
+            fail=lambda body: 404 if broken["on"] and next(tries) >= 5 else None,
+        )
+    src = home / "votes.het"
+    src.write_text(VOTES)
+    plan = hetflow.compile(str(src), catalog=str(local_catalog(home, server.url)))
+    journal = home / "journal.sqlite"
+    items = {"items": [str(i) for i in range(9)]}
+    one = Settings(backoff_s=0.01, retries=0)
+
+    first = run_sync(plan, items, journal=journal, cache=False, settings=one)
+    assert "v" in first.failed
+    answered = {r["item"] for r in first.trace if not r.get("error")}
+    asked = len(server.seen())
+    broken["on"] = False
+    second = run_sync(plan, items, journal=journal, cache=False, settings=one, resume=True)
+
+    assert second.ok, second.reason
+    votes = second.outputs["v"]
+    assert len(set(votes)) == 9, votes  # no item took another item's sample
+    assert len(server.seen()) - asked == 9 - len(answered)  # and none was paid twice

@@ -362,6 +362,8 @@ class Caller:
                 offer.litellm, offer.api_base, msgs, {**prep.params, "response_format": rf}
             )
             sampled = prep.temperature != 0
+            if sampled and item:  # each map item samples its own answers: a resumed
+                key = f"{key}@{item}"  # item never takes a finished item's
             base_key, key = key, self._nth(key, sampled)
             found = self.journal.call(key) if self.journal else None
             source = "journal"
@@ -657,7 +659,8 @@ class Caller:
         """The journal/cache key of the next answer to a call: at temperature 0 every
         identical call shares one; sampled ones get one each (``KEY``, ``KEY#1``, ...),
         numbered as answers arrive, so a failed attempt takes no number and a resumed run
-        finds the answers it already paid for."""
+        finds the answers it already paid for.  A sampled call in a map item is keyed by
+        the item too, so the numbering restarts per item, not per run."""
         seen = self._repeats.get(key, 0) if sampled else 0
         return f"{key}#{seen}" if seen else key
 
