@@ -91,7 +91,7 @@ _UNSAFE = {
     **{c: f"\\x{c:02x}" for c in range(0x80, 0xA0)},
     **{ord(c): f"\\u{ord(c):04x}" for c in _BIDI + "\u2028\u2029"},
 }
-_UNSAFE_JSON = {c: f"\\u{c:04x}" for c in range(0x80, 0xA0)} | {
+_UNSAFE_JSON = {c: f"\\u{c:04x}" for c in (0x7F, *range(0x80, 0xA0))} | {
     ord(c): f"\\u{ord(c):04x}" for c in _BIDI + "\u2028\u2029"
 }
 

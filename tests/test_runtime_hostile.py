@@ -363,7 +363,7 @@ def test_the_default_timeout_follows_the_estimate_within_bounds():
 
 
 # ---------------------------------------------------------------- 14: terminal escapes, NaN
-RAW = ("\x1b", "\x07", "\u202e", "\u009b")
+RAW = ("\x1b", "\x07", "\x7f", "\u202e", "\u009b")
 
 
 def _strict(text: str):
@@ -376,7 +376,7 @@ def _strict(text: str):
 
 
 def test_control_characters_from_outside_never_reach_the_terminal_raw(server, home, capsys):
-    hostile = "title\x1b]0;pwned\x07 clear\x1b[2J \u202egnp.exe csi\u009b31m"
+    hostile = "title\x1b]0;pwned\x07 clear\x1b[2J \u202egnp.exe csi\u009b31m del\x7f"
     server.script("small", reply=hostile)
     server.script("big", respond=lambda req: (400, {"error": {"message": hostile}}))
 
